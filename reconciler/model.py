@@ -1,0 +1,136 @@
+"""Value types shared by the stages: what the file wants and what the API has.
+
+Plain frozen data, no behaviour that touches the network or the terminal. ``Secret`` exists so
+that a secret value can never be printed by accident: its ``repr`` and ``str`` are masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+# Write-only fields: a GET shows only `<name>_configured`.
+SECRET_FIELDS: tuple[str, ...] = (
+    "vapi_api_key",
+    "retell_api_key",
+    "syntflow_api_key",
+    "elevenlabs_api_key",
+    "livekit_api_key",
+    "pipecat_api_key",
+    "webhook_secret",
+)
+
+READ_ONLY_FIELDS: frozenset[str] = frozenset(
+    {"id", "members", "organization", "created_at", "updated_at", "vapi_public_key_configured"}
+    | {f"{name}_configured" for name in SECRET_FIELDS}
+)
+
+# JSON-object settings: the API replaces them whole, so they are compared by sub-key and sent whole.
+OBJECT_FIELDS: frozenset[str] = frozenset({"no_calls_notify_time_period"})
+
+SENSITIVE_MASK = "(sensitive)"
+
+
+class Secret:
+    """A secret value that refuses to be shown. Call ``reveal()`` only to put it on the wire."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret(***)"
+
+    def __str__(self) -> str:
+        return SENSITIVE_MASK
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """Where a secret's value comes from: an environment variable or a file. Never the value."""
+
+    kind: Literal["env", "file"]
+    name: str
+
+    def describe(self) -> str:
+        return f"{{{self.kind}: {self.name}}}"
+
+    def to_json(self) -> dict[str, str]:
+        return {self.kind: self.name}
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    """One rubric entry of the file. ``metric_id`` is None until a ``metric:`` name is resolved."""
+
+    metric_id: int | None
+    metric_ref: str | None
+    conditions: dict[str, Any] | None
+    absent: bool
+    path: tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class RubricSpec:
+    prune: bool
+    rules: tuple[RuleSpec, ...]
+
+
+@dataclass(frozen=True)
+class DesiredProject:
+    """A validated project file."""
+
+    file: str
+    project_id: int | None
+    settings: dict[str, Any]
+    secrets: dict[str, SecretRef]
+    rubric: RubricSpec | None
+    # JSON path -> "file:line:col", for errors found later against the live project.
+    positions: dict[tuple[str | int, ...], str] = field(default_factory=dict, compare=False)
+
+    def where(self, path: tuple[str | int, ...]) -> str:
+        probe = path
+        while probe not in self.positions and probe:
+            probe = probe[:-1]
+        return self.positions.get(probe, f"{self.file}:1:1")
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: int
+    name: str
+    slug: str | None
+    eval_type: str | None
+    enum_values: tuple[str, ...]
+    project: int | None
+    agents: tuple[int, ...]
+
+    @classmethod
+    def from_api(cls, data: dict[str, Any]) -> Metric:
+        enum_values = data.get("enum_values") or ()
+        return cls(
+            id=int(data["id"]),
+            name=str(data.get("name") or ""),
+            slug=data.get("slug") or None,
+            eval_type=data.get("eval_type") or None,
+            enum_values=tuple(str(v) for v in enum_values) if isinstance(enum_values, list) else (),
+            project=data.get("project"),
+            agents=tuple(a for a in (data.get("agents") or ()) if isinstance(a, int)),
+        )
+
+
+def is_configured(value: Any) -> bool:
+    """Read `<name>_configured` robustly: the spec types it as a string, servers send bools too."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "none", "null")
+    return bool(value)
