@@ -1,0 +1,319 @@
+"""The Cekura API client: the only module that speaks HTTP and the only one that sees httpx errors.
+
+It turns every failure into an ``ApiError`` subclass whose message names what was asked for and the
+URL, and never contains the API key or a secret value (callers pass the secret values of a request
+in ``redact`` so that even an error body that echoes them is scrubbed). GETs are retried on
+connection errors, 429 (honouring Retry-After) and 502/503/504 with exponential backoff and jitter;
+a PATCH is retried only when the server cannot have seen it (connection refused, 429), so that an
+outcome is never guessed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import logging
+import random
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler import __version__
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    MalformedResponse,
+    NotFoundError,
+    RequestRejected,
+    ServerError,
+    TransportError,
+)
+from reconciler.model import SENSITIVE_MASK
+
+log = logging.getLogger("reconciler.client")
+
+DEFAULT_BASE_URL = "https://api.cekura.ai"
+_RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    total: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.total)
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling)  # "equal jitter": never zero, never in lockstep
+
+
+def check_base_url(base_url: str) -> str:
+    """https, unless the host is loopback (the emulator, a local proxy). Returns it without a trailing /."""
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ApiError(f"--base-url {base_url!r} is not an http(s) URL")
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        raise ApiError(
+            f"--base-url {base_url} uses plain http to a non-loopback host; the API key would travel "
+            "unencrypted. Use https (plain http is allowed only for 127.0.0.1/localhost)"
+        )
+    return base_url.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        if parsed is None:
+            return None
+        return max(0.0, parsed.timestamp() - time.time())
+
+
+def describe_drf_body(body: Any) -> str:
+    """DRF errors -> one readable line: ``field: message; other.sub: message``."""
+    if isinstance(body, dict):
+        if set(body) == {"detail"}:
+            return str(body["detail"])
+        parts = []
+        for key, value in body.items():
+            inner = describe_drf_body(value)
+            parts.append(inner if key in ("detail", "non_field_errors") else f"{key}: {inner}")
+        return "; ".join(parts)
+    if isinstance(body, list):
+        return " ".join(describe_drf_body(item) for item in body)
+    return str(body)
+
+
+class CekuraClient:
+    """A small typed client for the endpoints the reconciler needs."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = check_base_url(base_url)
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._key = api_key
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={
+                "X-CEKURA-API-KEY": api_key,
+                "User-Agent": f"cekura-reconciler/{__version__}",
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CekuraClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- endpoints -------------------------------------------------------------------------------
+
+    def get_project(self, project_id: int) -> dict[str, Any]:
+        body = self._request("GET", f"/user/v1/projects/{project_id}/", what=f"project {project_id}")
+        return _expect_object(body, f"project {project_id}")
+
+    def patch_project(
+        self, project_id: int, body: dict[str, Any], *, redact: Collection[str] = ()
+    ) -> dict[str, Any]:
+        answer = self._request(
+            "PATCH",
+            f"/user/v1/projects/{project_id}/",
+            what=f"project {project_id}",
+            json=body,
+            redact=redact,
+        )
+        return _expect_object(answer, f"project {project_id}")
+
+    def list_metrics(
+        self, *, project_id: int | None = None, agent_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        params = {k: str(v) for k, v in (("project_id", project_id), ("agent_id", agent_id)) if v is not None}
+        owner = f"project {project_id}" if project_id is not None else f"agent {agent_id}"
+        what = f"the metrics of {owner}"
+        return list(self._list("/test_framework/v1/metrics/", params, what))
+
+    def list_agents(self, project_id: int) -> list[dict[str, Any]]:
+        return list(
+            self._list(
+                "/test_framework/v1/aiagents/",
+                {"project_id": str(project_id)},
+                f"the agents of project {project_id}",
+            )
+        )
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def _list(self, path: str, params: dict[str, str], what: str) -> Iterator[dict[str, Any]]:
+        url: str | None = path
+        query: dict[str, str] | None = params
+        pages = 0
+        while url is not None:
+            body = self._request("GET", url, what=what, params=query)
+            pages += 1
+            if isinstance(body, list):
+                items, url = body, None
+            elif isinstance(body, dict) and isinstance(body.get("results"), list):
+                items, url = body["results"], body.get("next") or None
+                if url is not None and not self._same_origin(url):
+                    raise MalformedResponse(
+                        f"{what}: the next page points to another server ({url}); not following it"
+                    )
+                query = None
+            else:
+                raise MalformedResponse(
+                    f"{what}: expected a list or a paginated object from {self.base_url}{path}"
+                )
+            if pages > 10_000:
+                raise MalformedResponse(f"{what}: more than 10,000 pages; giving up")
+            for item in items:
+                if isinstance(item, dict):
+                    yield item
+
+    def _same_origin(self, url: str) -> bool:
+        mine, theirs = urlsplit(self.base_url), urlsplit(url)
+        return (mine.scheme, mine.netloc) == (theirs.scheme, theirs.netloc)
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params: dict[str, str] | None = None,
+        json: Any = None,
+        redact: Collection[str] = (),
+    ) -> Any:
+        full = url if url.startswith("http") else f"{self.base_url}{url}"
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            failure: ApiError
+            try:
+                response = self._http.request(method, url, params=params, json=json)
+                response.read()
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Nothing reached the server: safe to retry for any method.
+                failure = TransportError(
+                    self._scrub(f"cannot reach {full} for {what}: {_reason(exc)}", redact)
+                )
+            except httpx.HTTPError as exc:
+                sent = method != "GET"
+                failure = TransportError(
+                    self._scrub(f"{method} {full} for {what} did not complete: {_reason(exc)}", redact),
+                    maybe_sent=sent,
+                )
+                if sent:
+                    raise failure from None
+            else:
+                log.debug(
+                    "%s %s -> %s (%.0f ms)",
+                    method,
+                    full,
+                    response.status_code,
+                    1000 * (time.monotonic() - started),
+                )
+                if response.status_code not in _RETRY_STATUSES or (
+                    method != "GET" and response.status_code != 429
+                ):
+                    return self._answer(response, method, full, what, redact)
+                retry_after = _retry_after(response)
+                failure = self._error(response, method, full, what, redact)
+            elapsed = time.monotonic() - started
+            wait = self.retry.delay(attempt, retry_after)
+            if attempt >= self.retry.attempts or elapsed + wait > self.retry.total:
+                raise failure
+            log.debug("retrying %s %s in %.2f s (attempt %d): %s", method, full, wait, attempt + 1, failure)
+            self._sleep(wait)
+
+    def _answer(
+        self, response: httpx.Response, method: str, full: str, what: str, redact: Collection[str]
+    ) -> Any:
+        if response.status_code >= 400:
+            raise self._error(response, method, full, what, redact)
+        try:
+            return response.json()
+        except ValueError:
+            raise MalformedResponse(
+                f"{method} {full} for {what} answered {response.status_code} with a body that is not "
+                f"valid JSON "
+                f"({len(response.content)} bytes of {response.headers.get('content-type', 'unknown type')})"
+            ) from None
+
+    def _error(
+        self, response: httpx.Response, method: str, full: str, what: str, redact: Collection[str]
+    ) -> ApiError:
+        status = response.status_code
+        try:
+            detail = describe_drf_body(response.json())
+        except ValueError:
+            detail = response.reason_phrase
+        detail = self._scrub(detail, redact)
+        if status == 401:
+            return AuthError(
+                f"authentication failed for {what} at {full} (401): {detail}. "
+                "Check CEKURA_API_KEY or --api-key-file"
+            )
+        if status == 403:
+            return AuthError(f"permission denied for {what} at {full} (403): {detail}")
+        if status == 404:
+            return NotFoundError(f"{what} not found at {full} (404): check the id and --base-url")
+        if status >= 500 or status in _RETRY_STATUSES:
+            return ServerError(f"{method} {full} for {what} failed with {status}: {detail}")
+        return RequestRejected(f"the API rejected {method} {full} for {what} ({status}): {detail}")
+
+    def _scrub(self, text: str, redact: Collection[str]) -> str:
+        for value in (*redact, self._key):
+            if value:
+                text = text.replace(value, SENSITIVE_MASK)
+        return text
+
+
+def _reason(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _expect_object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise MalformedResponse(f"{what}: expected a JSON object, got {type(body).__name__}")
+    return body
