@@ -1,0 +1,111 @@
+"""Apply a plan: guards, then ONE PATCH per project, then a GET to prove the project converged.
+
+``apply_plan`` takes a plan (plus the secret values its references name, resolved at the last
+moment) and a client; it never re-plans and never prints. A PATCH whose answer was lost is not
+retried blindly: the project is read again and the outcome decided from what it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from reconciler.changes import ProjectPlan
+from reconciler.client import CekuraClient
+from reconciler.diff import fingerprint, unconverged
+from reconciler.errors import ApplyError, NotConvergedError, RefusedError, ServerError, TransportError
+from reconciler.model import Secret, SecretRef
+
+MASS_DELETE_MIN = 3
+
+Status = Literal["unchanged", "changed"]
+
+
+@dataclass(frozen=True)
+class ApplyOutcome:
+    project_id: int
+    status: Status
+    detail: str = ""
+
+
+def mass_deletion(plan: ProjectPlan) -> tuple[int, int] | None:
+    """(removed, live) when the plan removes at least 3 live rules and more than half of them."""
+    removed = sum(len(c.before) for c in plan.rule_changes if c.action == "remove")
+    total = plan.live_rule_count()
+    if removed >= MASS_DELETE_MIN and removed * 2 > total:
+        return removed, total
+    return None
+
+
+def check_guards(plan: ProjectPlan, *, allow_delete: bool, force: bool) -> None:
+    """Refuse, before anything is sent, what must be asked for explicitly."""
+    if plan.patch.get("is_deleted") is True and not allow_delete:
+        raise RefusedError(
+            f"project {plan.project_id}: the plan sets is_deleted: true, which deletes the project; "
+            "refusing without --allow-delete"
+        )
+    mass = mass_deletion(plan)
+    if mass and not force:
+        raise RefusedError(
+            f"project {plan.project_id}: the plan removes {mass[0]} of the {mass[1]} live rubric rules; "
+            "refusing without --force"
+        )
+
+
+def patch_body(plan: ProjectPlan, secret_values: Mapping[str, Secret]) -> dict[str, object]:
+    """The PATCH body of the plan, with secret references replaced by their values."""
+    body: dict[str, object] = {}
+    for name, value in plan.patch.items():
+        if isinstance(value, SecretRef):
+            if name not in secret_values:
+                raise ApplyError(f"project {plan.project_id}: the value of secret {name} was not resolved")
+            body[name] = secret_values[name].reveal()
+        else:
+            body[name] = value
+    return body
+
+
+def apply_plan(
+    plan: ProjectPlan, client: CekuraClient, *, secret_values: Mapping[str, Secret]
+) -> ApplyOutcome:
+    if not plan.has_changes:
+        return ApplyOutcome(plan.project_id, "unchanged")
+    body = patch_body(plan, secret_values)
+    redact = [s.reveal() for s in secret_values.values()]
+    lost = ""
+    try:
+        client.patch_project(plan.project_id, body, redact=redact)
+    except (TransportError, ServerError) as exc:
+        if isinstance(exc, TransportError) and not exc.maybe_sent:
+            raise
+        # The server may or may not have applied it: look instead of guessing or re-sending.
+        live = client.get_project(plan.project_id)
+        if not unconverged(plan, live):
+            lost = " (the PATCH's answer was lost; reading the project back shows it was applied)"
+        elif _fingerprint_of(plan, live) == plan.fingerprint:
+            raise ApplyError(
+                f"project {plan.project_id}: NOT changed: the PATCH failed ({exc}) and the project reads "
+                "back"
+                " as before; it is safe to run apply again"
+            ) from None
+        else:
+            raise ApplyError(
+                f"project {plan.project_id}: outcome UNKNOWN: the PATCH failed ({exc}) and the project now "
+                "matches neither the plan nor its state before; run plan to see where it stands"
+            ) from None
+        return ApplyOutcome(plan.project_id, "changed", lost.strip())
+    live = client.get_project(plan.project_id)
+    left = unconverged(plan, live)
+    if left:
+        raise NotConvergedError(
+            f"project {plan.project_id}: the PATCH was accepted but the project read back still differs in "
+            f"{', '.join(left)}; the API may have rejected or rewritten these values"
+        )
+    return ApplyOutcome(plan.project_id, "changed")
+
+
+def _fingerprint_of(plan: ProjectPlan, live: Mapping[str, object]) -> str:
+    return fingerprint(
+        live, settings=plan.managed_settings, secrets=plan.managed_secrets, rubric=plan.manages_rubric
+    )

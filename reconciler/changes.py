@@ -1,0 +1,173 @@
+"""Changes are typed values: a ``Plan`` of ``ProjectPlan``s of ``FieldChange``s and ``RuleChange``s.
+
+This module only holds, counts, sorts and serializes changes; it computes nothing from the network
+(``diff`` does that) and prints nothing (``render`` does that). The PATCH body lives in the
+``ProjectPlan`` and is derived once, by ``diff``; secrets appear in it as ``SecretRef``s, never as
+values, and ``to_json`` masks them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from reconciler.model import SENSITIVE_MASK, SecretRef
+
+FORMAT_VERSION = 1
+
+FieldAction = Literal["update", "set", "rotate"]
+RuleAction = Literal["add", "change", "remove"]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One setting (or one sub-key of a JSON-object setting, ``a.b``) or secret that differs."""
+
+    path: str
+    before: Any
+    after: Any
+    sensitive: bool = False
+    action: FieldAction = "update"
+    before_missing: bool = False
+    after_missing: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "kind": "secret" if self.sensitive else "setting",
+            "path": self.path,
+            "action": self.action,
+        }
+        if self.sensitive:
+            out["after"] = SENSITIVE_MASK
+        else:
+            if not self.before_missing:
+                out["before"] = self.before
+            if not self.after_missing:
+                out["after"] = self.after
+        return out
+
+
+@dataclass(frozen=True)
+class RuleChange:
+    """The rules of one metric before and after (a metric owns all of its rules)."""
+
+    metric_id: int
+    action: RuleAction
+    before: tuple[dict[str, Any], ...]
+    after: tuple[dict[str, Any], ...]
+    metric_name: str | None = None
+    eval_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": "rule",
+            "metric_id": self.metric_id,
+            "metric_name": self.metric_name,
+            "eval_type": self.eval_type,
+            "action": self.action,
+            "before": [dict(r) for r in self.before],
+            "after": [dict(r) for r in self.after],
+        }
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    """What it takes to bring one live project to what its file says."""
+
+    project_id: int
+    file: str
+    field_changes: tuple[FieldChange, ...] = ()
+    rule_changes: tuple[RuleChange, ...] = ()
+    rules_kept: int = 0
+    metrics_kept: int = 0
+    patch: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+    warnings: tuple[str, ...] = ()
+    # What the file manages: settings names, secret names, and whether it manages the rubric.
+    managed_settings: tuple[str, ...] = ()
+    managed_secrets: tuple[str, ...] = ()
+    manages_rubric: bool = False
+    # Metrics of kept live rules that the project no longer has (the API rejects rubrics naming them).
+    stale_rule_metrics: tuple[int, ...] = ()
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.patch)
+
+    @property
+    def setting_changes(self) -> tuple[FieldChange, ...]:
+        return tuple(c for c in self.field_changes if not c.sensitive)
+
+    @property
+    def secret_changes(self) -> tuple[FieldChange, ...]:
+        return tuple(c for c in self.field_changes if c.sensitive)
+
+    def count_rules(self, action: RuleAction) -> int:
+        """Rules added (new metrics), metrics whose rules change, or rules removed."""
+        if action == "add":
+            return sum(len(c.after) for c in self.rule_changes if c.action == "add")
+        if action == "remove":
+            return sum(len(c.before) for c in self.rule_changes if c.action == "remove")
+        return sum(1 for c in self.rule_changes if c.action == "change")
+
+    def live_rule_count(self) -> int:
+        """Live rules before the plan: those kept plus those of the metrics the plan touches."""
+        return self.rules_kept + sum(len(c.before) for c in self.rule_changes)
+
+    def summary(self) -> dict[str, int]:
+        settings = len({c.path.split(".", 1)[0] for c in self.setting_changes})
+        return {
+            "settings": settings,
+            "secrets": len(self.secret_changes),
+            "rules_added": self.count_rules("add"),
+            "rules_changed": self.count_rules("change"),
+            "rules_removed": self.count_rules("remove"),
+            "rules_kept": self.rules_kept,
+            "fields_in_patch": len(self.patch),
+        }
+
+    def masked_patch(self) -> dict[str, Any]:
+        return {k: (SENSITIVE_MASK if isinstance(v, SecretRef) else v) for k, v in self.patch.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "file": self.file,
+            "has_changes": self.has_changes,
+            "changes": [c.to_json() for c in self.field_changes] + [c.to_json() for c in self.rule_changes],
+            "patch": self.masked_patch(),
+            "summary": self.summary(),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Plans of one or more projects, in a stable order (by file, then project id)."""
+
+    projects: tuple[ProjectPlan, ...]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(p.has_changes for p in self.projects)
+
+    def summary(self) -> dict[str, int]:
+        total: dict[str, int] = {
+            "projects": len(self.projects),
+            "projects_with_changes": sum(p.has_changes for p in self.projects),
+        }
+        for project in self.projects:
+            for key, value in project.summary().items():
+                total[key] = total.get(key, 0) + value
+        return total
+
+    def to_json(self) -> dict[str, Any]:
+        from reconciler import __version__
+
+        return {
+            "format_version": FORMAT_VERSION,
+            "tool_version": __version__,
+            "has_changes": self.has_changes,
+            "projects": [p.to_json() for p in self.projects],
+            "summary": self.summary(),
+        }

@@ -1,0 +1,338 @@
+"""Normalize desired and live values of the MANAGED fields, compare them, and produce a plan.
+
+Pure: no network, no terminal. Unmanaged live fields are never looked at except to be counted
+(kept rubric rules). Semantic equality (DESIGN.md): 300 == 300.0, floats within a small tolerance,
+id and phone lists are sets, time_periods order does not matter, a missing list inside
+no_calls_notify_time_period equals an empty one, binary ``true``/``false`` equal 5/0, rule order does
+not matter. The comparison itself is deepdiff's, run over normalized trees; an exact ``==`` first
+skips the trees that are equal, which keeps large rubrics linear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from reconciler.changes import FieldChange, ProjectPlan, RuleAction, RuleChange
+from reconciler.model import OBJECT_FIELDS, DesiredProject, Metric, Secret, is_configured
+from reconciler.rubric import ResolvedRule
+
+MATH_EPSILON = 1e-9
+SET_FIELDS = frozenset({"daily_report_dashboard_ids"})
+_PERIOD_LISTS = ("time_periods", "exception_numbers", "agents")
+_MISSING = "<missing>"  # a live field the GET did not return
+
+
+def _canon_number(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _canon(value: Any) -> Any:
+    """Canonical JSON-like value: integral floats as ints, mappings recursively."""
+    if isinstance(value, dict):
+        return {k: _canon(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canon(v) for v in value]
+    return _canon_number(value)
+
+
+def _sort_key(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _as_set(value: Any) -> Any:
+    if not isinstance(value, list):
+        return _canon(value)
+    unique = {_sort_key(v): v for v in _canon(value)}
+    return [unique[k] for k in sorted(unique)]
+
+
+def normalize_setting(name: str, value: Any) -> Any:
+    if name in SET_FIELDS:
+        return _as_set(value)
+    if name == "no_calls_notify_time_period" and isinstance(value, dict):
+        out = _canon(value)
+        for key in _PERIOD_LISTS:
+            out[key] = _as_set(out.get(key) or [])
+        return out
+    return _canon(value)
+
+
+def _canon_condition(cond: Any) -> Any:
+    if not isinstance(cond, dict):
+        return _canon(cond)
+    out = _canon(cond)
+    value = out.get("value")
+    if out.get("field") == "score" and isinstance(value, bool):
+        out["value"] = 5 if value else 0  # binary metrics: true is stored as 5, false as 0
+    elif out.get("op") == "in" and isinstance(value, list):
+        out["value"] = _as_set(value)
+    return out
+
+
+def canonical_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule without its metric_id, in a form where equal rules are ``==``."""
+    out = {k: _canon(v) for k, v in rule.items() if k != "metric_id"}
+    conditions = out.get("conditions")
+    if isinstance(conditions, dict):
+        conditions = dict(conditions)
+        inner = conditions.get("conditions")
+        if isinstance(inner, list):
+            conditions["conditions"] = _as_set([_canon_condition(c) for c in inner])
+        out["conditions"] = conditions
+    return out
+
+
+def _rules_by_metric(rules: list[Any]) -> dict[int, list[dict[str, Any]]]:
+    grouped: dict[int, list[dict[str, Any]]] = {}
+    for rule in rules:
+        if isinstance(rule, dict) and isinstance(rule.get("metric_id"), int):
+            grouped.setdefault(rule["metric_id"], []).append(rule)
+    return grouped
+
+
+def _canonical_rules(rules: list[dict[str, Any]]) -> list[Any]:
+    return sorted((canonical_rule(r) for r in rules), key=_sort_key)
+
+
+def _differing_paths(before: dict[str, Any], after: dict[str, Any]) -> list[list[Any]]:
+    """deepdiff over two normalized trees; the paths (as lists) where they really differ."""
+    diff = DeepDiff(
+        before,
+        after,
+        math_epsilon=MATH_EPSILON,
+        ignore_numeric_type_changes=True,
+        view="tree",
+    )
+    paths: list[list[Any]] = []
+    for report in diff.values():
+        for level in report:
+            paths.append(level.path(output_format="list"))
+    return paths
+
+
+def live_rubric_rules(live: Mapping[str, Any]) -> list[Any]:
+    config = live.get("rubric_config")
+    if isinstance(config, dict) and isinstance(config.get("rules"), list):
+        return list(config["rules"])
+    return []
+
+
+def fingerprint(
+    live: Mapping[str, Any], *, settings: Collection[str], secrets: Collection[str], rubric: bool
+) -> str:
+    """A digest of the live values of the managed fields: a saved plan is stale when it changes."""
+    watched: dict[str, Any] = {k: live.get(k, _MISSING) for k in sorted(settings)}
+    for name in sorted(secrets):
+        watched[f"{name}_configured"] = is_configured(live.get(f"{name}_configured"))
+    if rubric:
+        watched["rubric_config"] = live.get("rubric_config")
+    blob = json.dumps(watched, sort_keys=True, default=str, separators=(",", ":"))
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _diff_settings(
+    desired: DesiredProject, live: Mapping[str, Any]
+) -> tuple[list[FieldChange], dict[str, Any]]:
+    before = {k: normalize_setting(k, live.get(k, _MISSING)) for k in desired.settings}
+    after = {k: normalize_setting(k, v) for k, v in desired.settings.items()}
+    maybe = [k for k in desired.settings if before[k] != after[k] or type(before[k]) is not type(after[k])]
+    if not maybe:
+        return [], {}
+    paths = _differing_paths({k: before[k] for k in maybe}, {k: after[k] for k in maybe})
+    changed: dict[str, set[str] | None] = {}
+    for path in paths:
+        name = str(path[0])
+        whole = (
+            name not in OBJECT_FIELDS
+            or len(path) < 2
+            or not (isinstance(before[name], dict) and isinstance(after[name], dict))
+        )
+        if whole:
+            changed[name] = None
+        elif changed.get(name, set()) is not None:
+            changed.setdefault(name, set()).add(str(path[1]))  # type: ignore[union-attr]
+    changes: list[FieldChange] = []
+    patch: dict[str, Any] = {}
+    for name in desired.settings:
+        if name not in changed:
+            continue
+        patch[name] = desired.settings[name]
+        subkeys = changed[name]
+        # Changes show the values as the API and the file have them, not the normalized ones.
+        shown_before, shown_after = live.get(name), desired.settings[name]
+        if subkeys is None:
+            changes.append(FieldChange(name, shown_before, shown_after, before_missing=name not in live))
+            continue
+        old, new = dict(shown_before or {}), dict(shown_after or {})  # both are mappings here
+        for key in sorted(subkeys):
+            changes.append(
+                FieldChange(
+                    f"{name}.{key}",
+                    old.get(key),
+                    new.get(key),
+                    before_missing=key not in old,
+                    after_missing=key not in new,
+                )
+            )
+    return changes, patch
+
+
+def _diff_secrets(
+    desired: DesiredProject,
+    live: Mapping[str, Any],
+    *,
+    rotate: Collection[str],
+    secret_values: Mapping[str, Secret] | None,
+) -> tuple[list[FieldChange], dict[str, Any]]:
+    changes: list[FieldChange] = []
+    patch: dict[str, Any] = {}
+    for name, ref in desired.secrets.items():
+        action: str | None = None
+        if isinstance(live.get(name), str) and secret_values is not None and name in secret_values:
+            # Older API versions returned the value itself: compare it, never show it.
+            if live[name] != secret_values[name].reveal():
+                action = "set"
+            elif name in rotate:
+                action = "rotate"
+        elif not is_configured(live.get(f"{name}_configured")):
+            action = "set"
+        elif name in rotate:
+            action = "rotate"
+        if action is not None:
+            changes.append(FieldChange(name, None, ref, sensitive=True, action=action))  # type: ignore[arg-type]
+            patch[name] = ref
+    return changes, patch
+
+
+def _diff_rubric(
+    rules: tuple[ResolvedRule, ...],
+    prune: bool,
+    live: Mapping[str, Any],
+    metrics: Mapping[int, Metric],
+) -> tuple[list[RuleChange], dict[str, Any], int, int, list[int]]:
+    """Rule changes, the patch part, rules kept, metrics kept, and live metric ids that no longer exist."""
+    live_rules = live_rubric_rules(live)
+    live_by_metric = _rules_by_metric(live_rules)
+    named = list(dict.fromkeys(r.metric_id for r in rules))
+    desired_by_metric: dict[int, list[dict[str, Any]]] = {m: [] for m in named}
+    for rule in rules:
+        if rule.conditions is not None:
+            desired_by_metric[rule.metric_id].append(
+                {"metric_id": rule.metric_id, "conditions": rule.conditions}
+            )
+    owned = set(named) | (set(live_by_metric) if prune else set())
+    for metric_id in owned:
+        desired_by_metric.setdefault(metric_id, [])
+    before_tree = {str(m): _canonical_rules(live_by_metric.get(m, [])) for m in owned}
+    after_tree = {str(m): _canonical_rules(desired_by_metric[m]) for m in owned}
+    maybe = [m for m in owned if before_tree[str(m)] != after_tree[str(m)]]
+    differing: set[str] = set()
+    if maybe:
+        paths = _differing_paths(
+            {str(m): before_tree[str(m)] for m in maybe}, {str(m): after_tree[str(m)] for m in maybe}
+        )
+        differing = {str(p[0]) for p in paths}
+    changes: list[RuleChange] = []
+    order = named + sorted(m for m in owned if m not in named)
+    for metric_id in order:
+        if str(metric_id) not in differing:
+            continue
+        old = tuple(live_by_metric.get(metric_id, []))
+        new = tuple(desired_by_metric[metric_id])
+        action: RuleAction = "add" if not old else "remove" if not new else "change"
+        metric = metrics.get(metric_id)
+        changes.append(
+            RuleChange(
+                metric_id,
+                action,
+                old,
+                new,
+                metric_name=metric.name if metric else None,
+                eval_type=metric.eval_type if metric else None,
+            )
+        )
+    kept = [r for r in live_rules if not (isinstance(r, dict) and r.get("metric_id") in owned)]
+    kept_metrics = {r.get("metric_id") for r in kept if isinstance(r, dict)}
+    config = live.get("rubric_config")
+    logic_ok = (
+        not isinstance(config, dict) or not config.get("rules") or config.get("evaluation_logic") == "and"
+    )
+    patch: dict[str, Any] = {}
+    if changes or not logic_ok:
+        merged = kept + [rule for m in named for rule in desired_by_metric[m]]
+        patch["rubric_config"] = {"evaluation_logic": "and", "rules": merged} if merged else {}
+    stale = sorted(m for m in kept_metrics if isinstance(m, int) and metrics and m not in metrics)
+    return changes, patch, len(kept), len(kept_metrics), stale
+
+
+def diff_project(
+    desired: DesiredProject,
+    live: Mapping[str, Any],
+    *,
+    rules: tuple[ResolvedRule, ...] = (),
+    metrics: Mapping[int, Metric] | None = None,
+    rotate: Collection[str] = (),
+    secret_values: Mapping[str, Secret] | None = None,
+    warnings: tuple[str, ...] = (),
+) -> ProjectPlan:
+    """Compare one project's file with its live state; the resulting plan holds the one PATCH body."""
+    assert desired.project_id is not None
+    field_changes, patch = _diff_settings(desired, live)
+    secret_changes, secret_patch = _diff_secrets(desired, live, rotate=rotate, secret_values=secret_values)
+    rule_changes: list[RuleChange] = []
+    kept = kept_metrics = 0
+    stale: list[int] = []
+    if desired.rubric is not None:
+        rule_changes, rubric_patch, kept, kept_metrics, stale = _diff_rubric(
+            rules, desired.rubric.prune, live, metrics or {}
+        )
+        patch.update(rubric_patch)
+    patch.update(secret_patch)
+    return ProjectPlan(
+        project_id=desired.project_id,
+        file=desired.file,
+        field_changes=tuple(field_changes + secret_changes),
+        rule_changes=tuple(rule_changes),
+        rules_kept=kept,
+        metrics_kept=kept_metrics,
+        patch=patch,
+        fingerprint=fingerprint(
+            live, settings=desired.settings, secrets=desired.secrets, rubric=desired.rubric is not None
+        ),
+        warnings=warnings,
+        stale_rule_metrics=tuple(stale),
+        managed_settings=tuple(desired.settings),
+        managed_secrets=tuple(desired.secrets),
+        manages_rubric=desired.rubric is not None,
+    )
+
+
+def unconverged(plan: ProjectPlan, live: Mapping[str, Any]) -> list[str]:
+    """The fields of the plan's PATCH that the live project does not show as sent (empty: converged)."""
+    left: list[str] = []
+    for name, sent in plan.patch.items():
+        if name in plan.managed_secrets:
+            if name not in live and not is_configured(live.get(f"{name}_configured")):
+                left.append(name)
+            continue
+        if name == "rubric_config":
+            want = _rules_by_metric(sent.get("rules", []) if isinstance(sent, dict) else [])
+            have = _rules_by_metric(live_rubric_rules(live))
+            same = set(want) == set(have) and all(
+                _canonical_rules(want[m]) == _canonical_rules(have[m]) for m in want
+            )
+            if not same:
+                left.append(name)
+            continue
+        if _differing_paths(
+            {name: normalize_setting(name, live.get(name, _MISSING))}, {name: normalize_setting(name, sent)}
+        ):
+            left.append(name)
+    return left

@@ -1,0 +1,121 @@
+"""Read the live side and build plans: files -> DesiredProjects -> (GET, metrics) -> ProjectPlans.
+
+This is the wiring between the pure stages and the client; it never prints and knows nothing of
+click or exit codes. One project's failure is returned as that project's error, so callers can go on
+with the others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reconciler.changes import ProjectPlan
+from reconciler.client import CekuraClient
+from reconciler.credentials import resolve_secrets
+from reconciler.diff import diff_project
+from reconciler.errors import InputError, PlanError, Position, Problem
+from reconciler.loader import load_file
+from reconciler.model import DesiredProject, Secret
+from reconciler.rubric import load_catalog, resolve_rules
+from reconciler.validate import validate_document
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def collect_files(paths: Iterable[str]) -> list[str]:
+    """Files as given; directories scanned recursively for *.yaml / *.yml, in a stable order."""
+    files: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(str(p) for p in sorted(path.rglob("*")) if p.suffix in YAML_SUFFIXES and p.is_file())
+        else:
+            files.append(raw)
+    return list(dict.fromkeys(files))
+
+
+def load_projects(paths: Iterable[str]) -> list[DesiredProject]:
+    """Load and validate every file; every problem of every file is reported at once."""
+    problems: list[Problem] = []
+    desired: list[DesiredProject] = []
+    for file in collect_files(paths):
+        try:
+            desired.append(validate_document(load_file(file)))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    seen: dict[int, DesiredProject] = {}
+    for project in desired:
+        if project.project_id is None:
+            continue
+        if project.project_id in seen:
+            first = seen[project.project_id]
+            where = project.where(("project",)).rsplit(":", 2)
+            problems.append(
+                Problem(
+                    Position(where[0], int(where[1]), int(where[2])),
+                    f"project {project.project_id} is also managed by {first.file}; one file per project",
+                )
+            )
+        else:
+            seen[project.project_id] = project
+    if problems:
+        raise InputError(problems)
+    return desired
+
+
+@dataclass(frozen=True)
+class PlannedProject:
+    plan: ProjectPlan
+    secret_values: dict[str, Secret] = field(repr=False)
+
+
+def plan_project(
+    client: CekuraClient,
+    desired: DesiredProject,
+    *,
+    rotate: Collection[str] = (),
+) -> PlannedProject:
+    """GET the project (and its metrics when the rubric is managed), then diff."""
+    if desired.project_id is None:
+        raise PlanError(f"{desired.where(())}: no `project:` id; this file can only be used as a base")
+    secret_values = resolve_secrets(desired, desired.secrets)
+    live = client.get_project(desired.project_id)
+    if desired.rubric is None:
+        return PlannedProject(
+            diff_project(desired, live, rotate=rotate, secret_values=secret_values), secret_values
+        )
+    ids = [r.metric_id for r in desired.rubric.rules if r.metric_id is not None]
+    refs = [r.metric_ref for r in desired.rubric.rules if r.metric_ref is not None]
+    catalog = load_catalog(client, desired.project_id, ids=ids, refs=refs)
+    rules, warnings = resolve_rules(desired, catalog)
+
+    def diff() -> ProjectPlan:
+        return diff_project(
+            desired,
+            live,
+            rules=rules,
+            metrics=catalog.metrics,
+            rotate=rotate,
+            secret_values=secret_values,
+            warnings=tuple(warnings),
+        )
+
+    plan = diff()
+    if plan.stale_rule_metrics and not catalog.agents_loaded:
+        # Kept live rules may name agent-scoped metrics: look there before calling them stale.
+        catalog = load_catalog(client, desired.project_id, ids=plan.stale_rule_metrics, refs=())
+        plan = diff()
+    if plan.stale_rule_metrics:
+        listed = ", ".join(str(m) for m in plan.stale_rule_metrics)
+        entries = "; ".join(f"{{metric_id: {m}, absent: true}}" for m in plan.stale_rule_metrics)
+        message = (
+            f"the live rubric of project {desired.project_id} has rules for metric(s) {listed}, which the "
+            f"project no longer has; the API rejects any rubric change while they remain. Remove them by "
+            f"adding to rubric.rules: {entries} (or set prune: true)"
+        )
+        if "rubric_config" in plan.patch:
+            raise PlanError(f"{desired.where(('rubric',))}: {message}")
+        plan = ProjectPlan(**{**plan.__dict__, "warnings": (*plan.warnings, message)})
+    return PlannedProject(plan, secret_values)

@@ -1,0 +1,142 @@
+"""Render plans for people (text), machines (json) and pull requests (markdown).
+
+Every renderer writes to a stream it is given; nothing here prints, reads the network or decides
+exit codes. Secrets are shown only as ``(sensitive)``: a renderer never sees a secret value (plans
+hold references), and it does not print references either.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
+from reconciler.model import SENSITIVE_MASK
+
+_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
+_COLORS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "bold": "\033[1m"}
+_RESET = "\033[0m"
+
+
+def show_value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def show_rule(rule: dict[str, Any]) -> str:
+    conditions = rule.get("conditions")
+    if not isinstance(conditions, dict) or not isinstance(conditions.get("conditions"), list):
+        return show_value({k: v for k, v in rule.items() if k != "metric_id"})
+    parts = []
+    for cond in conditions["conditions"]:
+        if isinstance(cond, dict):
+            op = _OPS.get(str(cond.get("op")), str(cond.get("op")))
+            parts.append(f"{cond.get('field')} {op} {show_value(cond.get('value'))}")
+        else:
+            parts.append(show_value(cond))
+    return " and ".join(parts) or "(no conditions)"
+
+
+def show_rules(rules: tuple[dict[str, Any], ...]) -> str:
+    return "; ".join(show_rule(r) for r in rules) if rules else "(none)"
+
+
+def metric_label(change: RuleChange) -> str:
+    label = f"metric {change.metric_id}"
+    if change.metric_name:
+        label += f" {change.metric_name}"
+    if change.eval_type:
+        label += f" ({change.eval_type})"
+    return label
+
+
+def field_line(change: FieldChange) -> tuple[str, str]:
+    """(symbol, text) of one field change."""
+    if change.sensitive:
+        note = "not configured, will be set" if change.action == "set" else "will be rotated"
+        return ("+" if change.action == "set" else "~", f"{change.path}: {SENSITIVE_MASK} ({note})")
+    if change.after_missing:
+        return ("-", f"{change.path}: {show_value(change.before)} (removed: the whole object is replaced)")
+    if change.before_missing:
+        return ("+", f"{change.path}: {show_value(change.after)}")
+    return ("~", f"{change.path}: {show_value(change.before)} -> {show_value(change.after)}")
+
+
+def rule_line(change: RuleChange) -> tuple[str, str]:
+    label = metric_label(change)
+    if change.action == "add":
+        return ("+", f"{label}: {show_rules(change.after)}")
+    if change.action == "remove":
+        return ("-", f"{label}: {show_rules(change.before)}")
+    return ("~", f"{label}: {show_rules(change.before)} -> {show_rules(change.after)}")
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else (plural or word + 's')}"
+
+
+def summary_line(project: ProjectPlan) -> str:
+    s = project.summary()
+    parts = []
+    if s["settings"]:
+        parts.append(_plural(s["settings"], "setting") + " to change")
+    if s["secrets"]:
+        parts.append(_plural(s["secrets"], "secret") + " to set")
+    if s["rules_added"]:
+        parts.append(_plural(s["rules_added"], "rule") + " to add")
+    if s["rules_changed"]:
+        parts.append(_plural(s["rules_changed"], "metric") + " whose rules change")
+    if s["rules_removed"]:
+        parts.append(_plural(s["rules_removed"], "rule") + " to remove")
+    text = ", ".join(parts) if parts else "no changes"
+    fields = _plural(s["fields_in_patch"], "field")
+    return f"Plan for project {project.project_id}: {text}; one PATCH of {fields}."
+
+
+def no_changes_line(project: ProjectPlan) -> str:
+    return f"No changes. Project {project.project_id} matches {project.file}."
+
+
+class _Painter:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, symbol: str, text: str) -> str:
+        if not self.color:
+            return text
+        return f"{_COLORS.get(symbol, '')}{text}{_RESET}"
+
+
+def render_text(plan: Plan, out: TextIO, *, color: bool = False) -> None:
+    paint = _Painter(color)
+    for index, project in enumerate(plan.projects):
+        if index:
+            out.write("\n")
+        for warning in project.warnings:
+            out.write(paint("!", f"Warning: {warning}") + "\n")
+        if not project.has_changes:
+            out.write(no_changes_line(project) + "\n")
+            continue
+        out.write(paint("bold", f"Project {project.project_id} ({project.file})") + "\n")
+        for change in project.field_changes:
+            symbol, text = field_line(change)
+            out.write(paint(symbol, f"  {symbol} {text}") + "\n")
+        if project.rule_changes or "rubric_config" in project.patch:
+            kept = ""
+            if project.rules_kept:
+                kept = (
+                    f", {_plural(project.rules_kept, 'rule')} of "
+                    f"{_plural(project.metrics_kept, 'metric')} not in the file kept"
+                )
+            out.write(f"  rubric_config (sent whole{kept}):\n")
+            for rule_change in project.rule_changes:
+                symbol, text = rule_line(rule_change)
+                out.write(paint(symbol, f"    {symbol} {text}") + "\n")
+        out.write(summary_line(project) + "\n")
+    if len(plan.projects) > 1:
+        s = plan.summary()
+        out.write(f"\n{s['projects_with_changes']} of {_plural(s['projects'], 'project')} to change.\n")
+
+
+def render_json(plan: Plan, out: TextIO) -> None:
+    json.dump(plan.to_json(), out, indent=2, sort_keys=False, ensure_ascii=False)
+    out.write("\n")

@@ -1,0 +1,205 @@
+"""The rubric against the project's real metrics: resolve ``metric:`` names, check each rule's shape.
+
+The API decides a call's outcome by these rules and silently fails calls whose rule does not fit
+the metric's type, so every rule is checked here, before anything is sent. Reading the metric list
+is the only network use (through the client); everything else is pure. Problems are reported all
+at once, each at the file position of the offending rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from reconciler.client import CekuraClient
+from reconciler.errors import PlanError
+from reconciler.model import DesiredProject, Metric, RuleSpec
+
+Family = Literal["binary", "score", "enum"]
+
+BINARY_TYPES = frozenset(
+    {"binary", "binary_qualitative", "binary_workflow_adherence", "evaluate_expected_outcome"}
+)
+SCORE_TYPES = frozenset({"continuous_qualitative", "numeric"})
+ENUM_TYPES = frozenset({"enum", "observability_topics", "observability_dropoff"})
+SCORE_OPS = ("gt", "gte", "lt", "lte", "eq")
+
+
+def family(eval_type: str | None) -> Family | None:
+    if eval_type in BINARY_TYPES:
+        return "binary"
+    if eval_type in SCORE_TYPES:
+        return "score"
+    if eval_type in ENUM_TYPES:
+        return "enum"
+    return None
+
+
+@dataclass
+class MetricCatalog:
+    """The metrics a project's rubric may use: project-level, plus agent-scoped once looked up."""
+
+    metrics: dict[int, Metric] = field(default_factory=dict)
+    agents_loaded: bool = False
+
+    def add(self, items: Iterable[dict[str, Any]]) -> None:
+        for item in items:
+            if isinstance(item.get("id"), int):
+                metric = Metric.from_api(item)
+                self.metrics.setdefault(metric.id, metric)
+
+    def find(self, ref: str) -> list[Metric]:
+        """Slug first, then exact name."""
+        by_slug = [m for m in self.metrics.values() if m.slug == ref]
+        if by_slug:
+            return by_slug
+        return [m for m in self.metrics.values() if m.name == ref]
+
+    def candidates(self, ref: str) -> list[str]:
+        words = {m.slug for m in self.metrics.values() if m.slug}
+        words |= {m.name for m in self.metrics.values()}
+        return difflib.get_close_matches(ref, sorted(words), n=3, cutoff=0.5)
+
+
+def load_catalog(
+    client: CekuraClient, project_id: int, *, ids: Iterable[int], refs: Iterable[str]
+) -> MetricCatalog:
+    """One metrics list; agents and their metrics only when a needed metric is not at project level."""
+    catalog = MetricCatalog()
+    catalog.add(client.list_metrics(project_id=project_id))
+    missing_ids = [i for i in ids if i not in catalog.metrics]
+    missing_refs = [r for r in refs if not catalog.find(r)]
+    if missing_ids or missing_refs:
+        catalog.agents_loaded = True
+        for agent in client.list_agents(project_id):
+            if isinstance(agent.get("id"), int):
+                catalog.add(client.list_metrics(agent_id=agent["id"]))
+    return catalog
+
+
+@dataclass(frozen=True)
+class ResolvedRule:
+    """A file rule with its metric id known. ``conditions`` None means ``absent: true``."""
+
+    metric_id: int
+    conditions: dict[str, Any] | None
+    spec: RuleSpec
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _check_condition(metric: Metric, cond: dict[str, Any]) -> str | None:
+    kind = family(metric.eval_type)
+    fld, op, value = cond.get("field"), cond.get("op"), cond.get("value")
+    label = f"metric {metric.id} ({metric.name}, eval_type {metric.eval_type})"
+    if kind == "binary":
+        if fld != "score":
+            return (
+                f'{label} is binary: use field "score" with op eq/neq and true/false (or 5/0), '
+                f"not field {_show(fld)}"
+            )
+        if op not in ("eq", "neq"):
+            return f"{label} is binary: op must be eq or neq, not {_show(op)}"
+        if not (value is True or value is False or (not isinstance(value, bool) and value in (0, 5))):
+            return f"{label} is binary: value must be true/false (or 5/0), not {_show(value)}"
+        return None
+    if kind == "score":
+        if fld != "score":
+            return f'{label} is scored: use field "score", not {_show(fld)}'
+        if op not in SCORE_OPS:
+            return f"{label} is scored: op must be one of {', '.join(SCORE_OPS)}, not {_show(op)}"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"{label} is scored: value must be a number, not {_show(value)}"
+        if metric.eval_type == "continuous_qualitative" and not 0 <= value <= 5:
+            return f"{label} is scored on 0-5: value {value} is out of range"
+        return None
+    if kind == "enum":
+        if fld != "enum":
+            return f'{label} is an enum: use field "enum" with eq/neq/in, not field {_show(fld)}'
+        if op in ("eq", "neq"):
+            if not isinstance(value, str):
+                return f"{label}: op {op} takes one string value, not {_show(value)}"
+            values = [value]
+        elif op == "in":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                return f"{label}: op in takes a list of strings, not {_show(value)}"
+            values = value
+        else:
+            return f"{label} is an enum: op must be eq, neq or in, not {_show(op)}"
+        if metric.enum_values:
+            for item in values:
+                if item not in metric.enum_values:
+                    close = difflib.get_close_matches(item, list(metric.enum_values), n=1, cutoff=0.6)
+                    hint = f"; did you mean {_show(close[0])}?" if close else ""
+                    allowed = ", ".join(_show(v) for v in metric.enum_values)
+                    return f"{label}: {_show(item)} is not one of its values ({allowed}){hint}"
+        return None
+    return None
+
+
+def resolve_rules(
+    desired: DesiredProject, catalog: MetricCatalog
+) -> tuple[tuple[ResolvedRule, ...], list[str]]:
+    """Resolve and check every rule of the file; returns the rules and warnings, or raises PlanError."""
+    assert desired.rubric is not None
+    problems: list[str] = []
+    warnings: list[str] = []
+    resolved: list[ResolvedRule] = []
+    warned: set[int] = set()
+    for spec in desired.rubric.rules:
+        where = desired.where(spec.path)
+        metric: Metric | None = None
+        if spec.metric_id is not None:
+            metric = catalog.metrics.get(spec.metric_id)
+            if metric is None and not spec.absent:
+                problems.append(
+                    f"{where}: metric {spec.metric_id} is not a metric of project {desired.project_id} "
+                    "(neither project-level nor agent-scoped)"
+                )
+                continue
+            metric_id = spec.metric_id
+        else:
+            assert spec.metric_ref is not None
+            found = catalog.find(spec.metric_ref)
+            if len(found) != 1:
+                if found:
+                    listed = ", ".join(f"{m.id} ({m.slug or m.name})" for m in found)
+                    problems.append(
+                        f"{where}: metric {_show(spec.metric_ref)} is ambiguous: {listed}; use metric_id"
+                    )
+                else:
+                    close = catalog.candidates(spec.metric_ref)
+                    hint = f"; did you mean {', '.join(_show(c) for c in close)}?" if close else ""
+                    problems.append(
+                        f"{where}: no metric with slug or name {_show(spec.metric_ref)} in project "
+                        f"{desired.project_id}{hint}"
+                    )
+                continue
+            metric = found[0]
+            metric_id = metric.id
+        if spec.absent:
+            resolved.append(ResolvedRule(metric_id, None, spec))
+            continue
+        assert metric is not None and spec.conditions is not None
+        if family(metric.eval_type) is None:
+            if metric.id not in warned:
+                warned.add(metric.id)
+                warnings.append(
+                    f"{where}: metric {metric.id} ({metric.name}) has eval_type {_show(metric.eval_type)}, "
+                    "which this tool does not know; its rules are sent unchecked"
+                )
+        else:
+            for index, cond in enumerate(spec.conditions.get("conditions") or []):
+                message = _check_condition(metric, cond)
+                if message:
+                    cwhere = desired.where((*spec.path, "conditions", "conditions", index))
+                    problems.append(f"{cwhere}: {message}")
+        resolved.append(ResolvedRule(metric_id, spec.conditions, spec))
+    if problems:
+        raise PlanError("\n".join(problems))
+    return tuple(resolved), warnings
