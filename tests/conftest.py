@@ -1,0 +1,70 @@
+"""Shared fixtures: a live emulator on 127.0.0.1 and a runner for the real CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from reconciler.emulator import EmulatorState, RunningEmulator, start
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "e2e-test-key-4f9c2a"
+
+
+@dataclass(frozen=True)
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def all(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningEmulator]:
+    running = start(EmulatorState(api_key=API_KEY))
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+class Cli:
+    """Runs `python -m reconciler ...` against one emulator, with a clean environment."""
+
+    def __init__(self, base_url: str, tmp_path: Path) -> None:
+        self.base_url = base_url
+        self.tmp_path = tmp_path
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "HOME": str(tmp_path),
+            "CEKURA_BASE_URL": base_url,
+            "CEKURA_API_KEY": API_KEY,
+            "PYTHONPATH": str(ROOT),
+        }
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+        proc = subprocess.run(
+            [sys.executable, "-m", "reconciler", *args],
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            input=input if input is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def cli(emulator: RunningEmulator, tmp_path: Path) -> Cli:
+    return Cli(emulator.base_url, tmp_path)

@@ -1,0 +1,224 @@
+"""Unit tests of the API client over httpx.MockTransport: auth, errors, retries, redaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from reconciler.client import CekuraClient, RetryPolicy, describe_drf_body
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    MalformedResponse,
+    NotFoundError,
+    RequestRejected,
+    ServerError,
+    TransportError,
+)
+
+KEY = "ck_live_0123456789abcdef"
+BASE = "https://api.example.test"
+
+
+def make(
+    handler: Callable[[httpx.Request], httpx.Response], *, attempts: int = 4
+) -> tuple[CekuraClient, list[float]]:
+    sleeps: list[float] = []
+    client = CekuraClient(
+        BASE,
+        KEY,
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.02, total=5),
+        sleep=sleeps.append,
+    )
+    return client, sleeps
+
+
+def test_sends_the_key_header_and_reads_a_project() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": 7, "name": "x"})
+
+    client, _ = make(handler)
+    assert client.get_project(7) == {"id": 7, "name": "x"}
+    assert seen[0].headers["X-CEKURA-API-KEY"] == KEY
+    assert seen[0].url.path == "/user/v1/projects/7/"
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "words"),
+    [
+        (401, AuthError, "authentication failed for project 7"),
+        (403, AuthError, "permission denied for project 7"),
+        (404, NotFoundError, "project 7 not found at https://api.example.test/user/v1/projects/7/"),
+        (400, RequestRejected, "sample_rate: A valid number is required."),
+    ],
+)
+def test_errors_are_one_line_and_never_show_the_key(status: int, error: type[ApiError], words: str) -> None:
+    body = {"sample_rate": ["A valid number is required."]} if status == 400 else {"detail": f"bad key {KEY}"}
+    client, _ = make(lambda request: httpx.Response(status, json=body))
+    with pytest.raises(error) as info:
+        client.get_project(7)
+    message = str(info.value)
+    assert words in message
+    assert KEY not in message
+    assert "\n" not in message
+
+
+def test_drf_bodies_are_readable() -> None:
+    assert describe_drf_body({"detail": "Not found."}) == "Not found."
+    assert (
+        describe_drf_body(
+            {"name": ["This field may not be blank."], "rubric_config": {"rules": ["Bad rule."]}}
+        )
+        == "name: This field may not be blank.; rubric_config: rules: Bad rule."
+    )
+    assert describe_drf_body({"non_field_errors": ["Nope."]}) == "Nope."
+
+
+def test_get_retries_on_503_and_honours_retry_after() -> None:
+    answers = iter(
+        [httpx.Response(503, headers={"Retry-After": "2"}), httpx.Response(429), httpx.Response(200, json={})]
+    )
+    client, sleeps = make(lambda request: next(answers))
+    assert client.get_project(1) == {}
+    assert sleeps[0] == 2.0
+    assert len(sleeps) == 2
+
+
+def test_get_gives_up_after_bounded_attempts() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(502, json={"detail": "bad gateway"})
+
+    client, _ = make(handler, attempts=3)
+    with pytest.raises(ServerError):
+        client.get_project(1)
+    assert len(calls) == 3
+
+
+def test_get_retries_connection_errors() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) < 3:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json={"id": 1})
+
+    client, _ = make(handler)
+    assert client.get_project(1) == {"id": 1}
+
+
+def test_patch_is_not_retried_on_a_server_error() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503)
+
+    client, _ = make(handler)
+    with pytest.raises(ServerError):
+        client.patch_project(1, {"name": "x"})
+    assert len(calls) == 1
+
+
+def test_patch_read_timeout_is_maybe_sent() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    client, _ = make(handler)
+    with pytest.raises(TransportError) as info:
+        client.patch_project(1, {"name": "x"})
+    assert info.value.maybe_sent
+
+
+def test_patch_connect_error_is_retried_because_nothing_was_sent() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        if len(calls) == 1:
+            raise httpx.ConnectError("refused", request=request)
+        return httpx.Response(200, json={"id": 1})
+
+    client, _ = make(handler)
+    assert client.patch_project(1, {"name": "x"}) == {"id": 1}
+
+
+def test_error_bodies_echoing_a_secret_are_scrubbed() -> None:
+    secret = "whsec_supersecret_value"
+    client, _ = make(
+        lambda request: httpx.Response(400, json={"webhook_secret": [f"'{secret}' is too long"]})
+    )
+    with pytest.raises(RequestRejected) as info:
+        client.patch_project(1, {"webhook_secret": secret}, redact=[secret])
+    assert secret not in str(info.value)
+    assert "(sensitive)" in str(info.value)
+
+
+def test_malformed_json_is_an_error_not_a_crash() -> None:
+    client, _ = make(lambda request: httpx.Response(200, content=b"<html>oops"))
+    with pytest.raises(MalformedResponse):
+        client.get_project(1)
+    client, _ = make(lambda request: httpx.Response(200, json=[1, 2]))
+    with pytest.raises(MalformedResponse):
+        client.get_project(1)
+
+
+def test_lists_accept_bare_arrays_and_follow_pages() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.startswith("/test_framework/v1/metrics/"):
+            return httpx.Response(200, json=[{"id": 1}, {"id": 2}])
+        page = request.url.params.get("page")
+        if page is None:
+            return httpx.Response(
+                200,
+                json={
+                    "count": 3,
+                    "next": f"{BASE}/test_framework/v1/aiagents/?page=2",
+                    "results": [{"id": 1}],
+                },
+            )
+        return httpx.Response(200, json={"count": 3, "next": None, "results": [{"id": 2}, {"id": 3}]})
+
+    client, _ = make(handler)
+    assert [m["id"] for m in client.list_metrics(project_id=1)] == [1, 2]
+    assert [a["id"] for a in client.list_agents(1)] == [1, 2, 3]
+
+
+def test_next_page_on_another_server_is_not_followed() -> None:
+    body = {"results": [], "next": "https://evil.example/steal"}
+    client, _ = make(lambda request: httpx.Response(200, json=body))
+    with pytest.raises(MalformedResponse):
+        client.list_agents(1)
+
+
+@pytest.mark.parametrize("url", ["http://api.cekura.ai", "ftp://x", "http://10.0.0.1:8000"])
+def test_plain_http_only_to_loopback(url: str) -> None:
+    with pytest.raises(ApiError):
+        CekuraClient(url, KEY)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8787", "http://localhost:1", "http://[::1]:2", BASE])
+def test_loopback_and_https_are_allowed(url: str) -> None:
+    CekuraClient(url, KEY).close()
+
+
+def test_request_body_is_json() -> None:
+    bodies: list[object] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        bodies.append(json.loads(request.content))
+        return httpx.Response(200, json={})
+
+    client, _ = make(handler)
+    client.patch_project(3, {"sample_rate": 0.5})
+    assert bodies == [{"sample_rate": 0.5}]

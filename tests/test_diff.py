@@ -1,0 +1,225 @@
+"""Unit tests of the pure diff stage: semantic equality, managed fields only, rubric merge/prune."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from reconciler.diff import diff_project, unconverged
+from reconciler.model import DesiredProject, Metric, RubricSpec, RuleSpec, Secret, SecretRef
+from reconciler.rubric import ResolvedRule
+
+
+def desired(
+    settings: dict[str, Any] | None = None,
+    *,
+    secrets: dict[str, SecretRef] | None = None,
+    rules: list[tuple[int, dict[str, Any] | None]] | None = None,
+    prune: bool = False,
+) -> tuple[DesiredProject, tuple[ResolvedRule, ...]]:
+    specs = tuple(
+        RuleSpec(metric_id=m, metric_ref=None, conditions=c, absent=c is None, path=("rubric", "rules", i))
+        for i, (m, c) in enumerate(rules or [])
+    )
+    project = DesiredProject(
+        file="p.yaml",
+        project_id=1,
+        settings=settings or {},
+        secrets=secrets or {},
+        rubric=RubricSpec(prune=prune, rules=specs) if rules is not None else None,
+    )
+    resolved = tuple(ResolvedRule(s.metric_id or 0, s.conditions, s) for s in specs)
+    return project, resolved
+
+
+def cond(field: str, op: str, value: Any) -> dict[str, Any]:
+    return {"operator": "and", "conditions": [{"field": field, "op": op, "value": value}]}
+
+
+def rule(metric_id: int, field: str, op: str, value: Any) -> dict[str, Any]:
+    return {"metric_id": metric_id, "conditions": cond(field, op, value)}
+
+
+LIVE: dict[str, Any] = {
+    "id": 1,
+    "name": "Old",
+    "sample_rate": 1.0,
+    "outbound_timeout": 300,
+    "daily_report_dashboard_ids": [3, 1, 2],
+    "no_calls_notify_time_period": {
+        "time_zone": "UTC",
+        "time_periods": [
+            {"start_time": "09:00", "end_time": "17:00", "time_frame": 30},
+            {"start_time": "18:00", "end_time": "23:59", "time_frame": 60},
+        ],
+        "exception_numbers": ["+15551234567", "+14155552671"],
+    },
+    "vapi_api_key_configured": "true",
+    "rubric_config": {
+        "evaluation_logic": "and",
+        "rules": [rule(10, "score", "gte", 4), rule(11, "score", "eq", 5), rule(12, "enum", "eq", "ok")],
+    },
+    "unknown_new_field": {"x": 1},
+}
+
+
+def test_semantic_equality_is_not_a_change() -> None:
+    project, _ = desired(
+        {
+            "sample_rate": 1,
+            "outbound_timeout": 300.0,
+            "daily_report_dashboard_ids": [1, 2, 3, 3],
+            "no_calls_notify_time_period": {
+                "time_zone": "UTC",
+                "time_periods": [
+                    {"start_time": "18:00", "end_time": "23:59", "time_frame": 60},
+                    {"start_time": "09:00", "end_time": "17:00", "time_frame": 30},
+                ],
+                "exception_numbers": ["+14155552671", "+15551234567"],
+                "agents": [],
+            },
+        }
+    )
+    plan = diff_project(project, LIVE)
+    assert plan.field_changes == ()
+    assert plan.patch == {}
+    assert not plan.has_changes
+
+
+def test_float_tolerance() -> None:
+    project, _ = desired({"sample_rate": 0.1 + 0.2})
+    assert not diff_project(project, {**LIVE, "sample_rate": 0.3}).has_changes
+    project, _ = desired({"sample_rate": 0.31})
+    assert diff_project(project, {**LIVE, "sample_rate": 0.3}).has_changes
+
+
+def test_only_managed_fields_are_compared_and_sent() -> None:
+    project, _ = desired({"name": "New", "sample_rate": 0.5})
+    plan = diff_project(project, LIVE)
+    assert plan.patch == {"name": "New", "sample_rate": 0.5}
+    assert [(c.path, c.before, c.after) for c in plan.field_changes] == [
+        ("name", "Old", "New"),
+        ("sample_rate", 1.0, 0.5),
+    ]
+
+
+def test_object_field_shows_subkeys_and_is_sent_whole() -> None:
+    period = {
+        "time_zone": "America/New_York",
+        "time_periods": LIVE["no_calls_notify_time_period"]["time_periods"],
+    }
+    project, _ = desired({"no_calls_notify_time_period": period})
+    plan = diff_project(project, LIVE)
+    assert plan.patch == {"no_calls_notify_time_period": period}
+    changes = {c.path: c for c in plan.field_changes}
+    assert set(changes) == {
+        "no_calls_notify_time_period.time_zone",
+        "no_calls_notify_time_period.exception_numbers",
+    }
+    removed = changes["no_calls_notify_time_period.exception_numbers"]
+    assert removed.after_missing and removed.before == ["+15551234567", "+14155552671"]
+
+
+def test_missing_live_field_is_a_change() -> None:
+    project, _ = desired({"use_provider_transcript": True})
+    plan = diff_project(project, LIVE)
+    assert plan.field_changes[0].before_missing
+    assert plan.patch == {"use_provider_transcript": True}
+
+
+@pytest.mark.parametrize("configured", ["false", "", None, False, "False", 0])
+def test_unconfigured_secret_is_set(configured: object) -> None:
+    project, _ = desired(secrets={"retell_api_key": SecretRef("env", "X")})
+    plan = diff_project(project, {**LIVE, "retell_api_key_configured": configured})
+    assert plan.patch == {"retell_api_key": SecretRef("env", "X")}
+    assert plan.field_changes[0].sensitive and plan.field_changes[0].action == "set"
+
+
+@pytest.mark.parametrize("configured", ["true", True, "yes", "1"])
+def test_configured_secret_is_left_alone_unless_rotated(configured: object) -> None:
+    project, _ = desired(secrets={"vapi_api_key": SecretRef("env", "X")})
+    live = {**LIVE, "vapi_api_key_configured": configured}
+    assert not diff_project(project, live).has_changes
+    rotated = diff_project(project, live, rotate=["vapi_api_key"])
+    assert rotated.field_changes[0].action == "rotate"
+
+
+def test_old_api_returning_the_secret_value_is_compared_without_showing_it() -> None:
+    project, _ = desired(secrets={"webhook_secret": SecretRef("env", "X")})
+    live = {**LIVE, "webhook_secret": "same-value"}
+    assert not diff_project(project, live, secret_values={"webhook_secret": Secret("same-value")}).has_changes
+    plan = diff_project(project, live, secret_values={"webhook_secret": Secret("new-value")})
+    assert plan.has_changes
+    assert "new-value" not in repr(plan) and "same-value" not in repr(plan.to_json())
+
+
+def test_rubric_merge_keeps_unnamed_metrics() -> None:
+    project, rules = desired(rules=[(10, cond("score", "gte", 3))])
+    plan = diff_project(project, LIVE, rules=rules)
+    assert [(c.metric_id, c.action) for c in plan.rule_changes] == [(10, "change")]
+    sent = plan.patch["rubric_config"]
+    assert sent["evaluation_logic"] == "and"
+    assert {r["metric_id"] for r in sent["rules"]} == {10, 11, 12}
+    assert plan.rules_kept == 2
+
+
+def test_rubric_prune_removes_unnamed_metrics() -> None:
+    project, rules = desired(rules=[(10, cond("score", "gte", 4))], prune=True)
+    plan = diff_project(project, LIVE, rules=rules)
+    assert sorted((c.metric_id, c.action) for c in plan.rule_changes) == [(11, "remove"), (12, "remove")]
+    assert plan.patch["rubric_config"]["rules"] == [rule(10, "score", "gte", 4)]
+
+
+def test_rubric_absent_and_clear() -> None:
+    project, rules = desired(rules=[(11, None)])
+    plan = diff_project(project, LIVE, rules=rules)
+    assert [(c.metric_id, c.action) for c in plan.rule_changes] == [(11, "remove")]
+    project, rules = desired(rules=[], prune=True)
+    assert diff_project(project, LIVE, rules=rules).patch == {"rubric_config": {}}
+
+
+def test_rubric_semantic_equality() -> None:
+    # Order of rules, key order, true == 5 for binary scores, `in` value order: none is a change.
+    project, rules = desired(
+        rules=[
+            (12, {"conditions": [{"value": "ok", "op": "eq", "field": "enum"}], "operator": "and"}),
+            (11, cond("score", "eq", True)),
+            (10, cond("score", "gte", 4.0)),
+        ]
+    )
+    assert not diff_project(project, LIVE, rules=rules).has_changes
+
+
+def test_rubric_add_to_empty_live() -> None:
+    project, rules = desired(rules=[(10, cond("score", "gte", 4))])
+    plan = diff_project(project, {**LIVE, "rubric_config": {}}, rules=rules)
+    assert plan.rule_changes[0].action == "add"
+    assert plan.patch["rubric_config"] == {"evaluation_logic": "and", "rules": [rule(10, "score", "gte", 4)]}
+
+
+def test_stale_live_rules_are_reported() -> None:
+    project, rules = desired(rules=[(10, cond("score", "gte", 2))])
+    metrics = {i: Metric(i, f"m{i}", None, "numeric", (), 1, ()) for i in (10, 11)}  # 12 no longer exists
+    plan = diff_project(project, LIVE, rules=rules, metrics=metrics)
+    assert plan.stale_rule_metrics == (12,)
+
+
+def test_unconverged_detects_what_did_not_stick() -> None:
+    project, rules = desired({"name": "New"}, rules=[(10, cond("score", "gte", 3))])
+    plan = diff_project(project, LIVE, rules=rules)
+    assert set(unconverged(plan, LIVE)) == {"name", "rubric_config"}
+    after = {**LIVE, "name": "New", "rubric_config": plan.patch["rubric_config"]}
+    assert unconverged(plan, after) == []
+
+
+def test_unknown_live_fields_are_ignored() -> None:
+    project, _ = desired({"name": "Old"})
+    assert not diff_project(project, {**LIVE, "brand_new_field": [1, 2]}).has_changes
+
+
+def test_fingerprint_moves_only_with_managed_fields() -> None:
+    project, _ = desired({"name": "Old"})
+    first = diff_project(project, LIVE).fingerprint
+    assert diff_project(project, {**LIVE, "outbound_timeout": 1}).fingerprint == first
+    assert diff_project(project, {**LIVE, "name": "Other"}).fingerprint != first
