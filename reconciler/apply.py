@@ -17,8 +17,6 @@ from reconciler.diff import fingerprint, unconverged
 from reconciler.errors import ApplyError, NotConvergedError, RefusedError, ServerError, TransportError
 from reconciler.model import Secret, SecretRef
 
-MASS_DELETE_MIN = 3
-
 Status = Literal["unchanged", "changed"]
 
 
@@ -29,15 +27,6 @@ class ApplyOutcome:
     detail: str = ""
 
 
-def mass_deletion(plan: ProjectPlan) -> tuple[int, int] | None:
-    """(removed, live) when the plan removes at least 3 live rules and more than half of them."""
-    removed = sum(len(c.before) for c in plan.rule_changes if c.action == "remove")
-    total = plan.live_rule_count()
-    if removed >= MASS_DELETE_MIN and removed * 2 > total:
-        return removed, total
-    return None
-
-
 def check_guards(plan: ProjectPlan, *, allow_delete: bool, force: bool) -> None:
     """Refuse, before anything is sent, what must be asked for explicitly."""
     if plan.patch.get("is_deleted") is True and not allow_delete:
@@ -45,7 +34,7 @@ def check_guards(plan: ProjectPlan, *, allow_delete: bool, force: bool) -> None:
             f"project {plan.project_id}: the plan sets is_deleted: true, which deletes the project; "
             "refusing without --allow-delete"
         )
-    mass = mass_deletion(plan)
+    mass = plan.mass_deletion()
     if mass and not force:
         raise RefusedError(
             f"project {plan.project_id}: the plan removes {mass[0]} of the {mass[1]} live rubric rules; "

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from reconciler.model import SENSITIVE_MASK, SecretRef
 
 FORMAT_VERSION = 1
+MASS_DELETE_MIN = 3  # rules; with more than half of the live rules, apply needs --force
 
 FieldAction = Literal["update", "set", "rotate"]
 RuleAction = Literal["add", "change", "remove"]
@@ -114,6 +115,26 @@ class ProjectPlan:
         """Live rules before the plan: those kept plus those of the metrics the plan touches."""
         return self.rules_kept + sum(len(c.before) for c in self.rule_changes)
 
+    def mass_deletion(self) -> tuple[int, int] | None:
+        """(removed, live) when the plan removes at least 3 live rules and more than half of them.
+
+        A metric whose rules are replaced counts as kept: only ``remove`` changes count.
+        """
+        removed = sum(len(c.before) for c in self.rule_changes if c.action == "remove")
+        total = self.live_rule_count()
+        if removed >= MASS_DELETE_MIN and removed * 2 > total:
+            return removed, total
+        return None
+
+    def required_flags(self) -> tuple[str, ...]:
+        """Flags apply needs for this plan: --allow-delete (deletes the project), --force (mass deletion)."""
+        flags = []
+        if self.patch.get("is_deleted") is True:
+            flags.append("--allow-delete")
+        if self.mass_deletion():
+            flags.append("--force")
+        return tuple(flags)
+
     def summary(self) -> dict[str, int]:
         settings = len({c.path.split(".", 1)[0] for c in self.setting_changes})
         return {
@@ -138,6 +159,7 @@ class ProjectPlan:
             "patch": self.masked_patch(),
             "summary": self.summary(),
             "warnings": list(self.warnings),
+            "requires_flags": list(self.required_flags()),
         }
 
 

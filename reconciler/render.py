@@ -96,6 +96,22 @@ def no_changes_line(project: ProjectPlan) -> str:
     return f"No changes. Project {project.project_id} matches {project.file}."
 
 
+def guard_lines(project: ProjectPlan) -> list[str]:
+    """Said in advance: what apply will refuse without an explicit flag."""
+    lines = []
+    if project.patch.get("is_deleted") is True:
+        lines.append(
+            "This plan DELETES the project (is_deleted: true); apply refuses it without --allow-delete."
+        )
+    mass = project.mass_deletion()
+    if mass:
+        lines.append(
+            f"This plan removes {mass[0]} of the {mass[1]} live rubric rules; "
+            "apply refuses it without --force."
+        )
+    return lines
+
+
 class _Painter:
     def __init__(self, color: bool) -> None:
         self.color = color
@@ -132,6 +148,8 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False) -> None:
                 symbol, text = rule_line(rule_change)
                 out.write(paint(symbol, f"    {symbol} {text}") + "\n")
         out.write(summary_line(project) + "\n")
+        for line in guard_lines(project):
+            out.write(paint("!", line) + "\n")
     if len(plan.projects) > 1:
         s = plan.summary()
         out.write(f"\n{s['projects_with_changes']} of {_plural(s['projects'], 'project')} to change.\n")
