@@ -30,7 +30,8 @@ def rubric_file(tmp_path: Path, rules: str, *, project: int = 123, prune: bool =
 
 
 def rule(metric: str, field: str, op: str, value: Any) -> str:
-    return f"- {metric}\n  conditions: {{operator: and, conditions: [{{field: {field}, op: {op}, value: {json.dumps(value)}}}]}}"
+    condition = f"{{field: {field}, op: {op}, value: {json.dumps(value)}}}"
+    return f"- {metric}\n  conditions: {{operator: and, conditions: [{condition}]}}"
 
 
 def live_rules(emulator: RunningEmulator, project: int = 123) -> dict[int, list[Any]]:
@@ -84,7 +85,9 @@ def test_order_key_order_and_binary_aliases_are_not_changes(
     # with true for 5 and the enum list in another order: no change at all.
     rules = "\n".join(
         [
-            "- metric_id: 8821\n  conditions: {conditions: [{value: [partially_resolved, resolved], op: in, field: enum}], operator: and}",
+            "- metric_id: 8821\n  conditions:\n"
+            "    conditions: [{value: [partially_resolved, resolved], op: in, field: enum}]\n"
+            "    operator: and",
             rule("metric_id: 5512", "score", "gte", 4.0),
             rule("metric_id: 115164", "score", "eq", True),
         ]
@@ -133,7 +136,6 @@ def test_rules_that_do_not_fit_the_metric_are_refused_at_plan_time(
 
 def test_the_emulator_rejects_what_plan_catches(emulator: RunningEmulator) -> None:
     import httpx
-
     from conftest import API_KEY
 
     bad = {
