@@ -72,7 +72,7 @@ def apply_plan(
         live = client.get_project(plan.project_id)
         if not unconverged(plan, live):
             lost = " (the PATCH's answer was lost; reading the project back shows it was applied)"
-        elif _fingerprint_of(plan, live) == plan.fingerprint:
+        elif live_fingerprint(plan, live) == plan.fingerprint:
             raise ApplyError(
                 f"project {plan.project_id}: NOT changed: the PATCH failed ({exc}) and the project reads "
                 "back"
@@ -94,7 +94,7 @@ def apply_plan(
     return ApplyOutcome(plan.project_id, "changed")
 
 
-def _fingerprint_of(plan: ProjectPlan, live: Mapping[str, object]) -> str:
+def live_fingerprint(plan: ProjectPlan, live: Mapping[str, object]) -> str:
     return fingerprint(
         live, settings=plan.managed_settings, secrets=plan.managed_secrets, rubric=plan.manages_rubric
     )

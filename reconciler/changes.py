@@ -90,6 +90,8 @@ class ProjectPlan:
     manages_rubric: bool = False
     # Metrics of kept live rules that the project no longer has (the API rejects rubrics naming them).
     stale_rule_metrics: tuple[int, ...] = ()
+    # Live values, before the plan, of the non-secret fields in the PATCH (for the backup journal).
+    previous: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def has_changes(self) -> bool:

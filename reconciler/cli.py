@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
 
 import click
 
@@ -201,21 +201,72 @@ def _plan_all(
 # -- plan -----------------------------------------------------------------------------------------
 
 
+def _select(projects: list[DesiredProject], only: tuple[int, ...]) -> list[DesiredProject]:
+    if not only:
+        return [p for p in projects if p.project_id is not None]
+    from reconciler.errors import PlanError
+
+    known = {p.project_id for p in projects}
+    missing = [str(i) for i in only if i not in known]
+    if missing:
+        raise PlanError(f"--project {', '.join(missing)}: no file given manages such a project")
+    return [p for p in projects if p.project_id in only]
+
+
+def _render(
+    result: Any, fmt: str, failures: Sequence[tuple[str, str]], kind: Literal["plan", "drift"] = "plan"
+) -> None:
+    from reconciler.render import render_json, render_text
+
+    if fmt == "json":
+        render_json(result, sys.stdout, failures=failures)
+    elif fmt == "markdown":
+        from reconciler.render_markdown import render_markdown
+
+        title = "Cekura drift report" if kind == "drift" else "Cekura plan"
+        sys.stdout.write(render_markdown(result, title=title, failures=failures, kind=kind))
+    else:
+        render_text(result, sys.stdout, color=_use_color(sys.stdout))
+
+
+def _failures(errors: Sequence[str]) -> list[tuple[str, str]]:
+    out = []
+    for error in errors:
+        head, _, rest = error.partition(": ")
+        out.append((head, rest) if rest else ("", error))
+    return out
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "markdown"]),
     default="text",
     show_default=True,
-    help="text for people and CI logs, json for machines (a versioned document).",
+    help="text for people and CI logs, json for machines (a versioned document), markdown for a "
+    "pull-request comment.",
 )
 @click.option(
     "--detailed-exitcode",
     is_flag=True,
     help="Exit 0 when there are no changes, 2 when there are, 1 on error.",
+)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False),
+    help="Also save the plan to this file; `apply FILE` then sends exactly it (refusing a stale plan).",
+)
+@click.option(
+    "--project",
+    "only",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Only the files managing this project id (repeatable).",
 )
 def plan(
     paths: tuple[str, ...],
@@ -227,6 +278,8 @@ def plan(
     rotate_all: bool,
     fmt: str,
     detailed_exitcode: bool,
+    out_file: str | None,
+    only: tuple[int, ...],
 ) -> None:
     """Show what apply would change in the live projects, without changing anything.
 
@@ -237,23 +290,30 @@ def plan(
     Example:
       cekura-reconciler plan examples/project.yaml
       cekura-reconciler plan --format json --detailed-exitcode projects/
+      cekura-reconciler plan --out reviewed.plan projects/ && cekura-reconciler apply reviewed.plan
     """
 
     def body() -> int:
         from reconciler.changes import Plan
         from reconciler.reconcile import load_projects
-        from reconciler.render import render_json, render_text
 
-        projects = load_projects(paths)
+        projects = _select(load_projects(paths), only)
         with _client(base_url, api_key_file, timeout) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
         result = Plan(tuple(p.plan for p in planned))
-        if fmt == "json":
-            render_json(result, sys.stdout)
-        else:
-            render_text(result, sys.stdout, color=_use_color(sys.stdout))
+        _render(result, fmt, _failures(errors))
+        if out_file:
+            from datetime import UTC, datetime
+
+            from reconciler.saved import write_saved_plan
+
+            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            write_saved_plan(out_file, result.projects, base_url=base_url, created_at=stamp)
+            sys.stderr.write(
+                f"Saved the plan to {out_file}; apply it with: cekura-reconciler apply {out_file}\n"
+            )
         for error in errors:
             _fail(error)
         if errors:
@@ -279,12 +339,172 @@ def _confirm(projects: int) -> bool:
     return answer.strip() == "yes"
 
 
+def _journal_option(func: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--journal-dir",
+        envvar="CEKURA_JOURNAL_DIR",
+        default=".cekura-journal",
+        show_default=True,
+        type=click.Path(file_okay=False),
+        help="Where the previous values of the fields each PATCH changes are saved first "
+        "(env CEKURA_JOURNAL_DIR); `restore ENTRY` puts them back.",
+    )(func)
+
+
+def _execute(
+    client: CekuraClient,
+    items: Sequence[tuple[Any, Any, Any]],
+    *,
+    base_url: str,
+    journal_dir: str,
+    allow_delete: bool,
+    force: bool,
+    confirm: bool,
+    errors: list[str],
+    total: int,
+) -> int:
+    """Guards, confirmation, then per project: journal entry, one PATCH, verify. Reports each outcome.
+
+    ``items`` are (plan, secret values, previous live values) of the projects with changes.
+    """
+    from reconciler.apply import apply_plan, check_guards
+    from reconciler.errors import ReconcilerError
+    from reconciler.journal import write_entry
+
+    ready = []
+    for item in items:
+        try:
+            check_guards(item[0], allow_delete=allow_delete, force=force)
+            ready.append(item)
+        except ReconcilerError as exc:
+            errors.append(str(exc))
+    for error in errors:
+        _fail(error)
+    if not ready:
+        if errors:
+            sys.stderr.write("Nothing was applied.\n")
+            return EXIT_ERROR
+        click.echo("\nNothing to apply.")
+        return EXIT_OK
+    if errors and confirm:
+        sys.stderr.write("Some projects failed to plan; the others can still be applied.\n")
+    if confirm and not _confirm(len(ready)):
+        click.echo("Apply cancelled; nothing was changed.")
+        return EXIT_ERROR
+    click.echo("")
+    changed: list[int] = []
+    not_changed: list[int] = []
+    unknown: list[int] = []
+    for plan_, secret_values, previous in ready:
+        try:
+            entry = write_entry(journal_dir, plan_, base_url=base_url, previous=previous)
+            outcome = apply_plan(plan_, client, secret_values=secret_values)
+        except ReconcilerError as exc:
+            text = str(exc)
+            (unknown if "UNKNOWN" in text or "still differs" in text else not_changed).append(
+                plan_.project_id
+            )
+            _fail(text)
+            continue
+        changed.append(plan_.project_id)
+        detail = f" {outcome.detail}" if outcome.detail else ""
+        count = len(plan_.patch)
+        click.echo(
+            f"Project {outcome.project_id}: applied {count} field{'s' if count != 1 else ''} in one PATCH; "
+            f"verified.{detail} Backup: {entry}"
+        )
+    failed = len(not_changed) + len(unknown) + len(errors)
+    click.echo(f"\nApply complete: {len(changed)} changed, {failed} failed, {total - len(ready)} unchanged.")
+    if not_changed or unknown:
+        listing = [("changed", changed), ("NOT changed", not_changed), ("outcome UNKNOWN", unknown)]
+        for label, ids in listing:
+            if ids:
+                click.echo(f"  {label}: {', '.join(f'project {i}' for i in ids)}")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _apply_saved(
+    path: str,
+    client: CekuraClient,
+    *,
+    base_url: str,
+    parallelism: int,
+    journal_dir: str,
+    allow_delete: bool,
+    force: bool,
+) -> int:
+    from pathlib import Path
+
+    from reconciler.apply import live_fingerprint
+    from reconciler.changes import Plan
+    from reconciler.credentials import resolve_secret
+    from reconciler.errors import PlanError, RefusedError
+    from reconciler.model import Secret, SecretRef
+    from reconciler.render import render_text
+    from reconciler.saved import read_saved_plan
+
+    saved = read_saved_plan(path)
+    if saved.base_url != base_url.rstrip("/"):
+        raise RefusedError(
+            f"{path}: the plan was made against {saved.base_url}, not {base_url.rstrip('/')}; refusing it"
+        )
+    lives = _in_parallel(lambda s: client.get_project(s.plan.project_id), saved.projects, parallelism)
+    stale = [
+        s.plan.project_id
+        for s, live in zip(saved.projects, lives, strict=True)
+        if live_fingerprint(s.plan, live) != s.plan.fingerprint
+    ]
+    if stale:
+        listed = ", ".join(str(i) for i in stale)
+        raise RefusedError(
+            f"{path}: stale plan: the managed fields of project {listed} changed since the plan was made "
+            f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
+        )
+    render_text(Plan(tuple(s.plan for s in saved.projects)), sys.stdout, color=_use_color(sys.stdout))
+    items = []
+    for s, live in zip(saved.projects, lives, strict=True):
+        if not s.plan.has_changes:
+            continue
+        values: dict[str, Secret] = {}
+        for name, value in s.plan.patch.items():
+            if isinstance(value, SecretRef):
+                try:
+                    values[name] = Secret(resolve_secret(value, base_dir=Path(s.secret_dir)))
+                except ValueError as exc:
+                    raise PlanError(
+                        f"project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
+                        "nothing was sent"
+                    ) from None
+        previous = {k: live[k] for k in s.plan.patch if k in live and k not in s.plan.managed_secrets}
+        items.append((s.plan, values, previous))
+    return _execute(
+        client,
+        items,
+        base_url=base_url,
+        journal_dir=journal_dir,
+        allow_delete=allow_delete,
+        force=force,
+        confirm=False,
+        errors=[],
+        total=len(saved.projects),
+    )
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation (for pipelines).")
 @click.option("--allow-delete", is_flag=True, help="Allow a plan that sets is_deleted: true.")
 @click.option("--force", is_flag=True, help="Allow a plan that removes most of the live rubric rules.")
+@click.option(
+    "--project",
+    "only",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Only the files managing this project id (repeatable).",
+)
+@_journal_option
 def apply(
     paths: tuple[str, ...],
     base_url: str,
@@ -296,73 +516,197 @@ def apply(
     auto_approve: bool,
     allow_delete: bool,
     force: bool,
+    only: tuple[int, ...],
+    journal_dir: str,
 ) -> None:
     """Plan, ask for confirmation, then send ONE PATCH per changed project and verify it.
 
-    Fields the file does not name are never sent. After each PATCH the project is read back; a
-    project that does not match the file is an error. Without a terminal, --auto-approve is needed.
+    Fields the file does not name are never sent. Before each PATCH the previous values of the
+    fields it changes are saved to the journal; after it the project is read back, and a project
+    that does not match the file is an error. Without a terminal, --auto-approve is needed.
+
+    Given a plan saved with `plan --out FILE` instead of project files, apply re-reads the projects,
+    refuses a stale plan (anything managed moved since), and otherwise sends exactly the reviewed
+    change, without asking again: the review was the approval.
 
     \b
     Example:
       cekura-reconciler apply examples/project.yaml
       cekura-reconciler apply --auto-approve projects/
+      cekura-reconciler apply reviewed.plan
     """
 
     def body() -> int:
-        from reconciler.apply import apply_plan, check_guards
         from reconciler.changes import Plan
-        from reconciler.errors import ReconcilerError
         from reconciler.reconcile import load_projects
         from reconciler.render import render_text
+        from reconciler.saved import looks_like_saved_plan
 
-        projects = load_projects(paths)
+        if len(paths) == 1 and looks_like_saved_plan(paths[0]):
+            with _client(base_url, api_key_file, timeout) as client:
+                return _apply_saved(
+                    paths[0],
+                    client,
+                    base_url=base_url,
+                    parallelism=parallelism,
+                    journal_dir=journal_dir,
+                    allow_delete=allow_delete,
+                    force=force,
+                )
+        projects = _select(load_projects(paths), only)
         with _client(base_url, api_key_file, timeout) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
             render_text(Plan(tuple(p.plan for p in planned)), sys.stdout, color=_use_color(sys.stdout))
-            ready = []
-            for item in planned:
-                if not item.plan.has_changes:
-                    continue
-                try:
-                    check_guards(item.plan, allow_delete=allow_delete, force=force)
-                    ready.append(item)
-                except ReconcilerError as exc:
-                    errors.append(str(exc))
-            for error in errors:
-                _fail(error)
-            if not ready:
-                if errors:
-                    sys.stderr.write("Nothing was applied.\n")
-                    return EXIT_ERROR
-                click.echo("\nNothing to apply.")
-                return EXIT_OK
-            if errors and not auto_approve:
-                sys.stderr.write("Some projects failed to plan; the others can still be applied.\n")
-            if not auto_approve and not _confirm(len(ready)):
-                click.echo("Apply cancelled; nothing was changed.")
-                return EXIT_ERROR
-            click.echo("")
-            failed = 0
-            for item in ready:
-                try:
-                    outcome = apply_plan(item.plan, client, secret_values=item.secret_values)
-                except ReconcilerError as exc:
-                    failed += 1
-                    _fail(str(exc))
-                    continue
-                detail = f" {outcome.detail}" if outcome.detail else ""
-                click.echo(
-                    f"Project {outcome.project_id}: applied {len(item.plan.patch)} field"
-                    f"{'s' if len(item.plan.patch) != 1 else ''} in one PATCH; verified.{detail}"
+            items = [(p.plan, p.secret_values, p.plan.previous) for p in planned if p.plan.has_changes]
+            return _execute(
+                client,
+                items,
+                base_url=base_url,
+                journal_dir=journal_dir,
+                allow_delete=allow_delete,
+                force=force,
+                confirm=not auto_approve,
+                errors=errors,
+                total=len(planned),
+            )
+
+    _run(body)
+
+
+# -- restore --------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("entry", type=click.Path(exists=True, dir_okay=False))
+@_api_options
+@click.option("--auto-approve", is_flag=True, help="Restore without asking for confirmation.")
+@_journal_option
+def restore(
+    entry: str,
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    parallelism: int,
+    rotate: tuple[str, ...],
+    rotate_all: bool,
+    auto_approve: bool,
+    journal_dir: str,
+) -> None:
+    """Put back the values a journal entry saved before an apply's PATCH.
+
+    Plans the restore against the live project (only fields that differ are sent), asks for
+    confirmation, then applies it like apply does (and journals it too, so a restore can be undone).
+    Secrets cannot be restored: their old values were never readable.
+
+    \b
+    Example:
+      cekura-reconciler restore .cekura-journal/20261128T101500123456Z-project-123.json
+    """
+
+    def body() -> int:
+        from reconciler.changes import Plan
+        from reconciler.diff import diff_restore
+        from reconciler.errors import RefusedError
+        from reconciler.journal import read_entry
+        from reconciler.render import render_text
+
+        record = read_entry(entry)
+        if record.base_url != base_url.rstrip("/"):
+            raise RefusedError(
+                f"{entry}: the entry was written for {record.base_url}, "
+                f"not {base_url.rstrip('/')}; refusing it"
+            )
+        with _client(base_url, api_key_file, timeout) as client:
+            live = client.get_project(record.project_id)
+            restore_plan = diff_restore(record.project_id, entry, live, record.before)
+            render_text(Plan((restore_plan,)), sys.stdout, color=_use_color(sys.stdout))
+            if record.secrets_sent:
+                sys.stderr.write(
+                    f"Note: secrets {', '.join(record.secrets_sent)} were also sent by that apply; their "
+                    "previous values were never readable and are not restored.\n"
                 )
-        changed = len(ready) - failed
-        click.echo(
-            f"\nApply complete: {changed} changed, {failed + len(errors)} failed, "
-            f"{len(planned) - len(ready)} unchanged."
-        )
-        return EXIT_ERROR if failed or errors else EXIT_OK
+            items: list[tuple[Any, Any, Any]] = []
+            if restore_plan.has_changes:
+                items.append((restore_plan, {}, restore_plan.previous))
+            return _execute(
+                client,
+                items,
+                base_url=base_url,
+                journal_dir=journal_dir,
+                allow_delete=True,
+                force=True,
+                confirm=not auto_approve,
+                errors=[],
+                total=1,
+            )
+
+    _run(body)
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("project_id", type=click.IntRange(min=1))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the file here (refuses to overwrite an existing file) instead of stdout.",
+)
+@click.option(
+    "--base-url",
+    envvar="CEKURA_BASE_URL",
+    default="https://api.cekura.ai",
+    show_default=True,
+    help="Cekura API base URL (env CEKURA_BASE_URL). Plain http only for loopback hosts.",
+)
+@click.option(
+    "--api-key-file",
+    type=click.Path(dir_okay=False),
+    help="Read the API key from this file instead of the CEKURA_API_KEY environment variable.",
+)
+@click.option("--timeout", type=click.FloatRange(min=1.0), default=30.0, show_default=True)
+def export(
+    project_id: int, output: str | None, base_url: str, api_key_file: str | None, timeout: float
+) -> None:
+    """Write a project file from a live project: every writable setting, the rubric, secret references.
+
+    Configured secrets become {env: CEKURA_<ID>_<NAME>} references to fill in (their values cannot
+    be read). The exported file plans to no changes against the project it came from.
+
+    \b
+    Example:
+      cekura-reconciler export 123 -o projects/support.yaml
+    """
+
+    def body() -> int:
+        import os
+        from pathlib import Path
+
+        from reconciler.errors import ReconcilerError
+        from reconciler.export import export_project, fetch_export_inputs
+
+        if output and Path(output).exists():
+            raise ReconcilerError(f"{output} already exists; refusing to overwrite it (remove it first)")
+        with _client(base_url, api_key_file, timeout) as client:
+            live, metrics = fetch_export_inputs(client, project_id)
+        text = export_project(live, metrics, base_url_comment=base_url)
+        if not output:
+            click.echo(text, nl=False)
+            return EXIT_OK
+        target = Path(output)
+        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+        try:
+            temp.write_text(text, encoding="utf-8")
+            os.replace(temp, target)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise ReconcilerError(f"cannot write {output}: {exc.strerror}") from None
+        sys.stderr.write(f"Wrote project {project_id} to {output}.\n")
+        return EXIT_OK
 
     _run(body)
 

@@ -10,6 +10,7 @@ skips the trees that are equal, which keeps large rubrics linear.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Collection, Mapping
@@ -295,6 +296,7 @@ def diff_project(
         )
         patch.update(rubric_patch)
     patch.update(secret_patch)
+    previous = {k: copy.deepcopy(live[k]) for k in patch if k not in desired.secrets and k in live}
     return ProjectPlan(
         project_id=desired.project_id,
         file=desired.file,
@@ -311,6 +313,7 @@ def diff_project(
         managed_settings=tuple(desired.settings),
         managed_secrets=tuple(desired.secrets),
         manages_rubric=desired.rubric is not None,
+        previous=previous,
     )
 
 
@@ -336,3 +339,42 @@ def unconverged(plan: ProjectPlan, live: Mapping[str, Any]) -> list[str]:
         ):
             left.append(name)
     return left
+
+
+def rubrics_equal(a: Any, b: Any) -> bool:
+    """Two ``rubric_config`` values decide every call the same way (rule order, key order, true/5)."""
+    want = _rules_by_metric(live_rubric_rules({"rubric_config": a}))
+    have = _rules_by_metric(live_rubric_rules({"rubric_config": b}))
+    return set(want) == set(have) and all(
+        _canonical_rules(want[m]) == _canonical_rules(have[m]) for m in want
+    )
+
+
+def diff_restore(
+    project_id: int, file: str, live: Mapping[str, Any], target: Mapping[str, Any]
+) -> ProjectPlan:
+    """The plan that puts ``target``'s fields (a journal entry's previous values) back, whole."""
+    changes: list[FieldChange] = []
+    patch: dict[str, Any] = {}
+    for name, value in target.items():
+        now = live.get(name, _MISSING)
+        if name == "rubric_config":
+            differs = not rubrics_equal(now, value)
+        else:
+            differs = bool(
+                _differing_paths({name: normalize_setting(name, now)}, {name: normalize_setting(name, value)})
+            )
+        if differs:
+            changes.append(FieldChange(name, now, value, before_missing=now == _MISSING))
+            patch[name] = copy.deepcopy(value)
+    settings = [k for k in target if k != "rubric_config"]
+    return ProjectPlan(
+        project_id=project_id,
+        file=file,
+        field_changes=tuple(changes),
+        patch=patch,
+        fingerprint=fingerprint(live, settings=settings, secrets=(), rubric="rubric_config" in target),
+        managed_settings=tuple(settings),
+        manages_rubric="rubric_config" in target,
+        previous={k: copy.deepcopy(live[k]) for k in patch if k in live},
+    )

@@ -17,7 +17,7 @@ from reconciler.credentials import resolve_secrets
 from reconciler.diff import diff_project
 from reconciler.errors import InputError, PlanError, Position, Problem
 from reconciler.loader import load_file
-from reconciler.model import DesiredProject, Secret
+from reconciler.model import DesiredProject, Secret, is_configured
 from reconciler.rubric import load_catalog, resolve_rules
 from reconciler.validate import validate_document
 
@@ -80,8 +80,17 @@ def plan_project(
     """GET the project (and its metrics when the rubric is managed), then diff."""
     if desired.project_id is None:
         raise PlanError(f"{desired.where(())}: no `project:` id; this file can only be used as a base")
-    secret_values = resolve_secrets(desired, desired.secrets)
     live = client.get_project(desired.project_id)
+    # Only the secrets this plan may send (or compare) are read: a configured secret that is not
+    # rotated needs no value, so drift checks and exported files plan without the secret values.
+    needed = [
+        name
+        for name in desired.secrets
+        if name in rotate
+        or isinstance(live.get(name), str)
+        or not is_configured(live.get(f"{name}_configured"))
+    ]
+    secret_values = resolve_secrets(desired, needed)
     if desired.rubric is None:
         return PlannedProject(
             diff_project(desired, live, rotate=rotate, secret_values=secret_values), secret_values

@@ -8,6 +8,7 @@ hold references), and it does not print references either.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
@@ -155,6 +156,9 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False) -> None:
         out.write(f"\n{s['projects_with_changes']} of {_plural(s['projects'], 'project')} to change.\n")
 
 
-def render_json(plan: Plan, out: TextIO) -> None:
-    json.dump(plan.to_json(), out, indent=2, sort_keys=False, ensure_ascii=False)
+def render_json(plan: Plan, out: TextIO, *, failures: Sequence[tuple[str, str]] = ()) -> None:
+    """The versioned JSON document; ``failures`` (file, error) of projects that could not be planned."""
+    document = plan.to_json()
+    document["failures"] = [{"file": file, "error": error} for file, error in failures]
+    json.dump(document, out, indent=2, sort_keys=False, ensure_ascii=False)
     out.write("\n")

@@ -293,9 +293,12 @@ def test_rotation_sends_a_configured_secret_only_when_asked(
     assert plain.out.strip() == f"No changes. Project 123 matches {path}."
     rotated = cli("plan", "--rotate", "vapi_api_key", str(path), env=SECRET_ENV)
     assert "vapi_api_key: (sensitive)" in rotated.out
-    missing = cli("plan", str(path), env={"VAPI_API_KEY": ""})
+    # A configured secret that is not rotated is not read: drift checks need no secret values.
+    assert cli("plan", str(path), env={"VAPI_API_KEY": ""}).code == 0
+    missing = cli("plan", "--rotate", "vapi_api_key", str(path), env={"VAPI_API_KEY": ""})
     assert missing.code == 1
     assert "VAPI_API_KEY" in missing.err
+    assert emulator.state.patches() == []
 
 
 def test_request_counts(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
@@ -359,3 +362,32 @@ def test_version_and_module_entry_point() -> None:
     )
     assert result.returncode == 0
     assert __version__ in result.stdout
+
+
+def test_a_secret_to_set_must_resolve(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    path = write(tmp_path, "version: 1\nproject: 124\nsecrets:\n  vapi_api_key: {file: missing/key}\n")
+    result = cli("plan", str(path))
+    assert result.code == 1
+    assert f"{path}:4:" in result.err
+    assert "{file: missing/key}" in result.err
+    assert "does not exist" in result.err
+    assert emulator.state.patches() == []
+
+
+def test_export_round_trip(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    for project in (123, 124, 125):
+        target = tmp_path / f"exported-{project}.yaml"
+        exported = cli("export", str(project), "-o", str(target))
+        assert exported.code == 0, exported.err
+        assert cli("validate", str(target)).code == 0
+        # No secret variables set: configured secrets are not read unless rotated.
+        planned = cli("plan", "--detailed-exitcode", str(target))
+        assert planned.code == 0, planned.all
+        assert "No changes." in planned.out
+    assert emulator.state.patches() == []
+    again = cli("export", "123", "-o", str(tmp_path / "exported-123.yaml"))
+    assert again.code == 1
+    assert "refusing to overwrite" in again.err
+    stdout = cli("export", "124")
+    assert stdout.out.startswith("# yaml-language-server: $schema=")
+    assert "project: 124" in stdout.out

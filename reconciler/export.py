@@ -1,0 +1,484 @@
+"""Write a live project as a project file: the starting point for managing an existing project as code.
+
+``export_project`` turns a project as a GET answers it (plus the project's metrics, for naming the
+rubric's metrics in comments and checking its rules) into YAML text of file format version 1 that
+validates and that plans to NO changes against the project it came from. Whatever cannot be written
+so that this holds is left out, with a comment saying why; left out means unmanaged, never reset.
+
+The text is built by hand, not with ``yaml.safe_dump``, because it carries comments. Every string is
+written double-quoted with YAML's escapes, so no time (``"09:00"``), phone number (``"+1555..."``),
+``yes``/``no`` or numeric-looking text can be misread. The output depends only on the inputs (no
+clock), so exporting twice gives the same bytes. Secret values are never written: a secret appears
+as an ``{env: NAME}`` reference when the API says it is configured. ``fetch_export_inputs`` is the only
+function that touches the network (through the client).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import textwrap
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from reconciler.errors import InputError, PlanError, ReconcilerError
+from reconciler.loader import Document, load_text
+from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured
+from reconciler.rubric import MetricCatalog, resolve_rules
+from reconciler.validate import load_schema, validate_document
+
+if TYPE_CHECKING:
+    from reconciler.client import CekuraClient
+
+FORMAT_VERSION = 1
+MAX_WIDTH = 110  # a mapping or list longer than this on one line is written in block style
+_LIVE = "<live>"  # the "file" name of the documents built here to check live values
+
+# Live fields that are not settings and that the file format deliberately does not carry.
+_NOT_SETTINGS = frozenset(
+    READ_ONLY_FIELDS
+    | {f"{name}_configured" for name in SECRET_FIELDS}
+    | set(SECRET_FIELDS)
+    | {"rubric_config", "organization_id", "is_deleted"}
+)
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# YAML 1.1 words that a plain key would turn into a boolean or null.
+_RESERVED_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+# Characters YAML treats as line breaks or does not allow literally: always escaped.
+_ALWAYS_ESCAPED = frozenset({"\x85", "\u2028", "\u2029", "\ufeff"})
+_IS_DELETED_NOTE = (
+    "is_deleted (the soft-delete flag) is left out on purpose, so that this file never deletes or "
+    "restores the project: false would undo at the next apply a deletion made in the UI, true would "
+    "make the file a standing order to delete. Add it yourself if you mean either."
+)
+_SHORT_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+
+
+class _Unrepresentable(Exception):
+    """A live value that a project file cannot hold (not JSON-like, or not a finite number)."""
+
+
+# -- YAML scalars and collections -------------------------------------------------------------------
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFF:
+        return f"\\x{code:02X}"
+    if code <= 0xFFFF:
+        return f"\\u{code:04X}"
+    return f"\\U{code:08X}"
+
+
+def _shown(char: str) -> bool:
+    """Whether YAML (and a reader) takes ``char`` literally: printable and not a line break."""
+    return " " <= char <= "~" or (char > "\x7f" and char.isprintable() and char not in _ALWAYS_ESCAPED)
+
+
+def quote(text: str) -> str:
+    """``text`` as a YAML double-quoted scalar that reads back as exactly ``text``."""
+    body = "".join(_SHORT_ESCAPES[c] if c in _SHORT_ESCAPES else c if _shown(c) else _escape(c) for c in text)
+    return f'"{body}"'
+
+
+def _float(value: float) -> str:
+    if not math.isfinite(value):
+        raise _Unrepresentable("not a finite number")
+    text = repr(value)
+    # YAML 1.1 (PyYAML) reads a number as a float only with a dot: 1e-05 would be a string.
+    if "." not in text:
+        mantissa, _, exponent = text.partition("e")
+        text = f"{mantissa}.0" + (f"e{exponent}" if exponent else "")
+    if "e" in text and text.split("e")[1][0] not in "+-":
+        text = text.replace("e", "e+")
+    return text
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _float(value)
+    if isinstance(value, str):
+        return quote(value)
+    raise _Unrepresentable(f"a {type(value).__name__} value")
+
+
+def _key(key: Any) -> str:
+    if not isinstance(key, str):
+        raise _Unrepresentable("a mapping with a key that is not text")
+    if _PLAIN_KEY.match(key) and key.lower() not in _RESERVED_WORDS:
+        return key
+    return quote(key)
+
+
+def _flow(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_key(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    return _scalar(value)
+
+
+def _with_comment(line: str, comment: str | None) -> str:
+    return f"{line}  # {_comment_text(comment)}" if comment else line
+
+
+def _entry(indent: int, key: str, value: Any, comment: str | None = None) -> list[str]:
+    """``key: value`` at ``indent``: on one line when it fits, else in block style."""
+    head = f"{' ' * indent}{_key(key)}:"
+    flow = _flow(value)
+    if not isinstance(value, Mapping | list | tuple) or not value or len(head) + 1 + len(flow) <= MAX_WIDTH:
+        return [_with_comment(f"{head} {flow}", comment)]
+    lines = [_with_comment(head, comment)]
+    if isinstance(value, Mapping):
+        for sub_key, sub_value in value.items():
+            lines += _entry(indent + 2, sub_key, sub_value)
+    else:
+        for item in value:
+            lines += _item(indent + 2, item)
+    return lines
+
+
+def _item(indent: int, value: Any, comment: str | None = None) -> list[str]:
+    """``- value`` at ``indent``."""
+    pad = " " * indent
+    flow = _flow(value)
+    if not isinstance(value, Mapping | list | tuple) or not value or len(pad) + 2 + len(flow) <= MAX_WIDTH:
+        return [_with_comment(f"{pad}- {flow}", comment)]
+    lines: list[str] = []
+    if isinstance(value, Mapping):
+        for sub_key, sub_value in value.items():
+            lines += _entry(indent + 2, sub_key, sub_value)
+    else:
+        for sub_item in value:
+            lines += _item(indent + 2, sub_item)
+    lines[0] = _with_comment(f"{pad}- {lines[0][indent + 2 :]}", comment)
+    return lines
+
+
+def _comment_text(text: str) -> str:
+    """``text`` made safe for one comment line: line breaks and other control characters escaped."""
+    return "".join(c if _shown(c) else _escape(c) for c in text)
+
+
+def _comment_lines(text: str, indent: int = 0) -> list[str]:
+    """``text`` as comment lines at ``indent``, wrapped to the line width."""
+    prefix = f"{' ' * indent}# "
+    width = max(MAX_WIDTH - len(prefix), 40)
+    wrapped = textwrap.wrap(
+        _comment_text(text), width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False
+    )
+    return [prefix + line for line in wrapped] or [prefix.rstrip()]
+
+
+def _safe_origin(text: str) -> str:
+    """A base URL for a comment: no user name or password, no query, no fragment."""
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:
+        return text
+    if not parts.scheme or not parts.hostname:
+        return text
+    netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None:
+        netloc += f":{port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+# -- checking live values against the file format ---------------------------------------------------
+
+
+def _problems(exc: ReconcilerError) -> str:
+    """The messages of an error about a ``<live>`` document, without the meaningless position."""
+    messages = [p.message for p in exc.problems] if isinstance(exc, InputError) else str(exc).splitlines()
+    prefix = f"{_LIVE}:1:1: "
+    return "; ".join(m.removeprefix(prefix) for m in messages)
+
+
+def _check(data: dict[str, Any]) -> str | None:
+    """Why ``data`` (a file's content) is not a valid project file, or None when it is."""
+    try:
+        validate_document(Document(path=_LIVE, data={"version": FORMAT_VERSION, **data}))
+    except InputError as exc:
+        return _problems(exc)
+    return None
+
+
+def _setting_reason(name: str, value: Any) -> str | None:
+    """Why a live setting cannot be written as it is (so it is left out), or None."""
+    try:
+        _flow(value)
+    except _Unrepresentable as exc:
+        return f"the live value is {exc}"
+    reason = _check({"settings": {name: value}})
+    if reason and value is None:
+        return "null live, which the file format does not accept for this setting"
+    return reason
+
+
+_SETTING_IN_MESSAGE = re.compile(r"settings\.([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _settings(live: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The writable settings in schema order, and the reason each left-out one was left out."""
+    names = [n for n in load_schema()["properties"]["settings"]["properties"] if n not in _NOT_SETTINGS]
+    settings: dict[str, Any] = {}
+    left_out: dict[str, str] = {}
+    for name in names:
+        if name not in live:
+            left_out[name] = "not returned by the API"
+            continue
+        reason = _setting_reason(name, live[name])
+        if reason:
+            left_out[name] = reason
+        else:
+            settings[name] = live[name]
+    # Checks across settings (min_call_duration <= max_call_duration): leave out every setting named.
+    for _ in range(len(names)):
+        reason = _check({"settings": settings})
+        if reason is None:
+            break
+        named = [n for n in dict.fromkeys(_SETTING_IN_MESSAGE.findall(reason)) if n in settings]
+        if not named:
+            raise ReconcilerError(f"internal error: the live settings do not export cleanly: {reason}")
+        for name in named:
+            del settings[name]
+            left_out[name] = reason
+    return settings, left_out
+
+
+# -- the rubric ------------------------------------------------------------------------------------
+
+
+def _metric_label(metric: Metric) -> str:
+    label = f"{metric.slug}: {metric.name}" if metric.slug else metric.name
+    return f"{label} ({metric.eval_type or 'no eval_type'})"
+
+
+def _rubric(
+    project_id: int, live: Mapping[str, Any], catalog: MetricCatalog
+) -> tuple[list[tuple[int, list[dict[str, Any]]]], list[str], str | None]:
+    """Rule groups to write (by metric, in live order), comments on rules left out, and a reason
+    to leave the whole rubric unmanaged (or None)."""
+    config = live.get("rubric_config")
+    if not isinstance(config, Mapping) or not isinstance(config.get("rules"), list):
+        return [], [], None
+    rules: list[Any] = config["rules"]
+    if rules and config.get("evaluation_logic") != "and":
+        logic = json.dumps(config.get("evaluation_logic"))
+        return (
+            [],
+            [],
+            f'the live rubric\'s evaluation_logic is {logic}; this tool only writes "and", so managing '
+            "the rubric would change it",
+        )
+    groups: dict[int, list[dict[str, Any]]] = {}
+    notes: list[str] = []
+    for rule in rules:
+        metric_id = rule.get("metric_id") if isinstance(rule, Mapping) else None
+        if type(metric_id) is not int:
+            notes.append("a live rule without a whole-number metric_id is left as it is (unmanaged)")
+            continue
+        groups.setdefault(metric_id, []).append(dict(rule))
+    written: list[tuple[int, list[dict[str, Any]]]] = []
+    for metric_id, group in groups.items():
+        reason = _group_reason(project_id, metric_id, group, catalog)
+        if reason:
+            count = f"{len(group)} rule{'s' if len(group) != 1 else ''}"
+            notes.append(f"metric {metric_id}: its {count} left out (unmanaged, kept as they are): {reason}")
+        else:
+            written.append((metric_id, group))
+    return written, list(dict.fromkeys(notes)), None
+
+
+def _group_reason(
+    project_id: int, metric_id: int, group: list[dict[str, Any]], catalog: MetricCatalog
+) -> str | None:
+    if metric_id not in catalog.metrics:
+        return "not among the project's metrics (deleted, or agent-scoped and not fetched)"
+    extra = sorted({k for rule in group for k in rule} - {"metric_id", "conditions"})
+    if extra:
+        return "a rule has keys the file format does not know: " + ", ".join(extra)
+    try:
+        _flow(group)
+    except _Unrepresentable as exc:
+        return f"a rule holds {exc}"
+    data = {"project": project_id, "rubric": {"prune": False, "rules": group}}
+    try:
+        desired = validate_document(Document(path=_LIVE, data={"version": FORMAT_VERSION, **data}))
+        resolve_rules(desired, catalog)
+    except (InputError, PlanError) as exc:
+        return _problems(exc)
+    return None
+
+
+# -- the file --------------------------------------------------------------------------------------
+
+
+def _header(
+    project_id: int, live: Mapping[str, Any], schema_url: str, base_url_comment: str | None
+) -> list[str]:
+    name = live.get("name")
+    source = f" from {_safe_origin(base_url_comment)}" if base_url_comment else ""
+    lines = [
+        f"# yaml-language-server: $schema={schema_url}",
+        "#",
+        *_comment_lines(f"Exported by `cekura-reconciler export {project_id}`{source}"),
+        *_comment_lines(f"Project {project_id}" + (f": {quote(name)}" if isinstance(name, str) else "")),
+        "# Planned against that project, this file changes nothing. Every field it names is managed;",
+        "# remove a field to stop managing it (removing never resets it in Cekura).",
+    ]
+    if live.get("is_deleted") is True:
+        lines.append("# Note: the live project is soft-deleted (is_deleted: true).")
+    unknown = sorted(k for k in live if isinstance(k, str) and k not in _known_live_fields())
+    if unknown:
+        lines += _comment_lines("Live fields this version does not know, not exported: " + ", ".join(unknown))
+    return lines
+
+
+def _known_live_fields() -> frozenset[str]:
+    return _NOT_SETTINGS | frozenset(load_schema()["properties"]["settings"]["properties"])
+
+
+def secret_env_name(project_id: int, secret: str) -> str:
+    """The environment variable an exported file names for a secret: ``CEKURA_123_VAPI_API_KEY``."""
+    return f"CEKURA_{project_id}_{secret.upper()}"
+
+
+def _secret_lines(project_id: int, live: Mapping[str, Any]) -> list[str]:
+    names = [n for n in load_schema()["properties"]["secrets"]["properties"] if n in SECRET_FIELDS]
+    configured = [
+        n
+        for n in names
+        if is_configured(live.get(f"{n}_configured")) or (isinstance(live.get(n), str) and live[n])
+    ]
+    lines = ["secrets:" if configured else "# secrets:"]
+    for name in names:
+        ref = f"{{env: {secret_env_name(project_id, name)}}}"
+        if name in configured:
+            lines.append(
+                f"  {name}: {ref}  # configured live; fill in the variable, or remove to leave unmanaged"
+            )
+        else:
+            lines.append(f"  # {name}: {ref}  # not configured live; uncomment to set it")
+    return lines
+
+
+def _rubric_lines(project_id: int, live: Mapping[str, Any], catalog: MetricCatalog) -> list[str]:
+    groups, notes, unmanaged = _rubric(project_id, live, catalog)
+    if unmanaged:
+        return _comment_lines(f"rubric: left out (unmanaged): {unmanaged}.")
+    lines = [
+        "rubric:",
+        "  prune: false  # rules of metrics not named here are kept as they are; true removes them",
+    ]
+    for note in notes:
+        lines += _comment_lines(note, 2)
+    if not groups:
+        return [*lines, "  rules: []  # the live rubric has no rules that this file manages"]
+    lines.append("  rules:")
+    for metric_id, group in groups:
+        label = _metric_label(catalog.metrics[metric_id])
+        for rule in group:
+            lines.append(_with_comment(f"    - metric_id: {metric_id}", label))
+            lines += _entry(6, "conditions", rule["conditions"])
+    return lines
+
+
+def export_project(
+    live: Mapping[str, Any],
+    metrics: Iterable[Mapping[str, Any]],
+    *,
+    base_url_comment: str | None = None,
+    schema_url: str | None = None,
+) -> str:
+    """A project file (format version 1) for ``live``, a project as GET /user/v1/projects/{id}/
+    answers it, with ``metrics`` the project's metrics (GET /test_framework/v1/metrics/?project_id=,
+    plus agent-scoped ones that the rubric uses, see ``fetch_export_inputs``).
+
+    ``base_url_comment`` (e.g. the API base URL) is named in the header comment; any user name,
+    password or query in it is dropped. ``schema_url`` is the modeline's schema location (default:
+    the schema's ``$id``). Raises ``ReconcilerError`` when ``live`` has no project id, or (a bug)
+    when the text would not validate or would plan changes.
+    """
+    project_id = live.get("id")
+    if type(project_id) is not int or project_id < 1:
+        raise ReconcilerError("the live project has no valid id; cannot export it")
+    catalog = MetricCatalog()
+    catalog.add(dict(m) for m in metrics)
+    schema = load_schema()
+    lines = _header(project_id, live, schema_url or str(schema["$id"]), base_url_comment)
+    lines += [f"version: {FORMAT_VERSION}", f"project: {project_id}", ""]
+
+    settings, left_out = _settings(live)
+    lines.append("settings:")
+    for name in schema["properties"]["settings"]["properties"]:
+        if name in settings:
+            lines += _entry(2, name, settings[name])
+        elif name in left_out:
+            lines += _comment_lines(f"{name}: left out (unmanaged): {left_out[name]}", 2)
+        elif name == "is_deleted":
+            lines += _comment_lines(_IS_DELETED_NOTE, 2)
+    lines.append("")
+    lines += _secret_lines(project_id, live)
+    lines.append("")
+    lines += _rubric_lines(project_id, live, catalog)
+    text = "\n".join(lines) + "\n"
+    _self_check(text, live, catalog)
+    return text
+
+
+def _self_check(text: str, live: Mapping[str, Any], catalog: MetricCatalog) -> None:
+    """The exported text must validate and plan to no changes against ``live``; anything else is a bug."""
+    from reconciler.diff import diff_project
+
+    try:
+        desired = validate_document(load_text("export.yaml", text))
+        rules = resolve_rules(desired, catalog)[0] if desired.rubric is not None else ()
+    except (InputError, PlanError) as exc:
+        raise ReconcilerError(f"internal error: the exported file does not validate: {exc}") from None
+    # An older API answers a secret with its value: the file's variable is to hold that same value.
+    values = {n: Secret(v) for n in desired.secrets if isinstance(v := live.get(n), str)}
+    plan = diff_project(desired, live, rules=rules, metrics=catalog.metrics, secret_values=values)
+    if plan.field_changes or plan.rule_changes or plan.patch:
+        changed = [c.path for c in plan.field_changes] + [f"rubric {c.metric_id}" for c in plan.rule_changes]
+        raise ReconcilerError(
+            "internal error: the exported file would change the project: " + ", ".join(changed or ["rubric"])
+        )
+
+
+# -- reading what an export needs ------------------------------------------------------------------
+
+
+def fetch_export_inputs(client: CekuraClient, project_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """GET the project and its metrics; agent-scoped metrics only when the live rubric uses some."""
+    live = client.get_project(project_id)
+    metrics = list(client.list_metrics(project_id=project_id))
+    known = {m.get("id") for m in metrics}
+    config = live.get("rubric_config")
+    rules = config.get("rules") if isinstance(config, Mapping) else None
+    if not isinstance(rules, list):
+        rules = []
+    used = {r.get("metric_id") for r in rules if isinstance(r, Mapping)}
+    if any(isinstance(m, int) and m not in known for m in used):
+        for agent in client.list_agents(project_id):
+            if isinstance(agent.get("id"), int):
+                for metric in client.list_metrics(agent_id=agent["id"]):
+                    if metric.get("id") not in known:
+                        known.add(metric.get("id"))
+                        metrics.append(metric)
+    return live, metrics

@@ -1,0 +1,85 @@
+"""The backup journal: before each PATCH, the previous live values of the fields it changes.
+
+One JSON file per PATCH in the journal directory (default ``.cekura-journal/``, or
+``--journal-dir`` / ``CEKURA_JOURNAL_DIR``), written before the PATCH is sent. Secrets are never
+written: only their names, since their values cannot be read back from the API anyway.
+``cekura-reconciler restore ENTRY`` plans and applies an entry's values back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from reconciler.changes import ProjectPlan
+from reconciler.errors import ApplyError, PlanError
+
+KIND = "cekura-reconciler/journal-entry"
+DEFAULT_DIR = ".cekura-journal"
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    path: str
+    project_id: int
+    base_url: str
+    created_at: str
+    file: str
+    before: dict[str, Any]
+    secrets_sent: tuple[str, ...]
+
+
+def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: Mapping[str, Any]) -> str:
+    """Record ``previous`` (live values of the PATCH's non-secret fields); return the entry's path."""
+    now = datetime.now(UTC)
+    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
+    secrets = sorted(k for k in plan.patch if k in plan.managed_secrets)
+    entry = {
+        "kind": KIND,
+        "project_id": plan.project_id,
+        "base_url": base_url.rstrip("/"),
+        "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "file": plan.file,
+        "fields": sorted(plan.patch),
+        "before": {k: v for k, v in previous.items() if k not in plan.managed_secrets},
+        "secrets_sent": secrets,
+    }
+    folder = Path(directory)
+    target = folder / f"{stamp}-project-{plan.project_id}.json"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".{target.name}.tmp"
+        temp.write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        os.replace(temp, target)
+    except OSError as exc:
+        raise ApplyError(
+            f"project {plan.project_id}: cannot write the backup journal entry in {directory} "
+            f"({exc.strerror}); nothing was sent"
+        ) from None
+    return str(target)
+
+
+def read_entry(path: str) -> JournalEntry:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise PlanError(f"{path}: not a readable journal entry ({exc})") from None
+    if not isinstance(data, dict) or data.get("kind") != KIND:
+        raise PlanError(f"{path}: not a journal entry of cekura-reconciler")
+    try:
+        return JournalEntry(
+            path=path,
+            project_id=int(data["project_id"]),
+            base_url=str(data["base_url"]),
+            created_at=str(data["created_at"]),
+            file=str(data["file"]),
+            before=dict(data["before"]),
+            secrets_sent=tuple(data.get("secrets_sent", ())),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(f"{path}: malformed journal entry ({exc})") from None

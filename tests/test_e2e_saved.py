@@ -1,0 +1,194 @@
+"""End to end: saved plans (plan --out, apply FILE), the backup journal and restore."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import API_KEY, Cli
+
+from reconciler.emulator import RunningEmulator
+
+SECRET = "vapi-SAVED-plan-secret-93af"
+
+
+def project_file(tmp_path: Path) -> Path:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "version: 1\nproject: 124\n"
+        "settings:\n  sample_rate: 0.75\n  outbound_timeout: 200\n"
+        "secrets:\n  vapi_api_key: {env: VAPI_API_KEY}\n"
+        "rubric:\n  rules:\n    - metric_id: 61207\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 4}]}\n"
+    )
+    return path
+
+
+def saved_plan(cli: Cli, tmp_path: Path, *extra: str) -> Path:
+    out = tmp_path / "reviewed.plan"
+    result = cli("plan", "--out", str(out), *extra, str(project_file(tmp_path)), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 0, result.err
+    return out
+
+
+def test_saved_plan_applies_exactly_the_reviewed_change(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    out = saved_plan(cli, tmp_path)
+    text = out.read_text()
+    assert SECRET not in text and API_KEY not in text
+    assert '"env": "VAPI_API_KEY"' in text
+    assert emulator.state.patches() == []
+    # No terminal, no --auto-approve: the review was the approval.
+    result = cli("apply", str(out), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 0, result.err
+    [patch] = emulator.state.patches()
+    assert set(patch.json) == {"sample_rate", "outbound_timeout", "vapi_api_key", "rubric_config"}
+    assert patch.json["vapi_api_key"] == SECRET
+    assert emulator.state.project(124)["sample_rate"] == 0.75
+    assert SECRET not in result.out + result.err
+
+
+def test_stale_plan_is_refused_and_nothing_is_sent(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    out = saved_plan(cli, tmp_path)
+    emulator.state.set_project_fields(124, outbound_timeout=150)  # someone edits a managed field
+    result = cli("apply", str(out), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 1
+    assert "stale plan" in result.err
+    assert "project 124" in result.err
+    assert emulator.state.patches() == []
+
+
+def test_an_unmanaged_change_does_not_make_the_plan_stale(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    out = saved_plan(cli, tmp_path)
+    emulator.state.set_project_fields(124, max_call_duration=1200)  # not in the file
+    result = cli("apply", str(out), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 0, result.err
+    assert emulator.state.project(124)["max_call_duration"] == 1200
+
+
+def test_a_rubric_edited_live_makes_the_plan_stale(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    out = saved_plan(cli, tmp_path)
+    emulator.state.set_project_fields(124, rubric_config={})
+    emulator.state.set_project_fields(
+        124,
+        rubric_config={
+            "evaluation_logic": "and",
+            "rules": [
+                {
+                    "metric_id": 61208,
+                    "conditions": {
+                        "operator": "and",
+                        "conditions": [{"field": "score", "op": "eq", "value": 5}],
+                    },
+                }
+            ],
+        },
+    )
+    result = cli("apply", str(out), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 1
+    assert "stale plan" in result.err
+    assert emulator.state.patches() == []
+
+
+def test_edited_plan_file_is_refused(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    out = saved_plan(cli, tmp_path)
+    emulator.state.clear_requests()
+    out.write_text(out.read_text().replace("0.75", "0.95"))
+    result = cli("apply", str(out), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 1
+    assert "checksum does not match" in result.err
+    assert emulator.state.requests == []
+
+
+def test_plan_for_another_base_url_is_refused(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    out = saved_plan(cli, tmp_path)
+    other = emulator.base_url.replace("127.0.0.1", "localhost")
+    result = cli("apply", "--base-url", other, str(out), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 1
+    assert "was made against" in result.err
+    assert emulator.state.patches() == []
+
+
+def test_saved_plan_records_a_rotation_not_a_value(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("version: 1\nproject: 123\nsecrets:\n  vapi_api_key: {env: VAPI_API_KEY}\n")
+    out = tmp_path / "rotate.plan"
+    made = cli("plan", "--rotate", "vapi_api_key", "--out", str(out), str(path), env={"VAPI_API_KEY": SECRET})
+    assert made.code == 0, made.err
+    doc = json.loads(out.read_text())
+    assert doc["projects"][0]["patch"] == {"vapi_api_key": {"$secret": {"env": "VAPI_API_KEY"}}}
+    assert doc["projects"][0]["field_changes"][0]["action"] == "rotate"
+    rotated = "vapi-ROTATED-value-55e1"
+    result = cli("apply", str(out), env={"VAPI_API_KEY": rotated})
+    assert result.code == 0, result.err
+    assert emulator.state.stored_secret(123, "vapi_api_key") == rotated
+
+
+def test_journal_and_restore(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    before = emulator.state.project(124)
+    applied = cli(
+        "apply",
+        "--auto-approve",
+        "--journal-dir",
+        str(journal),
+        str(project_file(tmp_path)),
+        env={"VAPI_API_KEY": SECRET},
+    )
+    assert applied.code == 0, applied.err
+    [entry] = sorted(journal.glob("*.json"))
+    record = json.loads(entry.read_text())
+    assert record["project_id"] == 124
+    assert record["before"] == {
+        "sample_rate": before["sample_rate"],
+        "outbound_timeout": before["outbound_timeout"],
+        "rubric_config": before["rubric_config"],
+    }
+    assert record["secrets_sent"] == ["vapi_api_key"]
+    assert SECRET not in entry.read_text()
+
+    emulator.state.clear_requests()
+    restored = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
+    assert restored.code == 0, restored.err
+    assert "~ sample_rate: 0.75 -> 0.5" in restored.out
+    after = emulator.state.project(124)
+    for name in ("sample_rate", "outbound_timeout", "rubric_config"):
+        assert after[name] == before[name], name
+    [patch] = emulator.state.patches()
+    assert set(patch.json) == {"sample_rate", "outbound_timeout", "rubric_config"}
+    assert len(list(journal.glob("*.json"))) == 2  # the restore was journaled too
+
+    again = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
+    assert again.code == 0
+    assert "No changes." in again.out
+    assert len(emulator.state.patches()) == 1
+
+
+def test_restore_without_a_terminal_refuses(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    journal = tmp_path / "journal"
+    assert (
+        cli(
+            "apply",
+            "--auto-approve",
+            "--journal-dir",
+            str(journal),
+            str(project_file(tmp_path)),
+            env={"VAPI_API_KEY": SECRET},
+        ).code
+        == 0
+    )
+    [entry] = journal.glob("*.json")
+    emulator.state.clear_requests()
+    result = cli("restore", str(entry))
+    assert result.code == 1
+    assert "--auto-approve" in result.err
+    assert emulator.state.patches() == []
