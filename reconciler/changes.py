@@ -106,12 +106,12 @@ class ProjectPlan:
         return tuple(c for c in self.field_changes if c.sensitive)
 
     def count_rules(self, action: RuleAction) -> int:
-        """Rules added (new metrics), metrics whose rules change, or rules removed."""
+        """Rules added (of metrics that had none), rules changed (of metrics that keep some), or removed."""
         if action == "add":
             return sum(len(c.after) for c in self.rule_changes if c.action == "add")
         if action == "remove":
             return sum(len(c.before) for c in self.rule_changes if c.action == "remove")
-        return sum(1 for c in self.rule_changes if c.action == "change")
+        return sum(len(c.after) for c in self.rule_changes if c.action == "change")
 
     def live_rule_count(self) -> int:
         """Live rules before the plan: those kept plus those of the metrics the plan touches."""
@@ -167,7 +167,7 @@ class ProjectPlan:
 
 @dataclass(frozen=True)
 class Plan:
-    """Plans of one or more projects, in a stable order (by file, then project id)."""
+    """Plans of one or more projects, in the order of their files (directories are scanned sorted)."""
 
     projects: tuple[ProjectPlan, ...]
 

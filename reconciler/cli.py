@@ -140,18 +140,21 @@ def _api_options(func: Callable[..., None]) -> Callable[..., None]:
             show_default=True,
             help="Projects read at the same time.",
         ),
-        click.option(
-            "--rotate",
-            "rotate",
-            multiple=True,
-            metavar="NAME",
-            help="Send this secret even though it is already configured (repeatable).",
-        ),
-        click.option("--rotate-all", is_flag=True, help="Send every secret the file references."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def _rotate_options(func: Callable[..., None]) -> Callable[..., None]:
+    func = click.option("--rotate-all", is_flag=True, help="Send every secret the file references.")(func)
+    return click.option(
+        "--rotate",
+        "rotate",
+        multiple=True,
+        metavar="NAME",
+        help="Send this secret even though it is already configured (repeatable).",
+    )(func)
 
 
 def _client(base_url: str, api_key_file: str | None, timeout: float) -> CekuraClient:
@@ -175,26 +178,26 @@ def _plan_all(
     rotate: tuple[str, ...],
     rotate_all: bool,
     parallelism: int,
-) -> tuple[list[PlannedProject], list[str]]:
-    """Plan every project; one project's failure does not stop the others."""
+) -> tuple[list[PlannedProject], list[tuple[str, str]]]:
+    """Plan every project; one project's failure (file, message) does not stop the others."""
     from reconciler.errors import InputError, ReconcilerError
     from reconciler.reconcile import plan_project
 
-    def one(desired: DesiredProject) -> PlannedProject | str:
+    def one(desired: DesiredProject) -> PlannedProject | tuple[str, str]:
         names = tuple(desired.secrets) if rotate_all else rotate
         unknown = [n for n in names if n not in desired.secrets]
         if unknown:
-            return f"{desired.file}: --rotate {', '.join(unknown)}: the file references no such secret"
+            return desired.file, f"--rotate {', '.join(unknown)}: the file references no such secret"
         try:
             return plan_project(client, desired, rotate=names)
         except InputError as exc:
-            return "\n".join(str(p) for p in exc.problems)
+            return desired.file, "\n".join(str(p) for p in exc.problems)
         except ReconcilerError as exc:
-            return f"{desired.file}: {exc}" if not str(exc).startswith(desired.file) else str(exc)
+            return desired.file, str(exc)
 
     results = _in_parallel(one, projects, parallelism)
-    planned = [r for r in results if not isinstance(r, str)]
-    errors = [r for r in results if isinstance(r, str)]
+    planned = [r for r in results if not isinstance(r, tuple)]
+    errors = [r for r in results if isinstance(r, tuple)]
     return planned, errors
 
 
@@ -226,20 +229,18 @@ def _render(
         title = "Cekura drift report" if kind == "drift" else "Cekura plan"
         sys.stdout.write(render_markdown(result, title=title, failures=failures, kind=kind))
     else:
-        render_text(result, sys.stdout, color=_use_color(sys.stdout))
+        render_text(result, sys.stdout, color=_use_color(sys.stdout), kind=kind)
 
 
-def _failures(errors: Sequence[str]) -> list[tuple[str, str]]:
-    out = []
-    for error in errors:
-        head, _, rest = error.partition(": ")
-        out.append((head, rest) if rest else ("", error))
-    return out
+def _error_text(file: str, message: str) -> str:
+    """One failure as printed: the message, prefixed with its file unless it already names it."""
+    return message if not file or message.startswith(file) else f"{file}: {message}"
 
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
+@_rotate_options
 @click.option(
     "--format",
     "fmt",
@@ -303,7 +304,7 @@ def plan(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
         result = Plan(tuple(p.plan for p in planned))
-        _render(result, fmt, _failures(errors))
+        _render(result, fmt, errors)
         if out_file:
             from datetime import UTC, datetime
 
@@ -314,11 +315,72 @@ def plan(
             sys.stderr.write(
                 f"Saved the plan to {out_file}; apply it with: cekura-reconciler apply {out_file}\n"
             )
-        for error in errors:
-            _fail(error)
+        for file, error in errors:
+            _fail(_error_text(file, error))
         if errors:
             return EXIT_ERROR
         return EXIT_CHANGES if detailed_exitcode and result.has_changes else EXIT_OK
+
+    _run(body)
+
+
+# -- drift ----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_api_options
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for logs, json for machines, markdown for an issue or chat message.",
+)
+@click.option(
+    "--project",
+    "only",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Only the files managing this project id (repeatable).",
+)
+def drift(
+    paths: tuple[str, ...],
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    parallelism: int,
+    fmt: str,
+    only: tuple[int, ...],
+) -> None:
+    """Report where live projects differ from their files (for a scheduled job).
+
+    Exit 0 when every project is in sync, 2 when any managed field or rubric rule drifted, 1 on
+    error (errors win). Never changes anything. Secrets count as drift only when not configured.
+
+    \b
+    Example:
+      cekura-reconciler drift --format markdown projects/
+    """
+
+    def body() -> int:
+        from reconciler.changes import Plan
+        from reconciler.reconcile import load_projects
+
+        projects = _select(load_projects(paths), only)
+        with _client(base_url, api_key_file, timeout) as client:
+            planned, errors = _plan_all(
+                client, projects, rotate=(), rotate_all=False, parallelism=parallelism
+            )
+        result = Plan(tuple(p.plan for p in planned))
+        _render(result, fmt, errors, kind="drift")
+        for file, error in errors:
+            _fail(_error_text(file, error))
+        if errors:
+            return EXIT_ERROR
+        return EXIT_CHANGES if result.has_changes else EXIT_OK
 
     _run(body)
 
@@ -360,7 +422,7 @@ def _execute(
     allow_delete: bool,
     force: bool,
     confirm: bool,
-    errors: list[str],
+    errors: list[tuple[str, str]],
     total: int,
 ) -> int:
     """Guards, confirmation, then per project: journal entry, one PATCH, verify. Reports each outcome.
@@ -377,9 +439,9 @@ def _execute(
             check_guards(item[0], allow_delete=allow_delete, force=force)
             ready.append(item)
         except ReconcilerError as exc:
-            errors.append(str(exc))
-    for error in errors:
-        _fail(error)
+            errors.append((item[0].file, str(exc)))
+    for file, error in errors:
+        _fail(_error_text(file, error))
     if not ready:
         if errors:
             sys.stderr.write("Nothing was applied.\n")
@@ -493,6 +555,7 @@ def _apply_saved(
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
+@_rotate_options
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation (for pipelines).")
 @click.option("--allow-delete", is_flag=True, help="Allow a plan that sets is_deleted: true.")
 @click.option("--force", is_flag=True, help="Allow a plan that removes most of the live rubric rules.")
@@ -589,8 +652,6 @@ def restore(
     api_key_file: str | None,
     timeout: float,
     parallelism: int,
-    rotate: tuple[str, ...],
-    rotate_all: bool,
     auto_approve: bool,
     journal_dir: str,
 ) -> None:

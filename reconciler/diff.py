@@ -199,7 +199,7 @@ def _diff_secrets(
         if isinstance(live.get(name), str) and secret_values is not None and name in secret_values:
             # Older API versions returned the value itself: compare it, never show it.
             if live[name] != secret_values[name].reveal():
-                action = "set"
+                action = "update"
             elif name in rotate:
                 action = "rotate"
         elif not is_configured(live.get(f"{name}_configured")):

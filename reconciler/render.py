@@ -53,7 +53,11 @@ def metric_label(change: RuleChange) -> str:
 def field_line(change: FieldChange) -> tuple[str, str]:
     """(symbol, text) of one field change."""
     if change.sensitive:
-        note = "not configured, will be set" if change.action == "set" else "will be rotated"
+        note = {
+            "set": "not configured, will be set",
+            "update": "differs from the file, will be set",
+            "rotate": "will be rotated",
+        }.get(change.action, "will be sent")
         return ("+" if change.action == "set" else "~", f"{change.path}: {SENSITIVE_MASK} ({note})")
     if change.after_missing:
         return ("-", f"{change.path}: {show_value(change.before)} (removed: the whole object is replaced)")
@@ -81,11 +85,11 @@ def summary_line(project: ProjectPlan) -> str:
     if s["settings"]:
         parts.append(_plural(s["settings"], "setting") + " to change")
     if s["secrets"]:
-        parts.append(_plural(s["secrets"], "secret") + " to set")
+        parts.append(_plural(s["secrets"], "secret") + " to send")
     if s["rules_added"]:
         parts.append(_plural(s["rules_added"], "rule") + " to add")
     if s["rules_changed"]:
-        parts.append(_plural(s["rules_changed"], "metric") + " whose rules change")
+        parts.append(_plural(s["rules_changed"], "rule") + " to change")
     if s["rules_removed"]:
         parts.append(_plural(s["rules_removed"], "rule") + " to remove")
     text = ", ".join(parts) if parts else "no changes"
@@ -123,17 +127,34 @@ class _Painter:
         return f"{_COLORS.get(symbol, '')}{text}{_RESET}"
 
 
-def render_text(plan: Plan, out: TextIO, *, color: bool = False) -> None:
+def drift_summary_line(project: ProjectPlan) -> str:
+    s = project.summary()
+    parts = []
+    if s["settings"]:
+        parts.append(_plural(s["settings"], "setting") + " differ")
+    if s["secrets"]:
+        parts.append(_plural(s["secrets"], "secret") + " not configured")
+    rules = s["rules_added"] + s["rules_changed"] + s["rules_removed"]
+    if rules:
+        parts.append(_plural(rules, "rubric rule") + " differ")
+    return f"Drift in project {project.project_id}: {', '.join(parts) or 'none'} (live -> file)."
+
+
+def render_text(plan: Plan, out: TextIO, *, color: bool = False, kind: str = "plan") -> None:
+    """Terraform-like text. ``kind="drift"`` words it as a drift report (live -> file)."""
     paint = _Painter(color)
+    drift = kind == "drift"
     for index, project in enumerate(plan.projects):
         if index:
             out.write("\n")
         for warning in project.warnings:
             out.write(paint("!", f"Warning: {warning}") + "\n")
         if not project.has_changes:
-            out.write(no_changes_line(project) + "\n")
+            line = no_changes_line(project)
+            out.write((line.replace("No changes.", "In sync.", 1) if drift else line) + "\n")
             continue
-        out.write(paint("bold", f"Project {project.project_id} ({project.file})") + "\n")
+        heading = f"Project {project.project_id} ({project.file})"
+        out.write(paint("bold", heading + (" has drifted from its file:" if drift else "")) + "\n")
         for change in project.field_changes:
             symbol, text = field_line(change)
             out.write(paint(symbol, f"  {symbol} {text}") + "\n")
@@ -148,12 +169,15 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False) -> None:
             for rule_change in project.rule_changes:
                 symbol, text = rule_line(rule_change)
                 out.write(paint(symbol, f"    {symbol} {text}") + "\n")
-        out.write(summary_line(project) + "\n")
+        out.write((drift_summary_line(project) if drift else summary_line(project)) + "\n")
+        if drift:
+            continue
         for line in guard_lines(project):
             out.write(paint("!", line) + "\n")
     if len(plan.projects) > 1:
         s = plan.summary()
-        out.write(f"\n{s['projects_with_changes']} of {_plural(s['projects'], 'project')} to change.\n")
+        verb = "drifted" if drift else "to change"
+        out.write(f"\n{s['projects_with_changes']} of {_plural(s['projects'], 'project')} {verb}.\n")
 
 
 def render_json(plan: Plan, out: TextIO, *, failures: Sequence[tuple[str, str]] = ()) -> None:

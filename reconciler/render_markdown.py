@@ -1,0 +1,318 @@
+"""Render a plan as a GitHub-flavoured markdown pull-request comment.
+
+The first line is a stable HTML-comment marker (``comment_marker``) by which a pipeline finds its
+earlier comment and updates it instead of adding another. The output is a pure function of its
+arguments (no time, no environment, no colour), so an unchanged plan gives a byte-identical comment.
+
+Everything that comes from a file, the API or an error message is escaped before it reaches the
+markdown: values are JSON in code spans, other text is backslash-escaped, and ``|`` is escaped
+everywhere a table could see it, so no value can break a table, open a link or inject HTML.
+Secrets are shown only as ``(sensitive)``: this module never formats a sensitive change's values.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
+from reconciler.model import SENSITIVE_MASK, Secret, SecretRef
+
+MarkdownKind = Literal["plan", "drift"]
+
+MARKER_PREFIX = "<!-- cekura-reconciler:"
+# A project with more table rows than this has its tables folded into a <details> block.
+DETAILS_THRESHOLD = 15
+
+_TITLES: dict[str, str] = {"plan": "Cekura plan", "drift": "Cekura drift"}
+_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
+_NONE = "—"
+# ASCII punctuation that could start markdown syntax in running text: emphasis, code, links, HTML,
+# tables, strikethrough, entities, headings and GitHub's $math$.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#$])")
+# What would open a list, a setext heading underline or a thematic break at the start of a line
+# (the other block openers are escaped anyway).
+_LINE_START = re.compile(r"^(\s*(?:[-+=]|\d+(?=[.)])))")
+# A string shown bare inside a rule condition; anything else is shown as JSON.
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
+
+
+def comment_marker(kind: MarkdownKind = "plan") -> str:
+    """The first line of the comment, by which a pipeline finds its earlier comment."""
+    return f"{MARKER_PREFIX}{kind} -->"
+
+
+def render_markdown(
+    plan: Plan,
+    *,
+    title: str | None = None,
+    failures: Sequence[tuple[str, str]] = (),
+    kind: MarkdownKind = "plan",
+) -> str:
+    """The whole comment, ending with one newline.
+
+    ``title`` is plain text (escaped here); it defaults to "Cekura plan" or "Cekura drift".
+    ``failures`` are (file, message) pairs of the projects that could not be planned; a message may
+    span several lines.
+    """
+    if kind not in _TITLES:
+        raise ValueError(f"unknown markdown kind {kind!r}; expected 'plan' or 'drift'")
+    blocks: list[str] = [
+        f"{comment_marker(kind)}\n## {_text(title if title is not None else _TITLES[kind])}",
+        _overall_summary(plan, failures, kind),
+    ]
+    unchanged: list[ProjectPlan] = []
+    for project in plan.projects:
+        if project.has_changes:
+            blocks.extend(_project_blocks(project, kind))
+        else:
+            unchanged.append(project)
+    if unchanged:
+        label = "No drift" if kind == "drift" else "No changes"
+        blocks.append(f"{label}: " + ", ".join(str(p.project_id) for p in unchanged))
+        warnings = [
+            f"**Warning** (project {p.project_id}): {_text_lines(w, '> ')}"
+            for p in unchanged
+            for w in p.warnings
+        ]
+        if warnings:
+            blocks.append(_blockquote(warnings))
+    if failures:
+        blocks.append("### Failed\n\n" + "\n".join(_failure_item(f, m) for f, m in failures))
+    return "\n\n".join(blocks) + "\n"
+
+
+def _failure_item(file: str, message: str) -> str:
+    """``- `file`: message``; a message that starts with ``file:`` (file:line:col) does not repeat it."""
+    if not file:
+        return f"- {_text_lines(message, '  ')}"
+    if message.startswith(file + ":"):
+        return f"- {_code(file, in_table=False)}{_text_lines(message[len(file) :], '  ')}"
+    return f"- {_code(file, in_table=False)}: {_text_lines(message, '  ')}"
+
+
+# -- summaries ------------------------------------------------------------------------------------
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word if count == 1 else word + 's'}"
+
+
+def _counts(summary: dict[str, int], kind: MarkdownKind) -> list[str]:
+    drift = kind == "drift"
+    parts = []
+    if summary.get("settings"):
+        parts.append(_plural(summary["settings"], "setting"))
+    if summary.get("secrets"):
+        parts.append(_plural(summary["secrets"], "secret"))
+    if summary.get("rules_added"):
+        rules = _plural(summary["rules_added"], "rule")
+        parts.append(f"{rules} missing" if drift else f"{rules} to add")
+    if summary.get("rules_changed"):
+        # ProjectPlan counts metrics here, not rules: a metric's rules change together.
+        metrics = _plural(summary["rules_changed"], "metric")
+        parts.append(f"changed rules of {metrics}" if drift else f"rules of {metrics} to change")
+    if summary.get("rules_removed"):
+        rules = _plural(summary["rules_removed"], "rule")
+        parts.append(f"{rules} not in the file" if drift else f"{rules} to remove")
+    return parts
+
+
+def _overall_summary(plan: Plan, failures: Sequence[tuple[str, str]], kind: MarkdownKind) -> str:
+    summary = plan.summary()
+    total, changed = summary["projects"], summary["projects_with_changes"]
+    if not total:
+        line = "No projects planned."
+    elif not changed:
+        line = f"{'No drift' if kind == 'drift' else 'No changes'} in {_plural(total, 'project')}."
+    else:
+        noun = "project" if total == 1 else "projects"
+        verb = "drifted" if kind == "drift" else "to change"
+        counts = _counts(summary, kind)
+        line = f"{changed} of {total} {noun} {verb}" + (": " + ", ".join(counts) if counts else "") + "."
+    if failures:
+        line += f" {_plural(len(failures), 'failure')}."
+    return line
+
+
+def _project_summary(project: ProjectPlan, kind: MarkdownKind) -> str:
+    counts = ", ".join(_counts(project.summary(), kind)) or "no setting or rule changes"
+    if kind == "drift":
+        return f"Differs from the file: {counts}."
+    return f"{counts[0].upper()}{counts[1:]}; one PATCH of {_plural(len(project.patch), 'field')}."
+
+
+# -- one project ----------------------------------------------------------------------------------
+
+
+def _project_blocks(project: ProjectPlan, kind: MarkdownKind) -> list[str]:
+    blocks = [f"### Project {project.project_id} — {_text(project.file)}"]
+    if project.warnings:
+        blocks.append(_blockquote([f"**Warning:** {_text_lines(w, '> ')}" for w in project.warnings]))
+    blocks.append(_project_summary(project, kind))
+    body: list[str] = []
+    if project.field_changes:
+        body.append(_field_table(project.field_changes))
+    if project.rule_changes:
+        body.append(_rule_table(project.rule_changes))
+    if project.rule_changes or "rubric_config" in project.patch:
+        notes = []
+        if not project.rule_changes:
+            notes.append(
+                'The rubric is sent whole with `evaluation_logic: "and"`; no metric\'s rules change.'
+            )
+        if project.rules_kept:
+            notes.append(
+                f"{_plural(project.rules_kept, 'rule')} of "
+                f"{_plural(project.metrics_kept, 'other metric')} kept."
+            )
+        if notes:
+            body.append(" ".join(notes))
+    rows = len(project.field_changes) + len(project.rule_changes)
+    if rows > DETAILS_THRESHOLD:
+        label = html.escape(f"{rows} changes", quote=False)
+        body = [f"<details><summary>{label}</summary>", *body, "</details>"]
+    return blocks + body
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return "\n".join(lines)
+
+
+def _field_table(changes: Sequence[FieldChange]) -> str:
+    return _table(("Field", "Before", "After"), [_field_row(c) for c in changes])
+
+
+def _field_row(change: FieldChange) -> tuple[str, str, str]:
+    name = _code(change.path)
+    if change.sensitive:
+        # Only the action is shown: neither the value nor the reference it comes from.
+        if change.action == "rotate":
+            return name, SENSITIVE_MASK, f"{SENSITIVE_MASK}, will be rotated"
+        return name, "*not configured*", f"{SENSITIVE_MASK}, will be set"
+    before = "*not set*" if change.before_missing else _code(_json(change.before))
+    after = "*removed*" if change.after_missing else _code(_json(change.after))
+    return name, before, after
+
+
+def _rule_table(changes: Sequence[RuleChange]) -> str:
+    rows = [(_metric_cell(c), c.action, _rules_cell(c.before), _rules_cell(c.after)) for c in changes]
+    return _table(("Metric", "Change", "Before", "After"), rows)
+
+
+def _metric_cell(change: RuleChange) -> str:
+    eval_type = _text(change.eval_type) if change.eval_type else None
+    if not change.metric_name:
+        return f"metric {change.metric_id}" + (f" ({eval_type})" if eval_type else "")
+    details = f"{change.metric_id}, {eval_type}" if eval_type else str(change.metric_id)
+    return f"{_text(change.metric_name)} ({details})"
+
+
+def _rules_cell(rules: Sequence[dict[str, Any]]) -> str:
+    return "; ".join(_code(format_rule(r)) for r in rules) if rules else _NONE
+
+
+# -- rule conditions ------------------------------------------------------------------------------
+
+
+def format_rule(rule: dict[str, Any]) -> str:
+    """A rule's conditions in a compact human form: ``score >= 4``, ``enum in [a, b]``.
+
+    A rule of an unexpected shape is shown as compact JSON (without its metric_id) rather than
+    guessed at.
+    """
+    conditions = rule.get("conditions")
+    if not isinstance(conditions, dict) or not isinstance(conditions.get("conditions"), list):
+        return _json({k: v for k, v in rule.items() if k != "metric_id"})
+    parts = [_format_condition(c) for c in conditions["conditions"]]
+    operator = conditions.get("operator", "and")
+    joiner = f" {operator} " if isinstance(operator, str) else f" {_json(operator)} "
+    return joiner.join(parts) if parts else "(no conditions)"
+
+
+def _format_condition(cond: Any) -> str:
+    if not isinstance(cond, dict) or not {"field", "op", "value"} <= cond.keys() or len(cond) != 3:
+        return _json(cond)
+    fld, op = cond["field"], cond["op"]
+    shown_field = fld if isinstance(fld, str) and _BARE_WORD.fullmatch(fld) else _json(fld)
+    shown_op = _OPS.get(op, op) if isinstance(op, str) else _json(op)
+    return f"{shown_field} {shown_op} {_format_operand(cond['value'])}"
+
+
+def _format_operand(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_format_operand(v) for v in value) + "]"
+    if (
+        isinstance(value, str)
+        and _BARE_WORD.fullmatch(value)
+        and value not in ("true", "false", "null")  # would read as JSON literals
+    ):
+        return value
+    return _json(value)
+
+
+# -- escaping -------------------------------------------------------------------------------------
+
+
+def _unshowable(value: object) -> str:
+    if isinstance(value, Secret | SecretRef):
+        return SENSITIVE_MASK
+    return repr(value)
+
+
+def _json(value: Any) -> str:
+    """One-line JSON; JSON escapes every control character, so nothing here can hold ANSI codes."""
+    return json.dumps(value, ensure_ascii=False, default=_unshowable)
+
+
+def _clean(text: str) -> str:
+    """Line ends become ``\\n``, tabs spaces, other control characters (ANSI escapes) U+FFFD."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(
+        " " if ch == "\t" else "\ufffd" if ch != "\n" and unicodedata.category(ch) == "Cc" else ch
+        for ch in text
+    )
+
+
+def _text(text: str) -> str:
+    """One line of running text with markdown syntax escaped (safe in table cells too)."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", _clean(text).replace("\n", " "))
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    opener = match.group(1)
+    if opener[-1].isdigit():  # "1." opens a list; escape the dot, as a backslash before a digit shows
+        return opener + "\\"
+    return opener[:-1] + "\\" + opener[-1]
+
+
+def _text_lines(text: str, indent: str) -> str:
+    """Possibly several lines of text, kept as lines with hard breaks inside a block."""
+    lines = [_LINE_START.sub(_escape_line_start, _text(line)) for line in _clean(text).splitlines()] or [""]
+    return ("\\\n" + indent).join(lines)
+
+
+def _blockquote(paragraphs: Sequence[str]) -> str:
+    return "\n>\n".join(f"> {p}" for p in paragraphs)
+
+
+def _code(text: str, *, in_table: bool = True) -> str:
+    """A code span holding ``text`` verbatim, whatever backticks it contains.
+
+    In a table, GitHub splits cells on ``|`` even inside code spans, so pipes are escaped as ``\\|``
+    (which the table parser turns back into ``|``); outside a table that escape would show.
+    """
+    content = _clean(text).replace("\n", " ")
+    if in_table:
+        content = content.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
+    fence = "`" * (longest + 1)
+    if not content or content[0] in "` " or content[-1] in "` ":
+        content = f" {content} "  # CommonMark strips exactly one space from each side
+    return f"{fence}{content}{fence}"
