@@ -49,6 +49,7 @@ class Cli:
             "CEKURA_BASE_URL": base_url,
             "CEKURA_API_KEY": API_KEY,
             "PYTHONPATH": str(ROOT),
+            "CEKURA_JOURNAL_DIR": str(tmp_path / "journal"),
         }
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
