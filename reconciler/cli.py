@@ -98,7 +98,7 @@ def validate(paths: tuple[str, ...]) -> None:
     """
 
     def body() -> int:
-        from reconciler.reconcile import load_projects
+        from reconciler.files import load_projects
 
         projects = load_projects(paths)
         for project in projects:
@@ -296,7 +296,7 @@ def plan(
 
     def body() -> int:
         from reconciler.changes import Plan
-        from reconciler.reconcile import load_projects
+        from reconciler.files import load_projects
 
         projects = _select(load_projects(paths), only)
         with _client(base_url, api_key_file, timeout) as client:
@@ -367,7 +367,7 @@ def drift(
 
     def body() -> int:
         from reconciler.changes import Plan
-        from reconciler.reconcile import load_projects
+        from reconciler.files import load_projects
 
         projects = _select(load_projects(paths), only)
         with _client(base_url, api_key_file, timeout) as client:
@@ -601,7 +601,7 @@ def apply(
 
     def body() -> int:
         from reconciler.changes import Plan
-        from reconciler.reconcile import load_projects
+        from reconciler.files import load_projects
         from reconciler.render import render_text
         from reconciler.saved import looks_like_saved_plan
 

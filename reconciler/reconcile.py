@@ -7,62 +7,16 @@ with the others.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from reconciler.changes import ProjectPlan
 from reconciler.client import CekuraClient
 from reconciler.credentials import resolve_secrets
 from reconciler.diff import diff_project
-from reconciler.errors import InputError, PlanError, Position, Problem
-from reconciler.loader import load_file
+from reconciler.errors import PlanError
 from reconciler.model import DesiredProject, Secret, is_configured
 from reconciler.rubric import load_catalog, resolve_rules
-from reconciler.validate import validate_document
-
-YAML_SUFFIXES = (".yaml", ".yml")
-
-
-def collect_files(paths: Iterable[str]) -> list[str]:
-    """Files as given; directories scanned recursively for *.yaml / *.yml, in a stable order."""
-    files: list[str] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            files.extend(str(p) for p in sorted(path.rglob("*")) if p.suffix in YAML_SUFFIXES and p.is_file())
-        else:
-            files.append(raw)
-    return list(dict.fromkeys(files))
-
-
-def load_projects(paths: Iterable[str]) -> list[DesiredProject]:
-    """Load and validate every file; every problem of every file is reported at once."""
-    problems: list[Problem] = []
-    desired: list[DesiredProject] = []
-    for file in collect_files(paths):
-        try:
-            desired.append(validate_document(load_file(file)))
-        except InputError as exc:
-            problems.extend(exc.problems)
-    seen: dict[int, DesiredProject] = {}
-    for project in desired:
-        if project.project_id is None:
-            continue
-        if project.project_id in seen:
-            first = seen[project.project_id]
-            where = project.where(("project",)).rsplit(":", 2)
-            problems.append(
-                Problem(
-                    Position(where[0], int(where[1]), int(where[2])),
-                    f"project {project.project_id} is also managed by {first.file}; one file per project",
-                )
-            )
-        else:
-            seen[project.project_id] = project
-    if problems:
-        raise InputError(problems)
-    return desired
 
 
 @dataclass(frozen=True)

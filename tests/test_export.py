@@ -19,9 +19,10 @@ from reconciler.emulator import EmulatorState, RunningEmulator
 from reconciler.emulator_seed import default_seed
 from reconciler.errors import ReconcilerError
 from reconciler.export import export_project, fetch_export_inputs, quote, secret_env_name
+from reconciler.files import load_projects
 from reconciler.loader import load_text
 from reconciler.model import SECRET_FIELDS
-from reconciler.reconcile import load_projects, plan_project
+from reconciler.reconcile import plan_project
 from reconciler.rubric import MetricCatalog, resolve_rules
 from reconciler.validate import validate_document
 

@@ -1,0 +1,119 @@
+"""Project files: find them, load and validate them, resolve `extends` bases, check one file per project.
+
+Offline and light: nothing here imports the network stack or deepdiff, so `validate` starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from reconciler.errors import InputError, Position, Problem
+from reconciler.loader import load_file
+from reconciler.model import DesiredProject, RubricSpec, SecretRef
+from reconciler.validate import validate_document
+
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def collect_files(paths: Iterable[str]) -> list[str]:
+    """Files as given; directories scanned recursively for *.yaml / *.yml, in a stable order."""
+    files: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(str(p) for p in sorted(path.rglob("*")) if p.suffix in YAML_SUFFIXES and p.is_file())
+        else:
+            files.append(raw)
+    return list(dict.fromkeys(files))
+
+
+def _rekey_base(base: DesiredProject) -> DesiredProject:
+    """Move a base's rule paths under ("@base", file, ...) so they keep their own positions."""
+    prefix: tuple[str | int, ...] = ("@base", base.file)
+    rules = tuple(replace(r, path=prefix + r.path) for r in base.rubric.rules) if base.rubric else ()
+    positions = {prefix + path: where for path, where in base.positions.items()}
+    positions[prefix] = f"{base.file}:1:1"
+    positions.update(base.positions)
+    rubric = replace(base.rubric, rules=rules) if base.rubric else None
+    return replace(base, rubric=rubric, positions=positions)
+
+
+def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
+    """``child`` over ``base``: settings and secrets by name, rubric rules by metric; child wins."""
+    base = _rekey_base(base)
+    base_dir = Path(base.file).parent
+    secrets = {
+        name: SecretRef("file", str(base_dir / ref.name))
+        if ref.kind == "file" and not Path(ref.name).expanduser().is_absolute()
+        else ref
+        for name, ref in base.secrets.items()
+    }
+    secrets.update(child.secrets)
+    rubric = child.rubric or base.rubric
+    if base.rubric and child.rubric:
+        owned = {r.metric_id if r.metric_id is not None else r.metric_ref for r in child.rubric.rules}
+        kept = tuple(
+            r
+            for r in base.rubric.rules
+            if (r.metric_id if r.metric_id is not None else r.metric_ref) not in owned
+        )
+        rubric = RubricSpec(prune=child.rubric.prune, rules=kept + child.rubric.rules)
+    return DesiredProject(
+        file=child.file,
+        project_id=child.project_id if child.project_id is not None else base.project_id,
+        settings={**base.settings, **child.settings},
+        secrets=secrets,
+        rubric=rubric,
+        positions={**base.positions, **child.positions},
+    )
+
+
+def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
+    """Load and validate one file and, through ``extends``, its bases (errors name their own file)."""
+    doc = load_file(file)
+    desired = validate_document(doc)
+    reference = doc.data.get("extends") if isinstance(doc.data, dict) else None
+    if not isinstance(reference, str):
+        return desired
+    where = desired.where(("extends",)).rsplit(":", 2)
+    position = Position(where[0], int(where[1]), int(where[2]))
+    base_file = os.path.normpath(Path(file).parent / reference)
+    me = os.path.realpath(file)
+    if os.path.realpath(base_file) in (*chain, me):
+        cycle = " -> ".join([*(os.path.relpath(c) for c in (*chain, me)), os.path.relpath(base_file)])
+        raise InputError([Problem(position, f"extends: {reference} makes a cycle ({cycle})")])
+    if not Path(base_file).is_file():
+        raise InputError([Problem(position, f"extends: base file {base_file} does not exist")])
+    return merge_base(load_desired(base_file, (*chain, me)), desired)
+
+
+def load_projects(paths: Iterable[str]) -> list[DesiredProject]:
+    """Load and validate every file; every problem of every file is reported at once."""
+    problems: list[Problem] = []
+    desired: list[DesiredProject] = []
+    for file in collect_files(paths):
+        try:
+            desired.append(load_desired(file))
+        except InputError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+    seen: dict[int, DesiredProject] = {}
+    for project in desired:
+        if project.project_id is None:
+            continue
+        if project.project_id in seen:
+            first = seen[project.project_id]
+            where = project.where(("project",)).rsplit(":", 2)
+            problems.append(
+                Problem(
+                    Position(where[0], int(where[1]), int(where[2])),
+                    f"project {project.project_id} is also managed by {first.file}; one file per project",
+                )
+            )
+        else:
+            seen[project.project_id] = project
+    if problems:
+        raise InputError(problems)
+    return desired
