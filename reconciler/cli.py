@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
@@ -164,11 +165,48 @@ def _client(base_url: str, api_key_file: str | None, timeout: float) -> CekuraCl
     return CekuraClient(base_url, read_api_key(api_key_file), timeout=timeout)
 
 
-def _in_parallel(func: Callable[[Any], T], items: Sequence[Any], parallelism: int) -> list[T]:
+PROGRESS_MIN = 10  # projects: fewer finish too fast for progress to help
+
+
+class _Progress:
+    """Progress of a long multi-project run on stderr: one updating line on a terminal, else a
+    line at each quarter (CI logs stay short)."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self.total, self.what, self.done = total, what, 0
+        self.tty = sys.stderr.isatty()
+        self.enabled = total >= PROGRESS_MIN
+        self.lock = threading.Lock()
+
+    def step(self) -> None:
+        if not self.enabled:
+            return
+        with self.lock:
+            self.done += 1
+            if self.tty:
+                end = "\n" if self.done == self.total else ""
+                sys.stderr.write(f"\r{self.what}: {self.done}/{self.total}{end}")
+            elif self.done * 4 // self.total != (self.done - 1) * 4 // self.total:
+                sys.stderr.write(f"{self.what}: {self.done}/{self.total}\n")
+            sys.stderr.flush()
+
+
+def _in_parallel(
+    func: Callable[[Any], T], items: Sequence[Any], parallelism: int, progress: _Progress | None = None
+) -> list[T]:
+    """``func`` over ``items`` with at most ``parallelism`` at once; results in the items' order."""
+
+    def run(item: Any) -> T:
+        try:
+            return func(item)
+        finally:
+            if progress:
+                progress.step()
+
     if len(items) <= 1 or parallelism == 1:
-        return [func(item) for item in items]
+        return [run(item) for item in items]
     with ThreadPoolExecutor(max_workers=min(parallelism, len(items))) as pool:
-        return list(pool.map(func, items))
+        return list(pool.map(run, items))
 
 
 def _plan_all(
@@ -195,7 +233,7 @@ def _plan_all(
         except ReconcilerError as exc:
             return desired.file, str(exc)
 
-    results = _in_parallel(one, projects, parallelism)
+    results = _in_parallel(one, projects, parallelism, _Progress(len(projects), "Reading projects"))
     planned = [r for r in results if not isinstance(r, tuple)]
     errors = [r for r in results if isinstance(r, tuple)]
     return planned, errors

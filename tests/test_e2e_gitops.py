@@ -106,6 +106,7 @@ def test_a_directory_of_fifty_projects_with_one_failing(fleet: RunningEmulator, 
     assert failure["file"].endswith("gone.yml")
     assert "4040" in failure["error"]
     assert "gone.yml" in result.err and "4040" in result.err
+    assert f"Reading projects: {FLEET + 1}/{FLEET + 1}" in result.err  # progress on stderr, not stdout
 
     text = cli("plan", str(root))
     assert text.code == 1
