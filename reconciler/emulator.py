@@ -252,7 +252,7 @@ class EmulatorState:
             if method == "GET":
                 return self._view(project_id)
             _allow(method, "GET", "PATCH")
-            self._patch(project_id, _json_body(body))
+            self._patch(project_id, _json_body(body) if body.strip() else {})
             return self._view(project_id)
         if path == "/test_framework/v1/metrics/":
             _allow(method, "GET")
@@ -408,7 +408,8 @@ class EmulatorState:
         calls = [
             c for c in self._call_logs[project_id] if start <= (_parse_time(c["timestamp"]) or start) <= end
         ]
-        size = min(_int_param(query, "page_size") or CALL_LOGS_PAGE_SIZE, 500)
+        requested = _int_param(query, "page_size")
+        size = min(requested, 500) if requested is not None and requested > 0 else CALL_LOGS_PAGE_SIZE
         return _paginate(calls, query, url, size)
 
 
@@ -419,7 +420,8 @@ def _check_condition(condition: Any, eval_type: Any, metric: dict[str, Any]) -> 
     if eval_type in BINARY_EVAL_TYPES:
         if field_ != "score" or op not in ("eq", "neq"):
             return 'binary metrics take field "score" with op eq or neq.'
-        return None if value in (True, False, 0, 5) else "binary metrics take true/false or 5/0."
+        ok = isinstance(value, bool) or (isinstance(value, int | float) and value in (0, 5))
+        return None if ok else "binary metrics take true/false or 5/0."
     if eval_type in SCORE_EVAL_TYPES:
         if field_ != "score" or op not in ("eq", "gt", "gte", "lt", "lte"):
             return 'score metrics take field "score" with op gt, gte, lt, lte or eq.'
@@ -430,7 +432,7 @@ def _check_condition(condition: Any, eval_type: Any, metric: dict[str, Any]) -> 
         values = value if op == "in" else [value]
         if field_ != "enum" or op not in ("eq", "neq", "in") or not isinstance(values, list):
             return 'enum metrics take field "enum" with op eq, neq (a string) or in (a list).'
-        bad = [v for v in values if v not in allowed]
+        bad = [v for v in values if not isinstance(v, str) or v not in allowed]
         return f"{bad[0]!r} is not one of the metric's enum_values." if bad else None
     return None
 
@@ -478,7 +480,8 @@ def _time_param(query: dict[str, list[str]], name: str) -> datetime | None:
 def _paginate(
     items: list[dict[str, Any]], query: dict[str, list[str]], url: str, size: int
 ) -> dict[str, Any]:
-    page = _int_param(query, "page") or 1
+    page = _int_param(query, "page")
+    page = 1 if page is None else page
     if page != 1 and (page < 1 or (page - 1) * size >= len(items)):
         raise ApiAnswer(404, {"detail": "Invalid page."})
     chunk = items[(page - 1) * size : page * size]
@@ -499,6 +502,9 @@ def _paginate(
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's delayed
+    # ACK (~40 ms on Linux) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -588,12 +594,18 @@ class _Handler(BaseHTTPRequestHandler):
                 with state.lock:
                     state.faults.clear()
                 self._send(200, {})
-            elif (match := re.fullmatch(r"/_emulator/projects/(\d+)", path)) and self.command == "GET":
+            elif (match := re.fullmatch(r"/_emulator/projects/(\d+)", path)) and self.command in (
+                "GET",
+                "PATCH",
+            ):
                 project_id = int(match.group(1))
-                self._send(200, state.project(project_id))
-            elif match and self.command == "PATCH":
-                state.set_project_fields(int(match.group(1)), **payload)
-                self._send(200, {})
+                if project_id not in state.project_ids():
+                    self._send(404, {"detail": f"No project {project_id}."})
+                elif self.command == "GET":
+                    self._send(200, state.project(project_id))
+                else:
+                    state.set_project_fields(project_id, **payload)
+                    self._send(200, {})
             else:
                 self._send(404, {"detail": "Unknown admin endpoint."})
         except (TypeError, ValueError, KeyError) as exc:
@@ -649,7 +661,9 @@ def start(state: EmulatorState | None = None, *, port: int = 0) -> RunningEmulat
     """Serve ``state`` on 127.0.0.1:``port`` (0: a free port) in a background thread."""
     state = state or EmulatorState()
     server = _Server(port, state)
-    thread = threading.Thread(target=server.serve_forever, name="cekura-emulator", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="cekura-emulator", daemon=True
+    )
     thread.start()
     host, bound = server.server_address[:2]
     return RunningEmulator(f"http://{host!s}:{bound}", state, server, thread)
