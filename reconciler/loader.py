@@ -112,6 +112,16 @@ def _trap(node: yaml.ScalarNode, value: Any) -> str | None:
     return None
 
 
+_CORE_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
+)
+
+
+def _tag_name(tag: str) -> str:
+    """``tag:yaml.org,2002:binary`` -> ``!!binary``, as it is written in a file."""
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
 def _pad_time(text: str) -> str:
     parts = text.lstrip("+-").split(":")
     return ":".join(p.zfill(2) for p in parts)
@@ -135,27 +145,59 @@ class _Builder:
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                self._unsupported_tag(node)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
         return self._scalar(node, path)
 
-    def _scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
-        if node.tag.startswith("tag:yaml.org,2002:") and node.tag.rsplit(":", 1)[1] in (
-            "str",
-            "int",
-            "float",
-            "bool",
-            "null",
-            "timestamp",
-        ):
-            value = self.constructor.construct_object(node, deep=True)
-        else:
-            self.problems.append(
-                Problem(_position(self.file, node), f"unsupported YAML tag {node.tag}; write plain values")
+    def _unsupported_tag(self, node: yaml.Node) -> None:
+        self.problems.append(
+            Problem(
+                _position(self.file, node), f"unsupported YAML tag {_tag_name(node.tag)}; write plain values"
             )
+        )
+
+    def _construct(self, node: yaml.ScalarNode, path: JsonPath) -> tuple[bool, Any]:
+        """(True, value) for a core scalar; (False, None) after recording why it cannot be read."""
+        if node.tag not in _CORE_SCALAR_TAGS:
+            self._unsupported_tag(node)
+            return False, None
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError):
+            # An explicit tag over text it cannot read: `!!int abc`, `!!bool maybe`.
+            shown = "the value" if _in_secrets(path) else f"`{node.value}`"
+            self.problems.append(
+                Problem(
+                    _position(self.file, node),
+                    f"{shown} cannot be read as {_tag_name(node.tag)}; write a plain value without the tag",
+                )
+            )
+            return False, None
+        if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+            # `0x` and 4,000 `f`s: Python cannot even print it (int max str digits) to say what is wrong.
+            shown = "the value" if _in_secrets(path) else f"`{node.value[:20]}...`"
+            self.problems.append(
+                Problem(
+                    _position(self.file, node), f"{shown} is a number thousands of digits long; too large"
+                )
+            )
+            return False, None
+        return True, value
+
+    def _scalar(self, node: yaml.ScalarNode, path: JsonPath) -> Any:
+        ok, value = self._construct(node, path)
+        if not ok:
             return node.value
         if not node.style:  # plain (unquoted) scalar: None from the Python parser, "" from libyaml
             message = _trap(node, value)
+            if message and _in_secrets(path):
+                # A trap message quotes what was written; under `secrets` that may be the secret itself.
+                message = (
+                    f"{format_path(path)}: YAML does not read this value as text (the value written here "
+                    "is not shown); a secret is a reference, {env: NAME} or {file: PATH}, never the value"
+                )
             if message:
                 self.problems.append(Problem(_position(self.file, node), message))
         if isinstance(value, datetime.date):
@@ -164,55 +206,160 @@ class _Builder:
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
         if node.tag != "tag:yaml.org,2002:map":
-            self.problems.append(
-                Problem(_position(self.file, node), f"unsupported YAML tag {node.tag}; write plain values")
-            )
+            self._unsupported_tag(node)
+        # Pick each key's value first (YAML merge rules: a key written in this mapping beats a merged
+        # one, an earlier merge source beats a later one), then build each chosen value once.
+        chosen: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        written: set[str] = set()
+        for key_node, value_node, merged in self._pairs(node):
+            key = self._key(key_node, path)
+            if key is None:
+                continue
+            if key in chosen:
+                if merged:
+                    continue
+                if key in written:
+                    first = _position(self.file, chosen[key][0])
+                    shown = "" if _in_secret_ref(path) else f" `{key}`"
+                    self.problems.append(
+                        Problem(
+                            _position(self.file, key_node),
+                            f"duplicate key{shown} (first defined at line {first.line}); "
+                            "YAML would silently keep only the last one",
+                        )
+                    )
+                    continue
+            chosen[key] = (key_node, value_node)
+            if not merged:
+                written.add(key)
         out: dict[str, Any] = {}
-        for key_node, value_node in self._pairs(node):
-            if not isinstance(key_node, yaml.ScalarNode):
-                self.problems.append(Problem(_position(self.file, key_node), "a key must be plain text"))
-                continue
-            key_value = self.constructor.construct_object(key_node, deep=True)
-            if not isinstance(key_value, str):
-                self.problems.append(
-                    Problem(
-                        _position(self.file, key_node),
-                        f"the key `{key_node.value}` is read by YAML as {type(key_value).__name__} "
-                        f'{key_value!r}; keys must be text (quote it: "{key_node.value}")',
-                    )
-                )
-                key = str(key_node.value)
-            else:
-                key = key_value
-            if key in out:
-                first = self.doc.key_positions[(*path, key)]
-                self.problems.append(
-                    Problem(
-                        _position(self.file, key_node),
-                        f"duplicate key `{key}` (first defined at line {first.line}); "
-                        "YAML would silently keep only the last one",
-                    )
-                )
-                continue
+        for key, (key_node, value_node) in chosen.items():
             self.doc.key_positions[(*path, key)] = _position(self.file, key_node)
             out[key] = self.build(value_node, (*path, key))
         return out
 
-    def _pairs(self, node: yaml.MappingNode) -> Iterator[tuple[yaml.Node, yaml.Node]]:
+    def _key(self, key_node: yaml.Node, path: JsonPath) -> str | None:
+        if not isinstance(key_node, yaml.ScalarNode):
+            self.problems.append(Problem(_position(self.file, key_node), "a key must be plain text"))
+            return None
+        ok, key_value = self._construct(key_node, (*path, str(key_node.value)))
+        if not ok:
+            return None
+        if not isinstance(key_value, str):
+            if _in_secret_ref(path):
+                message = "a key here is not read as text by YAML (the key is not shown); keys must be text"
+            else:
+                message = (
+                    f"the key `{key_node.value}` is read by YAML as {type(key_value).__name__} "
+                    f'{key_value!r}; keys must be text (quote it: "{key_node.value}")'
+                )
+            self.problems.append(Problem(_position(self.file, key_node), message))
+            return str(key_node.value)
+        return key_value
+
+    def _pairs(
+        self, node: yaml.MappingNode, *, merged: bool = False
+    ) -> Iterator[tuple[yaml.Node, yaml.Node, bool]]:
+        """The mapping's own pairs, then (flagged as merged) those of its `<<` sources, in order."""
+        merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                # `<<: *base` merges: expand the referenced mapping(s) first, then our own keys win.
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-                for source in sources:
-                    if isinstance(source, yaml.MappingNode):
-                        yield from self._pairs(source)
-                continue
-            yield key_node, value_node
+                merges.extend(sources)
+            else:
+                yield key_node, value_node, merged
+        for source in merges:
+            if isinstance(source, yaml.MappingNode):
+                yield from self._pairs(source, merged=True)
+            else:
+                self.problems.append(
+                    Problem(
+                        _position(self.file, source),
+                        "`<<` merges mappings only (`<<: *name` or `<<: [*a, *b]`)",
+                    )
+                )
+
+
+def _in_secrets(path: JsonPath) -> bool:
+    return bool(path) and path[0] == "secrets"
+
+
+def _in_secret_ref(path: JsonPath) -> bool:
+    """Inside one secret's value, where a key may be the secret itself (`vapi_api_key: {sk-...}`)."""
+    return len(path) >= 2 and path[0] == "secrets"
 
 
 class _TooLarge(Exception):
     def __init__(self, position: Position) -> None:
         self.position = position
+
+
+# Under the 4,300 digits past which Python refuses to turn an int into text.
+_MAX_INT_BITS = 14_000
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(message: str) -> str:
+    """Line breaks and control characters (from a quoted key or value) escaped: one problem, one line."""
+    return _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), message)
+
+
+def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow (NUL, most control characters), at its line and column."""
+    char = exc.character
+    # libyaml reports a byte offset, the Python reader a character one: find the character itself,
+    # whose first occurrence is the one the reader stopped at (every occurrence is disallowed).
+    offset = text.find(chr(char)) if isinstance(char, int) else -1
+    if offset < 0:
+        offset = min(exc.position, len(text)) if isinstance(exc.position, int) else 0
+    before = text[:offset]
+    line, col = before.count("\n") + 1, offset - before.rfind("\n")
+    what = f"the character U+{char:04X}" if isinstance(char, int) else "a character"
+    return Problem(
+        Position(file, line, col),
+        f"{what} is not allowed in YAML ({exc.reason}); remove it, or write it as an escape "
+        'in a double-quoted string ("\\x..")',
+    )
+
+
+def _first_too_large(root: yaml.Node) -> yaml.Node | None:
+    """The innermost node that expands, aliases and `<<` merges included, past MAX_EXPANDED_VALUES.
+
+    Counted without expanding: each distinct node is visited once, so a billion-laughs file is refused
+    at once instead of after building millions of values.
+    """
+    sizes: dict[int, int] = {}
+
+    def size(node: yaml.Node) -> int:
+        known = sizes.get(id(node))
+        if known is not None:
+            return known
+        sizes[id(node)] = 0  # a node inside itself (a recursive alias) is left to the builder
+        if isinstance(node, yaml.MappingNode):
+            children = [value for _, value in node.value]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        total = min(1 + sum(size(child) for child in children), MAX_EXPANDED_VALUES + 1)
+        sizes[id(node)] = total
+        return total
+
+    if size(root) <= MAX_EXPANDED_VALUES:
+        return None
+    node = root
+    while True:
+        children = (
+            [value for _, value in node.value]
+            if isinstance(node, yaml.MappingNode)
+            else list(node.value)
+            if isinstance(node, yaml.SequenceNode)
+            else []
+        )
+        larger = [child for child in children if sizes.get(id(child), 0) > MAX_EXPANDED_VALUES]
+        if not larger:
+            return node
+        node = larger[0]
 
 
 def _decode(file: str, raw: bytes) -> str:
@@ -250,13 +397,26 @@ def load_text(file: str, text: str) -> Document:
         what = exc.problem or "invalid YAML"
         if exc.context:
             what = f"{exc.context}, {what}"
+        lines = text.splitlines()
+        if mark and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+            what += " (a tab: YAML indents with spaces only)"
+        start = exc.context_mark
+        if start and mark and start.line != mark.line and exc.context and exc.context.startswith("while "):
+            # "while scanning a quoted scalar" -> where that quoted scalar begins (an unclosed quote)
+            thing = exc.context.split(" ", 2)[-1]
+            what += f" ({thing} begins at line {start.line + 1}, column {start.column + 1})"
         raise InputError([Problem(Position(file, line, col), f"YAML syntax error: {what}")]) from None
+    except yaml.reader.ReaderError as exc:
+        raise InputError([_reader_problem(file, text, exc)]) from None
     except yaml.YAMLError as exc:
-        raise InputError([Problem(Position(file, 1, 1), f"YAML error: {exc}")]) from None
+        raise InputError([Problem(Position(file, 1, 1), one_line(f"YAML error: {exc}"))]) from None
     if root is None:
         raise InputError([Problem(Position(file, 1, 1), "the file is empty; expected at least `version: 1`")])
     builder = _Builder(file)
     try:
+        bomb = _first_too_large(root)
+        if bomb is not None:
+            raise _TooLarge(_position(file, bomb))
         builder.doc.data = builder.build(root, ())
     except _TooLarge as exc:
         raise InputError(
@@ -271,7 +431,8 @@ def load_text(file: str, text: str) -> Document:
     except RecursionError:
         raise InputError([Problem(Position(file, 1, 1), "the file is nested too deeply")]) from None
     if builder.problems:
-        raise InputError(builder.problems)
+        # dict.fromkeys: a value reached through several aliases is reported once
+        raise InputError([Problem(p.position, one_line(p.message)) for p in dict.fromkeys(builder.problems)])
     return builder.doc
 
 

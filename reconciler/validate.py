@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
+from collections.abc import Callable, Iterator
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from reconciler.errors import InputError, Problem
-from reconciler.loader import Document, JsonPath, format_path
+from reconciler.loader import Document, JsonPath, format_path, one_line
 from reconciler.model import (
     READ_ONLY_FIELDS,
     SECRET_FIELDS,
@@ -38,10 +39,18 @@ _FRIENDLY_PATTERNS = {
 
 def schema_path() -> Path:
     """The schema file: inside the installed wheel, or schemas/ of a checkout."""
+    here = Path(__file__).resolve().parent
+    # Next to this module first: what importlib.resources finds for an installed wheel, without
+    # importing it (a few ms of every `validate`).
+    for candidate in (here / "_schemas" / SCHEMA_NAME, here.parent / "schemas" / SCHEMA_NAME):
+        if candidate.is_file():
+            return candidate
+    from importlib import resources
+
     packaged = resources.files("reconciler").joinpath("_schemas", SCHEMA_NAME)
     if packaged.is_file():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "schemas" / SCHEMA_NAME
+    return here.parent / "schemas" / SCHEMA_NAME
 
 
 @cache
@@ -61,13 +70,205 @@ def _is_http_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and " " not in value
 
 
+def _same_json(value: Any) -> Any:
+    """A hashable stand-in, equal exactly when JSON Schema calls two values equal (1 == 1.0, true != 1)."""
+    if isinstance(value, bool):
+        return ("boolean", value)
+    if isinstance(value, int | float):
+        return ("number", value)
+    if isinstance(value, list):
+        return ("array", tuple(_same_json(item) for item in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((key, _same_json(item)) for key, item in value.items()))
+    return (type(value).__name__, value)
+
+
+def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
+    """`uniqueItems` in one pass: jsonschema compares unhashable items (mappings) pair by pair, so a
+    list of 8,000 mappings where ids belong took minutes."""
+    from jsonschema.exceptions import ValidationError
+
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[Any] = set()
+    for item in instance:
+        key = _same_json(item)
+        if key in seen:
+            yield ValidationError("has non-unique elements")
+            return
+        seen.add(key)
+
+
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator, FormatChecker
+    from jsonschema import Draft202012Validator, FormatChecker, validators
 
     checker = FormatChecker(formats=())
     checker.checks("uri")(_is_http_url)
-    return Draft202012Validator(load_schema(), format_checker=checker)
+    cls = validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
+        Draft202012Validator, {"uniqueItems": _unique_items}
+    )
+    return cls(load_schema(), format_checker=checker)
+
+
+# -- a fast path for valid files --------------------------------------------------------------------
+#
+# Importing jsonschema (with referencing, attrs, rpds and the metaschemas it loads at import) costs
+# more than everything else `validate` does. Most files are valid, so a small checker of the keywords
+# the schema uses answers first; it says "valid" only when jsonschema would find no error, and
+# anything it does not model exactly raises _NotSure. Only then, or for an invalid file, jsonschema
+# runs and produces the messages, so every message is exactly what it was.
+
+
+class _NotSure(Exception):
+    pass
+
+
+_JSON_TYPES = (dict, list, str, int, float, bool, type(None))
+_ANNOTATIONS = frozenset(
+    {"$schema", "$comment", "$defs", "title", "description", "examples", "default", "deprecated"}
+    | {"readOnly", "writeOnly", "then", "else"}  # then/else are read by `if`
+)
+
+
+def _surely_valid(data: Any) -> bool:
+    """True only if jsonschema would find no error in ``data``; False: ask jsonschema."""
+    try:
+        schema = load_schema()
+        return _conforms(data, schema, schema)
+    except Exception:  # _NotSure, or anything unforeseen: jsonschema decides, as before
+        return False
+
+
+@cache
+def _resolve(ref: str) -> Any:
+    if not ref.startswith("#/") or "~" in ref or "%" in ref:
+        raise _NotSure(ref)
+    node: Any = load_schema()
+    for part in ref[2:].split("/"):
+        if not isinstance(node, dict) or part not in node:
+            raise _NotSure(ref)
+        node = node[part]
+    return node
+
+
+def _is_type(value: Any, name: Any) -> bool:
+    if name == "object":
+        return isinstance(value, dict)
+    if name == "array":
+        return isinstance(value, list)
+    if name == "string":
+        return isinstance(value, str)
+    if name == "boolean":
+        return isinstance(value, bool)
+    if name == "null":
+        return value is None
+    if name == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if name == "integer":
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    raise _NotSure(name)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _conforms(value: Any, schema: Any, root: dict[str, Any]) -> bool:
+    if schema is True:
+        return True
+    if schema is False:
+        return False
+    if not isinstance(schema, dict) or ("$id" in schema and schema is not root):
+        raise _NotSure("schema")
+    if type(value) not in _JSON_TYPES or (isinstance(value, dict) and any(type(k) is not str for k in value)):
+        raise _NotSure("value")
+    for key, arg in schema.items():
+        if key in _ANNOTATIONS or key == "$id":
+            continue
+        if not _KEYWORDS.get(key, _unknown_keyword)(value, arg, schema, root):
+            return False
+    return True
+
+
+def _unknown_keyword(value: Any, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
+    raise _NotSure("keyword")
+
+
+def _additional(value: Any, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
+    if not isinstance(value, dict):
+        return True
+    if "patternProperties" in schema:
+        raise _NotSure("patternProperties")
+    known = schema.get("properties", {})
+    extras = [k for k in value if k not in known]
+    if isinstance(arg, dict):
+        return all(_conforms(value[k], arg, root) for k in extras)
+    return bool(arg) or not extras
+
+
+def _items(value: Any, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
+    if not isinstance(value, list):
+        return True
+    if "prefixItems" in schema:
+        raise _NotSure("prefixItems")
+    if arg is False:
+        return not value
+    return all(_conforms(item, arg, root) for item in value)
+
+
+def _if(value: Any, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
+    branch = "then" if _conforms(value, arg, root) else "else"
+    return branch not in schema or _conforms(value, schema[branch], root)
+
+
+def _equal(a: Any, b: Any) -> bool:
+    return bool(_same_json(a) == _same_json(b))
+
+
+def _unique(value: Any) -> bool:
+    return len({_same_json(item) for item in value}) == len(value)
+
+
+_Keyword = Callable[[Any, Any, dict[str, Any], dict[str, Any]], bool]
+_KEYWORDS: dict[str, _Keyword] = {
+    "type": lambda v, a, s, r: any(_is_type(v, t) for t in (a if isinstance(a, list) else [a])),
+    "$ref": lambda v, a, s, r: _conforms(v, _resolve(a), r),
+    "properties": lambda v, a, s, r: (
+        not isinstance(v, dict) or all(_conforms(v[k], sub, r) for k, sub in a.items() if k in v)
+    ),
+    "additionalProperties": _additional,
+    "required": lambda v, a, s, r: not isinstance(v, dict) or all(k in v for k in a),
+    "minProperties": lambda v, a, s, r: not isinstance(v, dict) or len(v) >= a,
+    "maxProperties": lambda v, a, s, r: not isinstance(v, dict) or len(v) <= a,
+    "dependentRequired": lambda v, a, s, r: (
+        not isinstance(v, dict) or all(d in v for k, deps in a.items() if k in v for d in deps)
+    ),
+    "dependentSchemas": lambda v, a, s, r: (
+        not isinstance(v, dict) or all(_conforms(v, sub, r) for k, sub in a.items() if k in v)
+    ),
+    "items": _items,
+    "minItems": lambda v, a, s, r: not isinstance(v, list) or len(v) >= a,
+    "maxItems": lambda v, a, s, r: not isinstance(v, list) or len(v) <= a,
+    "uniqueItems": lambda v, a, s, r: not a or not isinstance(v, list) or _unique(v),
+    "minLength": lambda v, a, s, r: not isinstance(v, str) or len(v) >= a,
+    "maxLength": lambda v, a, s, r: not isinstance(v, str) or len(v) <= a,
+    "pattern": lambda v, a, s, r: not isinstance(v, str) or re.search(a, v) is not None,
+    "format": lambda v, a, s, r: a != "uri" or _is_http_url(v),  # the only format checked
+    "minimum": lambda v, a, s, r: not _is_number(v) or not v < a,
+    "maximum": lambda v, a, s, r: not _is_number(v) or not v > a,
+    "exclusiveMinimum": lambda v, a, s, r: not _is_number(v) or not v <= a,
+    "exclusiveMaximum": lambda v, a, s, r: not _is_number(v) or not v >= a,
+    "const": lambda v, a, s, r: _equal(v, a),
+    "enum": lambda v, a, s, r: any(_equal(v, e) for e in a),
+    "allOf": lambda v, a, s, r: all(_conforms(v, sub, r) for sub in a),
+    "anyOf": lambda v, a, s, r: any(_conforms(v, sub, r) for sub in a),
+    "oneOf": lambda v, a, s, r: sum(1 for sub in a if _conforms(v, sub, r)) == 1,
+    "not": lambda v, a, s, r: not _conforms(v, a, r),
+    "if": _if,
+}
 
 
 def _json_type(value: Any) -> str:
@@ -100,6 +301,22 @@ _TYPE_WORDS = {
 def _type_words(expected: Any) -> str:
     names = expected if isinstance(expected, list) else [expected]
     return " or ".join(_TYPE_WORDS.get(str(n), str(n)) for n in names)
+
+
+def _unquote_hint(expected: Any, instance: Any) -> str:
+    """For text that is a quoted number or boolean where one is expected: how to write it."""
+    if not isinstance(instance, str):
+        return ""
+    names = expected if isinstance(expected, list) else [expected]
+    text = instance.strip()
+    if "boolean" in names and text.lower() in ("true", "false", "yes", "no", "on", "off"):
+        return f"; write {'true' if text.lower() in ('true', 'yes', 'on') else 'false'} without quotes"
+    if ("integer" in names or "number" in names) and re.fullmatch(r"[-+]?[0-9]+", text):
+        # past 4,300 digits int() refuses; it is no number anyone meant then
+        return f"; write {int(text)} without quotes" if len(text) < 100 else ""
+    if "number" in names and re.fullmatch(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)", text):
+        return f"; write {text} without quotes"
+    return ""
 
 
 def _suggest(word: str, choices: list[str]) -> str:
@@ -143,7 +360,11 @@ def _unknown_key_message(where: JsonPath, key: str, allowed: list[str]) -> str:
     if where == ("secrets",) and key in READ_ONLY_FIELDS:
         return f"`{key}` is read-only: the API reports it; remove it"
     if _in_secrets(where) and len(where) > 1:
-        return "a secret reference has exactly one key, `env` or `file`"
+        # The key itself is not shown: `{sk-live-...}` is a mapping whose key is the secret.
+        return (
+            f"{format_path(where)}: a secret reference has one key, `env` or `file` (the key written "
+            "here is not shown): {env: NAME} or {file: PATH}, never the value itself"
+        )
     hint = _suggest(key, allowed)
     if not hint and len(allowed) <= 8:
         hint = "; expected one of: " + ", ".join(f"`{a}`" for a in allowed)
@@ -151,12 +372,25 @@ def _unknown_key_message(where: JsonPath, key: str, allowed: list[str]) -> str:
 
 
 def _schema_problems(doc: Document) -> list[Problem]:
+    if _surely_valid(doc.data):
+        return []
     from jsonschema.exceptions import best_match
 
     problems: list[Problem] = []
     for error in _validator().iter_errors(doc.data):
         problems.extend(_convert(doc, error, best_match))
     return problems
+
+
+def _missing_message(path: JsonPath, key: str) -> str:
+    if path == () and key == "version":
+        return "missing required key `version`; write `version: 1`"
+    if len(path) == 3 and path[:2] == ("rubric", "rules"):
+        if key == "metric_id":
+            return "missing the metric: give `metric_id` (its id) or `metric` (its slug or name)"
+        if key == "conditions":
+            return "missing required key `conditions` (or `absent: true` to remove the metric's rules)"
+    return f"missing required key `{key}`"
 
 
 def _convert(doc: Document, error: Any, best_match: Any) -> list[Problem]:
@@ -173,7 +407,7 @@ def _convert(doc: Document, error: Any, best_match: Any) -> list[Problem]:
         return [doc.problem((*path, k), _unknown_key_message(path, k, allowed), key=True) for k in extras]
     if kind == "required":
         missing = [k for k in value if isinstance(instance, dict) and k not in instance]
-        return [doc.problem(path, f"{where}: missing required key `{k}`") for k in missing]
+        return [doc.problem(path, f"{where}: {_missing_message(path, k)}") for k in missing]
     if secret and len(path) == 2 and kind in ("oneOf", "type"):
         return [
             doc.problem(
@@ -188,7 +422,8 @@ def _convert(doc: Document, error: Any, best_match: Any) -> list[Problem]:
             return _convert(doc, sub, best_match)
         return [doc.problem(path, f"{where}: does not match any allowed form")]
     if kind == "type":
-        return [doc.problem(path, f"{where}: must be {_type_words(value)}, not {_json_type(instance)}")]
+        hint = "" if secret else _unquote_hint(value, instance)
+        return [doc.problem(path, f"{where}: must be {_type_words(value)}, not {_json_type(instance)}{hint}")]
     if kind == "const":
         if path == ("version",):
             return [doc.problem(path, "version: only format version 1 is supported; write `version: 1`")]
@@ -233,7 +468,7 @@ def _convert(doc: Document, error: Any, best_match: Any) -> list[Problem]:
         return [doc.problem(path, f"{where}: must be a valid {value}")]
     if kind == "not":
         reason = error.schema.get("description") if isinstance(error.schema, dict) else None
-        text = reason[0].lower() + reason[1:] if reason else "this combination is not allowed"
+        text = reason[0].lower() + reason[1:].rstrip(".") if reason else "this combination is not allowed"
         return [doc.problem(path, f"{where}: {text}")]
     if kind in ("minProperties", "maxProperties"):
         if secret:
@@ -307,10 +542,6 @@ def _semantic_problems(doc: Document) -> list[Problem]:
                             "cannot stand beside other rules for the same metric",
                         )
                     )
-    if "extends" in data:
-        problems.append(
-            doc.problem(("extends",), "extends: base files are not supported by this version yet", key=True)
-        )
     return problems
 
 
@@ -354,6 +585,7 @@ def validate_document(doc: Document) -> DesiredProject:
         )
     problems = _schema_problems(doc) + _semantic_problems(doc)
     if problems:
-        unique = {(p.position, p.message): p for p in problems}
+        # one_line: messages quote keys and values, which may hold line breaks ("a\nb": 1)
+        unique = {(p.position, p.message): Problem(p.position, one_line(p.message)) for p in problems}
         raise InputError(list(unique.values()))
     return _desired(doc)
