@@ -14,7 +14,15 @@ from typing import Literal
 from reconciler.changes import ProjectPlan
 from reconciler.client import CekuraClient
 from reconciler.diff import fingerprint, unconverged
-from reconciler.errors import ApplyError, NotConvergedError, RefusedError, ServerError, TransportError
+from reconciler.errors import (
+    ApiError,
+    ApplyError,
+    MalformedResponse,
+    NotConvergedError,
+    RefusedError,
+    ServerError,
+    TransportError,
+)
 from reconciler.model import Secret, SecretRef
 
 Status = Literal["unchanged", "changed"]
@@ -65,26 +73,40 @@ def apply_plan(
     lost = ""
     try:
         client.patch_project(plan.project_id, body, redact=redact)
-    except (TransportError, ServerError) as exc:
+    except (TransportError, ServerError, MalformedResponse) as exc:
         if isinstance(exc, TransportError) and not exc.maybe_sent:
             raise
         # The server may or may not have applied it: look instead of guessing or re-sending.
-        live = client.get_project(plan.project_id)
+        try:
+            live = client.get_project(plan.project_id)
+        except ApiError as again:
+            raise ApplyError(
+                f"project {plan.project_id}: outcome UNKNOWN: the PATCH failed ({exc}) and reading the "
+                f"project back failed too ({again}); run plan to see where it stands",
+                outcome="unknown",
+            ) from None
         if not unconverged(plan, live):
             lost = " (the PATCH's answer was lost; reading the project back shows it was applied)"
         elif live_fingerprint(plan, live) == plan.fingerprint:
             raise ApplyError(
                 f"project {plan.project_id}: NOT changed: the PATCH failed ({exc}) and the project reads "
-                "back"
-                " as before; it is safe to run apply again"
+                "back as before; it is safe to run apply again"
             ) from None
         else:
             raise ApplyError(
                 f"project {plan.project_id}: outcome UNKNOWN: the PATCH failed ({exc}) and the project now "
-                "matches neither the plan nor its state before; run plan to see where it stands"
+                "matches neither the plan nor its state before; run plan to see where it stands",
+                outcome="unknown",
             ) from None
         return ApplyOutcome(plan.project_id, "changed", lost.strip())
-    live = client.get_project(plan.project_id)
+    try:
+        live = client.get_project(plan.project_id)
+    except ApiError as exc:
+        raise ApplyError(
+            f"project {plan.project_id}: outcome UNKNOWN: the API accepted the PATCH, but reading the "
+            f"project back to verify it failed ({exc}); run plan to see where it stands",
+            outcome="unknown",
+        ) from None
     left = unconverged(plan, live)
     if left:
         raise NotConvergedError(

@@ -255,19 +255,82 @@ def _select(projects: list[DesiredProject], only: tuple[int, ...]) -> list[Desir
 
 
 def _render(
-    result: Any, fmt: str, failures: Sequence[tuple[str, str]], kind: Literal["plan", "drift"] = "plan"
+    result: Any,
+    fmt: str,
+    failures: Sequence[tuple[str, str]],
+    kind: Literal["plan", "drift"] = "plan",
+    impact: Sequence[Any] | None = None,
 ) -> None:
     from reconciler.render import render_json, render_text
 
+    names: dict[int, str] = {}
+    for project in result.projects:
+        names.update(project.metric_names)
     if fmt == "json":
-        render_json(result, sys.stdout, failures=failures)
+        render_json(
+            result,
+            sys.stdout,
+            failures=failures,
+            impact=None if impact is None else [r.to_json() for r in impact],
+        )
     elif fmt == "markdown":
         from reconciler.render_markdown import render_markdown
 
         title = "Cekura drift report" if kind == "drift" else "Cekura plan"
         sys.stdout.write(render_markdown(result, title=title, failures=failures, kind=kind))
+        if impact:
+            from reconciler.impact import render_impact_markdown
+
+            sys.stdout.write("\n" + render_impact_markdown(impact, names))
     else:
         render_text(result, sys.stdout, color=_use_color(sys.stdout), kind=kind)
+        if impact:
+            from reconciler.impact import render_impact_text
+
+            sys.stdout.write("\n" + render_impact_text(impact, names))
+
+
+def _impact(
+    client: CekuraClient, plans: Sequence[Any], since_text: str, parallelism: int
+) -> tuple[list[Any], list[tuple[str, str]]]:
+    """Replay the window's calls under the live and the planned rubric of each project it changes."""
+    from datetime import UTC, datetime
+
+    from reconciler.errors import ReconcilerError
+    from reconciler.impact import compute_impact, parse_since
+
+    until = datetime.now(UTC)
+    since = until - parse_since(since_text)
+    reports, errors = [], []
+    for project in plans:
+        if "rubric_config" not in project.patch:
+            continue
+        live = project.previous.get("rubric_config") or {}
+        try:
+            reports.append(
+                compute_impact(
+                    client,
+                    project.project_id,
+                    live,
+                    project.patch["rubric_config"],
+                    since,
+                    until,
+                    parallelism=min(4, parallelism),
+                )
+            )
+        except ReconcilerError as exc:
+            errors.append((project.file, f"rubric impact: {exc}"))
+    return reports, errors
+
+
+def _check_since(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from reconciler.impact import parse_since
+
+    try:
+        parse_since(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
 
 
 def _error_text(file: str, message: str) -> str:
@@ -307,6 +370,20 @@ def _error_text(file: str, message: str) -> str:
     metavar="ID",
     help="Only the files managing this project id (repeatable).",
 )
+@click.option(
+    "--impact",
+    is_flag=True,
+    help="For each project whose rubric changes, replay its recent calls under the live and the "
+    "planned rubric and report which calls would flip between pass and fail, and why.",
+)
+@click.option(
+    "--since",
+    "since_text",
+    default="7d",
+    show_default=True,
+    callback=_check_since,
+    help="The window of calls --impact replays (e.g. 12h, 7d, 2w; windows over 33 days are split).",
+)
 def plan(
     paths: tuple[str, ...],
     base_url: str,
@@ -319,6 +396,8 @@ def plan(
     detailed_exitcode: bool,
     out_file: str | None,
     only: tuple[int, ...],
+    impact: bool,
+    since_text: str,
 ) -> None:
     """Show what apply would change in the live projects, without changing anything.
 
@@ -330,6 +409,7 @@ def plan(
       cekura-reconciler plan examples/project.yaml
       cekura-reconciler plan --format json --detailed-exitcode projects/
       cekura-reconciler plan --out reviewed.plan projects/ && cekura-reconciler apply reviewed.plan
+      cekura-reconciler plan --impact --since 14d examples/project.yaml
     """
 
     def body() -> int:
@@ -341,8 +421,12 @@ def plan(
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
-        result = Plan(tuple(p.plan for p in planned))
-        _render(result, fmt, errors)
+            result = Plan(tuple(p.plan for p in planned))
+            reports = None
+            if impact:
+                reports, impact_errors = _impact(client, result.projects, since_text, parallelism)
+                errors += impact_errors
+        _render(result, fmt, errors, impact=reports)
         if out_file:
             from datetime import UTC, datetime
 
@@ -468,7 +552,7 @@ def _execute(
     ``items`` are (plan, secret values, previous live values) of the projects with changes.
     """
     from reconciler.apply import apply_plan, check_guards
-    from reconciler.errors import ReconcilerError
+    from reconciler.errors import ApplyError, ReconcilerError
     from reconciler.journal import write_entry
 
     ready = []
@@ -495,16 +579,19 @@ def _execute(
     changed: list[int] = []
     not_changed: list[int] = []
     unknown: list[int] = []
+    not_converged: list[int] = []
     for plan_, secret_values, previous in ready:
         try:
             entry = write_entry(journal_dir, plan_, base_url=base_url, previous=previous)
             outcome = apply_plan(plan_, client, secret_values=secret_values)
-        except ReconcilerError as exc:
-            text = str(exc)
-            (unknown if "UNKNOWN" in text or "still differs" in text else not_changed).append(
-                plan_.project_id
-            )
-            _fail(text)
+        except ApplyError as exc:
+            groups = {"unknown": unknown, "not_converged": not_converged}
+            groups.get(exc.outcome, not_changed).append(plan_.project_id)
+            _fail(str(exc))
+            continue
+        except ReconcilerError as exc:  # the PATCH itself was refused (4xx) or never sent
+            not_changed.append(plan_.project_id)
+            _fail(str(exc))
             continue
         changed.append(plan_.project_id)
         detail = f" {outcome.detail}" if outcome.detail else ""
@@ -513,10 +600,15 @@ def _execute(
             f"Project {outcome.project_id}: applied {count} field{'s' if count != 1 else ''} in one PATCH; "
             f"verified.{detail} Backup: {entry}"
         )
-    failed = len(not_changed) + len(unknown) + len(errors)
+    failed = len(not_changed) + len(unknown) + len(not_converged) + len(errors)
     click.echo(f"\nApply complete: {len(changed)} changed, {failed} failed, {total - len(ready)} unchanged.")
-    if not_changed or unknown:
-        listing = [("changed", changed), ("NOT changed", not_changed), ("outcome UNKNOWN", unknown)]
+    if not_changed or unknown or not_converged:
+        listing = [
+            ("changed", changed),
+            ("changed but NOT as planned", not_converged),
+            ("NOT changed", not_changed),
+            ("outcome UNKNOWN", unknown),
+        ]
         for label, ids in listing:
             if ids:
                 click.echo(f"  {label}: {', '.join(f'project {i}' for i in ids)}")

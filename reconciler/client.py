@@ -13,10 +13,12 @@ from __future__ import annotations
 import email.utils
 import ipaddress
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -81,12 +83,14 @@ def _retry_after(response: httpx.Response) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
+        try:  # an HTTP-date; anything else (a proxy's garbage) is ignored, never a crash
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
             return None
         return max(0.0, parsed.timestamp() - time.time())
+    return None if math.isnan(seconds) else seconds
 
 
 def describe_drf_body(body: Any) -> str:
@@ -176,6 +180,28 @@ class CekuraClient:
                 f"the agents of project {project_id}",
             )
         )
+
+    def iter_call_logs(
+        self, project_id: int, start: datetime, end: datetime, *, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        """The production calls of a project between ``start`` and ``end``, one at a time.
+
+        Pages ``/observability/v1/call-logs/`` by following ``next``, so only one page is in memory.
+        The API refuses a window wider than 33 days (400): split longer spans first
+        (``reconciler.impact.split_window``). Naive datetimes are taken as UTC. Which end is
+        inclusive is the server's business; callers that stitch windows de-duplicate at the seams.
+        """
+        stamps = []
+        for moment in (start, end):
+            moment = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+            stamps.append(moment.isoformat().replace("+00:00", "Z"))
+        params = {
+            "project_id": str(project_id),
+            "timestamp_from": stamps[0],
+            "timestamp_to": stamps[1],
+            "page_size": str(page_size),
+        }
+        return self._list("/observability/v1/call-logs/", params, f"the call logs of project {project_id}")
 
     # -- plumbing --------------------------------------------------------------------------------
 

@@ -103,7 +103,13 @@ class PlanError(ReconcilerError):
 
 
 class ApplyError(ReconcilerError):
-    """Apply was refused or did not succeed."""
+    """Apply was refused or did not succeed. ``outcome`` says what became of the project:
+    "not_changed" (safe to run again), "unknown" (look before going on) or "not_converged"
+    (changed, but it does not read back as the file says)."""
+
+    def __init__(self, message: str, *, outcome: str = "not_changed") -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class RefusedError(ApplyError):
@@ -112,3 +118,6 @@ class RefusedError(ApplyError):
 
 class NotConvergedError(ApplyError):
     """The PATCH was accepted but the project read back does not match the file."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, outcome="not_converged")
