@@ -57,7 +57,7 @@ def main() -> int:
                 del env["NO_COLOR"]
             steps = [
                 ["validate", EXAMPLE],
-                ["plan", EXAMPLE],
+                ["plan", "--impact", "--since", "30d", EXAMPLE],
                 ["apply", "--auto-approve", EXAMPLE],
                 ["plan", "--detailed-exitcode", EXAMPLE],
             ]

@@ -92,6 +92,8 @@ class ProjectPlan:
     stale_rule_metrics: tuple[int, ...] = ()
     # Live values, before the plan, of the non-secret fields in the PATCH (for the backup journal).
     previous: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Names of the project's metrics, for reports about the rubric (not part of the JSON plan).
+    metric_names: dict[int, str] = field(default_factory=dict, repr=False)
 
     @property
     def has_changes(self) -> bool:

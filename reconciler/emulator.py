@@ -140,14 +140,19 @@ def load_seed(path: str | Path) -> dict[str, Any]:
 class EmulatorState:
     """All of the emulator's state: projects, secrets, metrics, agents, requests and faults."""
 
-    def __init__(self, seed: dict[str, Any] | None = None, *, api_key: str = "demo") -> None:
+    def __init__(
+        self, seed: dict[str, Any] | None = None, *, api_key: str = "demo", now: datetime | None = None
+    ) -> None:
+        """``now`` anchors the generated call logs (default: the seed's ``now``, for tests that
+        recompute them); the ``emulator`` command passes the wall clock so `plan --impact` finds
+        recent calls."""
         seed = copy.deepcopy(seed) if seed is not None else default_seed()
         self.api_key = api_key
         self.lock = threading.RLock()
         self.latency = 0.0
         self.requests: list[RecordedRequest] = []
         self.faults: list[Fault] = []
-        self.now = _parse_time(str(seed.get("now", "2026-11-28T12:00:00Z"))) or datetime.now(UTC)
+        self.now = now or _parse_time(str(seed.get("now", "2026-11-28T12:00:00Z"))) or datetime.now(UTC)
         self._projects: dict[int, dict[str, Any]] = {}
         self._secrets: dict[int, dict[str, str]] = {}
         for raw in seed.get("projects", []):
@@ -679,7 +684,8 @@ def run_forever(
 ) -> None:
     """The ``emulator`` command: serve until interrupted. The first line printed names the URL."""
     seed = load_seed(seed_file) if seed_file else None
-    state = EmulatorState(seed, api_key=api_key)
+    clock = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    state = EmulatorState(seed, api_key=api_key, now=clock)
     state.latency = latency_ms / 1000
     running = start(state, port=port)
     out.write(f"Cekura API emulator listening on {running.base_url}\n")

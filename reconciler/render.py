@@ -180,9 +180,18 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False, kind: str = "pl
         out.write(f"\n{s['projects_with_changes']} of {_plural(s['projects'], 'project')} {verb}.\n")
 
 
-def render_json(plan: Plan, out: TextIO, *, failures: Sequence[tuple[str, str]] = ()) -> None:
-    """The versioned JSON document; ``failures`` (file, error) of projects that could not be planned."""
+def render_json(
+    plan: Plan,
+    out: TextIO,
+    *,
+    failures: Sequence[tuple[str, str]] = (),
+    impact: Sequence[dict[str, Any]] | None = None,
+) -> None:
+    """The versioned JSON document; ``failures`` (file, error) of projects that could not be planned,
+    ``impact`` (with `plan --impact`) the rubric impact report of each project whose rubric changes."""
     document = plan.to_json()
     document["failures"] = [{"file": file, "error": error} for file, error in failures]
+    if impact is not None:
+        document["impact"] = list(impact)
     json.dump(document, out, indent=2, sort_keys=False, ensure_ascii=False)
     out.write("\n")

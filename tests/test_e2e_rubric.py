@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -288,3 +289,98 @@ def test_stale_metric_rules_are_named_with_the_fix(
     applied = cli("apply", "--auto-approve", str(fixed))
     assert applied.code == 0, applied.err
     assert set(live_rules(emulator)) == {5512, 115164}
+
+
+@pytest.fixture
+def live_clock_emulator() -> Iterator[RunningEmulator]:
+    from datetime import UTC, datetime
+
+    from conftest import API_KEY
+
+    from reconciler.emulator import EmulatorState, start
+
+    running = start(EmulatorState(api_key=API_KEY, now=datetime.now(UTC)))
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
+    live_clock_emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    import httpx
+    from conftest import API_KEY
+
+    emulator = live_clock_emulator
+    cli = Cli(emulator.base_url, tmp_path)
+    # Independently of the tool: fetch every call and decide by hand which ones the change flips.
+    calls = httpx.get(
+        f"{emulator.base_url}/observability/v1/call-logs/",
+        params={"project_id": "123", "page_size": "500", "timestamp_from": "2026-01-01T00:00:00Z"},
+        headers={"X-CEKURA-API-KEY": API_KEY},
+    )
+    assert calls.status_code == 400  # more than 33 days: the API refuses, the tool must split
+    everything = []
+    from datetime import UTC, datetime, timedelta
+
+    start = (emulator.state.now - timedelta(days=31)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    page: str | None = (
+        f"{emulator.base_url}/observability/v1/call-logs/?project_id=123&page_size=500&timestamp_from={start}"
+    )
+    while page:
+        body = httpx.get(page, headers={"X-CEKURA-API-KEY": API_KEY}).json()
+        everything += body["results"]
+        page = body["next"]
+    assert len(everything) == 300
+
+    def score(call: dict[str, Any], metric: int) -> Any:
+        return next((m.get("score") for m in call["metrics"] if m["id"] == metric), None)
+
+    def enum(call: dict[str, Any], metric: int) -> Any:
+        return next((m.get("enum") for m in call["metrics"] if m["id"] == metric), None)
+
+    def passes(call: dict[str, Any], threshold: int) -> bool:
+        checks = [
+            score(call, 115164) in (None, 5),
+            score(call, 5512) is None or score(call, 5512) >= threshold,
+            enum(call, 8821) in (None, "resolved", "partially_resolved"),
+        ]
+        return all(checks)
+
+    flipped = [c["id"] for c in everything if passes(c, 4) and not passes(c, 5)]
+    assert len(flipped) > 5
+
+    path = rubric_file(tmp_path, rule("metric_id: 5512", "score", "gte", 5))
+    emulator.state.clear_requests()
+    result = cli("plan", "--impact", "--since", "31d", "--format", "json", str(path))
+    assert result.code == 0, result.err
+    [report] = json.loads(result.out)["impact"]
+    assert report["calls"] == 300
+    assert report["pass_to_fail"]["count"] == len(flipped)
+    assert set(report["pass_to_fail"]["examples"]) <= set(flipped)
+    assert report["fail_to_pass"]["count"] == 0
+    assert report["by_metric"] == [{"metric_id": 5512, "pass_to_fail": len(flipped), "fail_to_pass": 0}]
+    # Never more than 33 days per request.
+    for request in emulator.state.requests_to("GET", "/observability/v1/call-logs/"):
+        since = datetime.fromisoformat(request.query["timestamp_from"][0].replace("Z", "+00:00"))
+        until = datetime.fromisoformat(request.query["timestamp_to"][0].replace("Z", "+00:00"))
+        assert until - since <= timedelta(days=33)
+
+    emulator.state.clear_requests()
+    wide = cli("plan", "--impact", "--since", "40d", "--format", "json", str(path))
+    assert json.loads(wide.out)["impact"][0]["pass_to_fail"]["count"] == len(flipped)
+    windows = {
+        (r.query["timestamp_from"][0], r.query["timestamp_to"][0])
+        for r in emulator.state.requests_to("GET", "/observability/v1/call-logs/")
+    }
+    assert len(windows) == 2  # 40 days: split into two windows of at most 33
+
+    text = cli("plan", "--impact", "--since", "31d", str(path))
+    assert f"pass -> fail: {len(flipped)} calls" in text.out
+    assert "Customer Satisfaction" in text.out
+    markdown = cli("plan", "--impact", "--since", "31d", "--format", "markdown", str(path))
+    assert "Rubric impact" in markdown.out
+    assert emulator.state.patches() == []
+    bad = cli("plan", "--impact", "--since", "soon", str(path))
+    assert bad.code == 2 and "--since" in bad.err

@@ -1,0 +1,664 @@
+"""Rubric impact preview: which production calls would change outcome under the file's rubric.
+
+A project's ``rubric_config`` decides each call's pass/fail from the call's metric results. Before a
+rubric change is applied, this module replays the project's recent production calls (the
+``/observability/v1/call-logs/`` list) through the live rubric and through the desired one and counts
+the calls that flip: pass -> fail and fail -> pass, with a few example call ids per direction and,
+per metric, how many flips its rules caused.
+
+Evaluation semantics (the PATCH documentation of ``rubric_config``, made exact):
+
+- A rubric is ``{"evaluation_logic": "and", "rules": [...]}``; ``{}`` or ``None`` is no rubric. Only
+  ``"and"`` exists, at both levels: every rule must pass, and within a rule every condition.
+- A rule whose metric produced no result on the call is skipped: it neither passes nor fails.
+- Decided here: a result whose tested field has no value (``score`` or ``enum`` is null or absent)
+  counts as "no value" for that field, so a condition on it is skipped too (a single-condition
+  rule, the documented shape, is then skipped as a whole). A rule with several conditions fails
+  when any condition that could be evaluated fails.
+- When every rule is skipped, or there is no rubric, the call passes.
+- Binary metrics: ``true`` is ``5`` and ``false`` is ``0``, in rules and in results alike.
+- Ops: ``eq``/``neq``/``gt``/``gte``/``lt``/``lte`` on ``score`` (numbers, compared exactly);
+  ``eq``/``neq``/``in`` on ``enum`` (strings); ``in`` also on ``score`` with a list of numbers. A
+  rule outside these shapes raises :class:`RubricFormatError` when the rubric is compiled.
+- A call's ``metrics[]`` entry gives ``id``, ``score`` and ``enum``; an enum metric may carry its
+  value only in ``value``, which is then used. Non-finite scores count as no value.
+
+Speed: :func:`compile_rubric` turns a rubric into a flat tuple of ``(metric_id, field, predicate)``
+checks once; evaluating a call is then a loop over that tuple with no parsing. Only the metric
+results that some rule looks at are converted. The report is a fixed set of counters, so memory
+does not grow with the number of calls, and :func:`compute_impact` never holds more than one page of
+calls per window being fetched.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any, NamedTuple, Protocol
+
+from reconciler.errors import PlanError
+
+MAX_WINDOW_DAYS = 33
+MAX_EXAMPLES = 5
+
+CallRef = int | str
+Predicate = Callable[[Any], bool]
+
+_SCORE, _ENUM = 0, 1  # indexes into MetricResult
+_FIELDS = {"score": _SCORE, "enum": _ENUM}
+_SCORE_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    # op(value, actual): "actual gte value" is "value <= actual", and so on.
+    "eq": operator.eq,
+    "neq": operator.ne,
+    "gt": operator.lt,
+    "gte": operator.le,
+    "lt": operator.gt,
+    "lte": operator.ge,
+}
+_ALL_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "in")
+
+
+def _number(value: Any) -> float | None:
+    """A score as a float: true/false are 5/0; anything else (null, text, NaN, inf) is no number."""
+    if value is True or value is False:
+        return 5.0 if value else 0.0
+    if isinstance(value, int | float):
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+class RubricFormatError(PlanError, ValueError):
+    """A ``rubric_config`` value that is not in a shape the product evaluates."""
+
+
+class MetricResult(NamedTuple):
+    """One metric's result on one call; ``None`` means the metric gave no value in that field."""
+
+    score: float | None = None
+    enum: str | None = None
+
+    @classmethod
+    def from_api(cls, entry: Mapping[str, Any]) -> MetricResult:
+        """From a call log's ``metrics[]`` entry (``score``, ``enum``, ``value``)."""
+        score = _number(entry.get("score"))
+        enum = entry.get("enum")
+        if not isinstance(enum, str):
+            value = entry.get("value")
+            enum = value if isinstance(value, str) and score is None else None
+        return cls(score, enum)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A call's outcome under one rubric, and the metric ids of the rules that failed (in rule order)."""
+
+    passed: bool
+    failed: tuple[int, ...] = ()
+
+
+PASS = Verdict(True)
+
+
+class CompiledRubric:
+    """A rubric turned into flat checks once, to evaluate many calls fast."""
+
+    __slots__ = ("checks", "metric_ids", "source")
+
+    def __init__(self, checks: tuple[tuple[int, int, Predicate], ...], source: Any) -> None:
+        self.checks = checks
+        self.metric_ids = frozenset(metric_id for metric_id, _, _ in checks)
+        self.source = source
+
+    def __repr__(self) -> str:
+        return f"CompiledRubric({len(self.checks)} checks on metrics {sorted(self.metric_ids)})"
+
+    def evaluate(self, results: Mapping[int, MetricResult]) -> Verdict:
+        failed: list[int] | None = None
+        get = results.get
+        for metric_id, index, holds in self.checks:
+            result = get(metric_id)
+            if result is None:
+                continue
+            actual = result[index]
+            if actual is None or holds(actual):
+                continue
+            if failed is None:
+                failed = [metric_id]
+            elif metric_id not in failed:
+                failed.append(metric_id)
+        return PASS if failed is None else Verdict(False, tuple(failed))
+
+
+def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
+    if not isinstance(cond, Mapping):
+        raise RubricFormatError(f"{where}: a condition must be an object, not {cond!r}")
+    fld, op, value = cond.get("field"), cond.get("op"), cond.get("value")
+    if fld not in _FIELDS:
+        raise RubricFormatError(f'{where}: field must be "score" or "enum", not {fld!r}')
+    if op not in _ALL_OPS:
+        raise RubricFormatError(f"{where}: op must be one of {', '.join(_ALL_OPS)}, not {op!r}")
+    if op == "in":
+        if not isinstance(value, list):
+            raise RubricFormatError(f"{where}: op in takes a list, not {value!r}")
+        if fld == "enum":
+            if not all(isinstance(v, str) for v in value):
+                raise RubricFormatError(f"{where}: enum op in takes a list of strings, not {value!r}")
+            return _ENUM, frozenset(value).__contains__
+        numbers = [_number(v) for v in value]
+        if any(n is None for n in numbers):
+            raise RubricFormatError(f"{where}: score op in takes a list of numbers, not {value!r}")
+        return _SCORE, frozenset(numbers).__contains__
+    if fld == "enum":
+        if op not in ("eq", "neq"):
+            raise RubricFormatError(f"{where}: field enum takes op eq, neq or in, not {op!r}")
+        if not isinstance(value, str):
+            raise RubricFormatError(f"{where}: enum op {op} takes a string, not {value!r}")
+        return _ENUM, partial(_SCORE_OPS[op], value)
+    number = _number(value)
+    if number is None:
+        raise RubricFormatError(f"{where}: score op {op} takes a number (or true/false), not {value!r}")
+    return _SCORE, partial(_SCORE_OPS[op], number)
+
+
+def compile_rubric(rubric: Mapping[str, Any] | CompiledRubric | None) -> CompiledRubric:
+    """Check a ``rubric_config`` value's shape and compile it; raises RubricFormatError."""
+    if isinstance(rubric, CompiledRubric):
+        return rubric
+    if rubric is None:
+        return CompiledRubric((), rubric)
+    if not isinstance(rubric, Mapping):
+        raise RubricFormatError(f"rubric_config must be an object, not {rubric!r}")
+    logic = rubric.get("evaluation_logic", "and")
+    if logic != "and":
+        raise RubricFormatError(f'rubric_config evaluation_logic must be "and", not {logic!r}')
+    rules = rubric.get("rules", [])
+    if not isinstance(rules, list):
+        raise RubricFormatError(f"rubric_config rules must be a list, not {rules!r}")
+    checks: list[tuple[int, int, Predicate]] = []
+    for number, rule in enumerate(rules, 1):
+        if not isinstance(rule, Mapping):
+            raise RubricFormatError(f"rubric rule {number}: a rule must be an object, not {rule!r}")
+        metric_id = rule.get("metric_id")
+        if not isinstance(metric_id, int) or isinstance(metric_id, bool):
+            raise RubricFormatError(f"rubric rule {number}: metric_id must be an integer, not {metric_id!r}")
+        where = f"rubric rule {number} (metric {metric_id})"
+        group = rule.get("conditions")
+        if not isinstance(group, Mapping) or not isinstance(group.get("conditions"), list):
+            raise RubricFormatError(f'{where}: conditions must be {{"operator": "and", "conditions": [...]}}')
+        if group.get("operator", "and") != "and":
+            raise RubricFormatError(f'{where}: operator must be "and", not {group.get("operator")!r}')
+        for cond in group["conditions"]:
+            index, holds = _compile_condition(where, cond)
+            checks.append((metric_id, index, holds))
+    return CompiledRubric(tuple(checks), rubric)
+
+
+def evaluate(
+    rubric: Mapping[str, Any] | CompiledRubric | None, results: Mapping[int, MetricResult]
+) -> Verdict:
+    """One call's outcome under a rubric. Compile the rubric once (compile_rubric) for many calls."""
+    return compile_rubric(rubric).evaluate(results)
+
+
+def call_results(call: Mapping[str, Any], only: Iterable[int] | None = None) -> dict[int, MetricResult]:
+    """A call log's ``metrics[]`` as ``{metric_id: MetricResult}``; ``only`` limits it to some ids."""
+    wanted = None if only is None else (only if isinstance(only, frozenset | set) else frozenset(only))
+    entries = call.get("metrics")
+    results: dict[int, MetricResult] = {}
+    if not isinstance(entries, list):
+        return results
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        metric_id = entry.get("id")
+        if isinstance(metric_id, int) and (wanted is None or metric_id in wanted):
+            results[metric_id] = MetricResult.from_api(entry)
+    return results
+
+
+def call_ref(call: Mapping[str, Any]) -> CallRef | None:
+    """How a call is named in examples: its CallLog id (the API's ``call_ids`` filter), else call_id."""
+    ident = call.get("id")
+    if isinstance(ident, int) and not isinstance(ident, bool):
+        return ident
+    provider = call.get("call_id")
+    return provider if isinstance(provider, str) and provider else None
+
+
+# -- the report ------------------------------------------------------------------------------------
+
+
+@dataclass
+class MetricFlips:
+    """How many flips one metric's rules caused."""
+
+    pass_to_fail: int = 0
+    fail_to_pass: int = 0
+
+
+@dataclass
+class ImpactReport:
+    """Counters over the calls of one project; its size does not depend on the number of calls.
+
+    A pass -> fail flip is caused by the desired rubric's failing rules, a fail -> pass flip by the
+    live rubric's failing rules; each such metric is counted once per flipped call.
+    ``recorded_mismatches`` counts calls whose recorded ``success`` differs from this module's
+    verdict under the live rubric (calls reviewed by hand, or scored under an earlier rubric).
+    """
+
+    project_id: int
+    since: datetime | None = None
+    until: datetime | None = None
+    calls: int = 0
+    passing_before: int = 0
+    passing_after: int = 0
+    pass_to_fail: int = 0
+    fail_to_pass: int = 0
+    recorded_mismatches: int = 0
+    examples_pass_to_fail: list[CallRef] = field(default_factory=list)
+    examples_fail_to_pass: list[CallRef] = field(default_factory=list)
+    by_metric: dict[int, MetricFlips] = field(default_factory=dict)
+
+    @property
+    def flips(self) -> int:
+        return self.pass_to_fail + self.fail_to_pass
+
+    def record(
+        self, ref: CallRef | None, before: Verdict, after: Verdict, *, recorded: bool | None = None
+    ) -> None:
+        """Count one call given its verdicts under the live (before) and desired (after) rubric."""
+        self.calls += 1
+        if recorded is not None and recorded != before.passed:
+            self.recorded_mismatches += 1
+        if before.passed:
+            self.passing_before += 1
+            if after.passed:
+                self.passing_after += 1
+                return
+            self.pass_to_fail += 1
+            if ref is not None and len(self.examples_pass_to_fail) < MAX_EXAMPLES:
+                self.examples_pass_to_fail.append(ref)
+            for metric_id in after.failed:
+                self._flips(metric_id).pass_to_fail += 1
+        elif after.passed:
+            self.passing_after += 1
+            self.fail_to_pass += 1
+            if ref is not None and len(self.examples_fail_to_pass) < MAX_EXAMPLES:
+                self.examples_fail_to_pass.append(ref)
+            for metric_id in before.failed:
+                self._flips(metric_id).fail_to_pass += 1
+
+    def _flips(self, metric_id: int) -> MetricFlips:
+        flips = self.by_metric.get(metric_id)
+        if flips is None:
+            flips = self.by_metric[metric_id] = MetricFlips()
+        return flips
+
+    def add_calls(
+        self,
+        calls: Iterable[Mapping[str, Any]],
+        live: Mapping[str, Any] | CompiledRubric | None,
+        desired: Mapping[str, Any] | CompiledRubric | None,
+    ) -> None:
+        """Evaluate calls one at a time as they come (any iterable, e.g. a generator over pages)."""
+        before_rubric, after_rubric = compile_rubric(live), compile_rubric(desired)
+        wanted = before_rubric.metric_ids | after_rubric.metric_ids
+        check_recorded = bool(before_rubric.checks)
+        for call in calls:
+            results = call_results(call, wanted)
+            recorded = call.get("success") if check_recorded else None
+            self.record(
+                call_ref(call),
+                before_rubric.evaluate(results),
+                after_rubric.evaluate(results),
+                recorded=recorded if isinstance(recorded, bool) else None,
+            )
+
+    def merge(self, other: ImpactReport) -> None:
+        """Add another report's counts (``other``'s examples come after this one's)."""
+        self.calls += other.calls
+        self.passing_before += other.passing_before
+        self.passing_after += other.passing_after
+        self.pass_to_fail += other.pass_to_fail
+        self.fail_to_pass += other.fail_to_pass
+        self.recorded_mismatches += other.recorded_mismatches
+        room = MAX_EXAMPLES - len(self.examples_pass_to_fail)
+        self.examples_pass_to_fail.extend(other.examples_pass_to_fail[: max(room, 0)])
+        room = MAX_EXAMPLES - len(self.examples_fail_to_pass)
+        self.examples_fail_to_pass.extend(other.examples_fail_to_pass[: max(room, 0)])
+        for metric_id, flips in other.by_metric.items():
+            mine = self._flips(metric_id)
+            mine.pass_to_fail += flips.pass_to_fail
+            mine.fail_to_pass += flips.fail_to_pass
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project_id": self.project_id,
+            "since": _iso(self.since),
+            "until": _iso(self.until),
+            "calls": self.calls,
+            "passing_before": self.passing_before,
+            "passing_after": self.passing_after,
+            "pass_to_fail": {"count": self.pass_to_fail, "examples": list(self.examples_pass_to_fail)},
+            "fail_to_pass": {"count": self.fail_to_pass, "examples": list(self.examples_fail_to_pass)},
+            "by_metric": [
+                {"metric_id": metric_id, "pass_to_fail": f.pass_to_fail, "fail_to_pass": f.fail_to_pass}
+                for metric_id, f in sorted(self.by_metric.items())
+            ],
+            "recorded_mismatches": self.recorded_mismatches,
+        }
+
+
+def impact_of_calls(
+    calls: Iterable[Mapping[str, Any]],
+    live_rubric: Mapping[str, Any] | CompiledRubric | None,
+    desired_rubric: Mapping[str, Any] | CompiledRubric | None,
+    *,
+    project_id: int = 0,
+) -> ImpactReport:
+    """The impact over calls already at hand (or streamed by a generator)."""
+    report = ImpactReport(project_id)
+    report.add_calls(calls, live_rubric, desired_rubric)
+    return report
+
+
+# -- the time window -------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"\s*(\d+)\s*([mhdw])\s*", re.IGNORECASE)
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str) -> timedelta:
+    """``"7d"``, ``"12h"``, ``"30m"``, ``"2w"`` -> a timedelta; ValueError with a clear message."""
+    match = _DURATION.fullmatch(text) if isinstance(text, str) else None
+    hint = "a positive whole number followed by m (minutes), h (hours), d (days) or w (weeks), e.g. 7d"
+    if match is None:
+        raise ValueError(f"--since {text!r} is not a duration: expected {hint}")
+    amount, unit = int(match.group(1)), match.group(2).lower()
+    if amount == 0:
+        raise ValueError(f"--since {text!r} is an empty window: expected {hint}")
+    try:
+        span = timedelta(**{_UNITS[unit]: amount})
+    except OverflowError:
+        raise ValueError(f"--since {text!r} is too long a window") from None
+    if span > timedelta(days=3660):
+        raise ValueError(f"--since {text!r} is too long a window (at most about ten years)")
+    return span
+
+
+def _utc(moment: datetime) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def split_window(
+    since: datetime, until: datetime, max_days: int = MAX_WINDOW_DAYS
+) -> list[tuple[datetime, datetime]]:
+    """``[since, until]`` cut into consecutive windows of at most ``max_days`` each, oldest first.
+
+    Each window starts where the previous one ends. Naive datetimes are taken as UTC; the windows
+    are in UTC.
+    """
+    if max_days <= 0:
+        raise ValueError(f"max_days must be positive, not {max_days}")
+    start, end = _utc(since), _utc(until)
+    if end <= start:
+        raise ValueError(f"the window is empty: since ({_iso(start)}) is not before until ({_iso(end)})")
+    step = timedelta(days=max_days)
+    windows = []
+    while start < end:
+        stop = min(start + step, end)
+        windows.append((start, stop))
+        start = stop
+    return windows
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else _utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def _in_window(call: Mapping[str, Any], start: datetime, end: datetime, closed: bool) -> bool:
+    """``[start, end)``, or ``[start, end]`` for the last window: a call on a seam is counted once."""
+    stamp = call.get("timestamp")
+    if not isinstance(stamp, str):
+        return True
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return True  # the server put it in the window; nothing better to go on
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return start <= when < end or (closed and when == end)
+
+
+# -- fetching --------------------------------------------------------------------------------------
+
+
+class CallLogSource(Protocol):
+    """What compute_impact needs of a client (CekuraClient has it)."""
+
+    def iter_call_logs(
+        self, project_id: int, start: datetime, end: datetime, *, page_size: int = ...
+    ) -> Iterator[dict[str, Any]]: ...
+
+
+def compute_impact(
+    client: CallLogSource,
+    project_id: int,
+    live_rubric: Mapping[str, Any] | CompiledRubric | None,
+    desired_rubric: Mapping[str, Any] | CompiledRubric | None,
+    since: datetime,
+    until: datetime,
+    parallelism: int = 4,
+    *,
+    page_size: int = 100,
+) -> ImpactReport:
+    """Replay a project's production calls in ``[since, until]`` through both rubrics.
+
+    The window is split into API-sized windows (at most 33 days), fetched by at most
+    ``parallelism`` threads; each thread evaluates its calls as pages arrive into its own report,
+    and the reports are merged newest window first, the API's own order (so the examples are the
+    most recent flipped calls, and deterministic). Raises the
+    client's ApiError if any window fails (the windows not yet started are cancelled), and
+    RubricFormatError before any request if a rubric is malformed.
+    """
+    if parallelism < 1:
+        raise ValueError(f"parallelism must be at least 1, not {parallelism}")
+    live, desired = compile_rubric(live_rubric), compile_rubric(desired_rubric)
+    windows = split_window(since, until)
+    newest = windows[-1]
+    stop = threading.Event()
+
+    def one_window(start: datetime, end: datetime) -> ImpactReport:
+        closed = (start, end) == newest  # only the newest window includes its end
+
+        def calls() -> Iterator[dict[str, Any]]:
+            for call in client.iter_call_logs(project_id, start, end, page_size=page_size):
+                if stop.is_set():
+                    return  # another window failed: stop fetching after this page
+                if _in_window(call, start, end, closed):
+                    yield call
+
+        part = ImpactReport(project_id)
+        part.add_calls(calls(), live, desired)
+        return part
+
+    report = ImpactReport(project_id, since=windows[0][0], until=windows[-1][1])
+    pool = ThreadPoolExecutor(max_workers=min(parallelism, len(windows)), thread_name_prefix="impact")
+    try:
+        futures: list[Future[ImpactReport]] = [
+            pool.submit(one_window, start, end) for start, end in reversed(windows)
+        ]
+        for future in futures:
+            report.merge(future.result())
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return report
+
+
+# -- rendering -------------------------------------------------------------------------------------
+
+
+def _metric_label(metric_id: int, metric_names: Mapping[int, str]) -> str:
+    name = metric_names.get(metric_id)
+    return f"metric {metric_id} ({name})" if name else f"metric {metric_id}"
+
+
+def _percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _window_text(report: ImpactReport) -> str:
+    if report.since is None or report.until is None:
+        return "the given calls"
+    return f"{_utc(report.since):%Y-%m-%d %H:%M} to {_utc(report.until):%Y-%m-%d %H:%M} UTC"
+
+
+def _examples(refs: Sequence[CallRef]) -> str:
+    return ", ".join(str(r) for r in refs)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
+    """For people at a terminal; one block per project."""
+    blocks = []
+    for report in reports:
+        head = f"Rubric impact on project {report.project_id}, {_window_text(report)}"
+        if not report.calls:
+            blocks.append(f"{head}: no calls in the window, nothing to compare.\n")
+            continue
+        lines = [f"{head}: {_plural(report.calls, 'call')} replayed."]
+        delta = report.passing_after - report.passing_before
+        lines.append(
+            f"  passing: {report.passing_before} ({_percent(report.passing_before, report.calls)}) now, "
+            f"{report.passing_after} ({_percent(report.passing_after, report.calls)}) with the file's "
+            f"rubric ({delta:+d})"
+        )
+        for label, count, refs in (
+            ("pass -> fail", report.pass_to_fail, report.examples_pass_to_fail),
+            ("fail -> pass", report.fail_to_pass, report.examples_fail_to_pass),
+        ):
+            tail = f" (e.g. {_examples(refs)})" if refs else ""
+            lines.append(f"  {label}: {_plural(count, 'call')}{tail}")
+        if report.by_metric:
+            lines.append("  flips by metric:")
+            for metric_id, flips in sorted(report.by_metric.items()):
+                lines.append(
+                    f"    {_metric_label(metric_id, metric_names)}: {flips.pass_to_fail} pass -> fail, "
+                    f"{flips.fail_to_pass} fail -> pass"
+                )
+        if not report.flips:
+            lines.append("  No call changes outcome.")
+        if report.recorded_mismatches:
+            lines.append(
+                f"  Note: on {_plural(report.recorded_mismatches, 'call')} the recorded outcome differs "
+                "from the live rubric's (reviewed by hand, or scored under an earlier rubric)."
+            )
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>#])")
+
+
+def _md(text: str) -> str:
+    """Plain text safe in a markdown table cell: no markup, no HTML, no line breaks."""
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;")).replace("\r", " ").replace("\n", " ")
+
+
+def _code(ref: CallRef) -> str:
+    return "`" + str(ref).replace("`", "").replace("\n", " ") + "`"
+
+
+def render_impact_markdown(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
+    """A pull-request comment: one summary table, then per project the metrics that caused flips."""
+    out = [
+        "### Rubric impact preview",
+        "",
+        "| Project | Window (UTC) | Calls | Passing now | Passing after | Pass → fail | Fail → pass |",
+        "|---|---|--:|--:|--:|--:|--:|",
+    ]
+    for r in reports:
+        window = (
+            f"{_utc(r.since):%Y-%m-%d %H:%M} → {_utc(r.until):%Y-%m-%d %H:%M}"
+            if r.since is not None and r.until is not None
+            else "-"
+        )
+        out.append(
+            f"| {r.project_id} | {window} | {r.calls} "
+            f"| {r.passing_before} ({_percent(r.passing_before, r.calls)}) "
+            f"| {r.passing_after} ({_percent(r.passing_after, r.calls)}) "
+            f"| {r.pass_to_fail} | {r.fail_to_pass} |"
+        )
+    for r in reports:
+        if not r.flips:
+            continue
+        out += [
+            "",
+            f"**Project {r.project_id}**: flips by metric",
+            "",
+            "| Metric | Pass → fail | Fail → pass |",
+            "|---|--:|--:|",
+        ]
+        for metric_id, flips in sorted(r.by_metric.items()):
+            name = metric_names.get(metric_id)
+            label = f"{metric_id} {_md(name)}" if name else str(metric_id)
+            out.append(f"| {label} | {flips.pass_to_fail} | {flips.fail_to_pass} |")
+        examples = [
+            f"{label}: {', '.join(_code(ref) for ref in refs)}"
+            for label, refs in (
+                ("pass → fail", r.examples_pass_to_fail),
+                ("fail → pass", r.examples_fail_to_pass),
+            )
+            if refs
+        ]
+        if examples:
+            out += ["", "Example call log ids: " + "; ".join(examples) + "."]
+    if any(r.recorded_mismatches for r in reports):
+        out += [
+            "",
+            "_Some calls' recorded outcome differs from the live rubric's (reviewed by hand, or scored "
+            "under an earlier rubric); the preview compares the two rubrics, not the recorded outcomes._",
+        ]
+    return "\n".join(out) + "\n"
+
+
+__all__ = [
+    "MAX_EXAMPLES",
+    "MAX_WINDOW_DAYS",
+    "PASS",
+    "CallLogSource",
+    "CallRef",
+    "CompiledRubric",
+    "ImpactReport",
+    "MetricFlips",
+    "MetricResult",
+    "RubricFormatError",
+    "Verdict",
+    "call_ref",
+    "call_results",
+    "compile_rubric",
+    "compute_impact",
+    "evaluate",
+    "impact_of_calls",
+    "parse_since",
+    "render_impact_markdown",
+    "render_impact_text",
+    "split_window",
+]
