@@ -141,6 +141,13 @@ def _api_options(func: Callable[..., None]) -> Callable[..., None]:
             show_default=True,
             help="Projects read at the same time.",
         ),
+        click.option(
+            "--max-rps",
+            type=click.FloatRange(min=0.1),
+            default=None,
+            help="At most this many API requests a second, across all threads (default: no limit; "
+            "a 429's Retry-After always pauses every thread).",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -158,11 +165,13 @@ def _rotate_options(func: Callable[..., None]) -> Callable[..., None]:
     )(func)
 
 
-def _client(base_url: str, api_key_file: str | None, timeout: float) -> CekuraClient:
+def _client(
+    base_url: str, api_key_file: str | None, timeout: float, max_rps: float | None = None
+) -> CekuraClient:
     from reconciler.client import CekuraClient
     from reconciler.credentials import read_api_key
 
-    return CekuraClient(base_url, read_api_key(api_key_file), timeout=timeout)
+    return CekuraClient(base_url, read_api_key(api_key_file), timeout=timeout, max_rps=max_rps)
 
 
 PROGRESS_MIN = 10  # projects: fewer finish too fast for progress to help
@@ -390,6 +399,7 @@ def plan(
     api_key_file: str | None,
     timeout: float,
     parallelism: int,
+    max_rps: float | None,
     rotate: tuple[str, ...],
     rotate_all: bool,
     fmt: str,
@@ -417,7 +427,7 @@ def plan(
         from reconciler.files import load_projects
 
         projects = _select(load_projects(paths), only)
-        with _client(base_url, api_key_file, timeout) as client:
+        with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
@@ -474,6 +484,7 @@ def drift(
     api_key_file: str | None,
     timeout: float,
     parallelism: int,
+    max_rps: float | None,
     fmt: str,
     only: tuple[int, ...],
 ) -> None:
@@ -492,7 +503,7 @@ def drift(
         from reconciler.files import load_projects
 
         projects = _select(load_projects(paths), only)
-        with _client(base_url, api_key_file, timeout) as client:
+        with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=(), rotate_all=False, parallelism=parallelism
             )
@@ -704,6 +715,7 @@ def apply(
     api_key_file: str | None,
     timeout: float,
     parallelism: int,
+    max_rps: float | None,
     rotate: tuple[str, ...],
     rotate_all: bool,
     auto_approve: bool,
@@ -736,7 +748,7 @@ def apply(
         from reconciler.saved import looks_like_saved_plan
 
         if len(paths) == 1 and looks_like_saved_plan(paths[0]):
-            with _client(base_url, api_key_file, timeout) as client:
+            with _client(base_url, api_key_file, timeout, max_rps) as client:
                 return _apply_saved(
                     paths[0],
                     client,
@@ -747,7 +759,7 @@ def apply(
                     force=force,
                 )
         projects = _select(load_projects(paths), only)
-        with _client(base_url, api_key_file, timeout) as client:
+        with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
@@ -782,6 +794,7 @@ def restore(
     api_key_file: str | None,
     timeout: float,
     parallelism: int,
+    max_rps: float | None,
     auto_approve: bool,
     journal_dir: str,
 ) -> None:
@@ -809,7 +822,7 @@ def restore(
                 f"{entry}: the entry was written for {record.base_url}, "
                 f"not {base_url.rstrip('/')}; refusing it"
             )
-        with _client(base_url, api_key_file, timeout) as client:
+        with _client(base_url, api_key_file, timeout, max_rps) as client:
             live = client.get_project(record.project_id)
             restore_plan = diff_restore(record.project_id, entry, live, record.before)
             render_text(Plan((restore_plan,)), sys.stdout, color=_use_color(sys.stdout))

@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import math
 import random
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
@@ -108,6 +109,38 @@ def describe_drf_body(body: Any) -> str:
     return str(body)
 
 
+class RateLimiter:
+    """A request rate shared by every thread of one client: at most ``rate`` requests a second,
+    and a pause for everyone when the server answers 429 with Retry-After."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._clock, self._sleep = clock, sleep
+        self._next = 0.0
+        self._paused_until = 0.0
+        self._lock = threading.Lock()
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def acquire(self) -> None:
+        """Wait for this request's slot (the slot is taken under the lock, the wait outside it)."""
+        with self._lock:
+            now = self._clock()
+            at = max(now, self._paused_until, self._next if self.interval else now)
+            if self.interval:
+                self._next = at + self.interval
+        if at > now:
+            self._sleep(at - now)
+
+
 class CekuraClient:
     """A small typed client for the endpoints the reconciler needs."""
 
@@ -120,10 +153,12 @@ class CekuraClient:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_rps: float | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url)
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self.limiter = RateLimiter(max_rps, sleep=sleep)
         self._key = api_key
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -252,6 +287,7 @@ class CekuraClient:
             attempt += 1
             retry_after: float | None = None
             failure: ApiError
+            self.limiter.acquire()
             try:
                 response = self._http.request(method, url, params=params, json=json)
                 response.read()
@@ -281,6 +317,8 @@ class CekuraClient:
                 ):
                     return self._answer(response, method, full, what, redact)
                 retry_after = _retry_after(response)
+                if response.status_code == 429 and retry_after:
+                    self.limiter.pause(retry_after)  # every thread waits, not only this one
                 failure = self._error(response, method, full, what, redact)
             elapsed = time.monotonic() - started
             wait = self.retry.delay(attempt, retry_after)

@@ -222,3 +222,27 @@ def test_request_body_is_json() -> None:
     client, _ = make(handler)
     client.patch_project(3, {"sample_rate": 0.5})
     assert bodies == [{"sample_rate": 0.5}]
+
+
+def test_rate_limiter_spaces_requests_and_shares_a_429_pause() -> None:
+    from reconciler.client import RateLimiter
+
+    now = [100.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        now[0] += seconds
+
+    limiter = RateLimiter(4.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        limiter.acquire()
+    assert slept == [0.25, 0.25]  # the first goes at once, then one every 1/4 s
+    limiter.pause(2.0)
+    limiter.acquire()
+    assert slept[-1] == 2.0
+    unlimited = RateLimiter(None, clock=lambda: now[0], sleep=sleep)
+    before = len(slept)
+    unlimited.acquire()
+    unlimited.acquire()
+    assert len(slept) == before  # no limit: no waiting

@@ -129,3 +129,16 @@ def test_two_files_for_one_project_are_an_error(cli: Cli, emulator: RunningEmula
     assert result.code == 1
     assert f"{tmp_path / 'b.yaml'}:2:10: project 124 is also managed by {tmp_path / 'a.yaml'}" in result.err
     assert emulator.state.requests == []
+
+
+def test_max_rps_limits_the_request_rate_across_threads(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    for i, project in enumerate((123, 124, 125)):
+        settings_file(tmp_path / f"p{i}.yaml", project, 0.5)
+    result = cli("plan", "--parallelism", "3", "--max-rps", "5", str(tmp_path))
+    assert result.code == 0, result.err
+    times = sorted(r.at for r in emulator.state.requests)
+    assert len(times) == 3
+    # Three requests at 5 a second from three threads: the last starts at least 0.4 s after the first.
+    assert times[-1] - times[0] >= 0.35
