@@ -225,6 +225,7 @@ def _plan_all(
     rotate: tuple[str, ...],
     rotate_all: bool,
     parallelism: int,
+    read_secrets: bool = True,
 ) -> tuple[list[PlannedProject], list[tuple[str, str]]]:
     """Plan every project; one project's failure (file, message) does not stop the others."""
     from reconciler.errors import InputError, ReconcilerError
@@ -236,7 +237,7 @@ def _plan_all(
         if unknown:
             return desired.file, f"--rotate {', '.join(unknown)}: the file references no such secret"
         try:
-            return plan_project(client, desired, rotate=names)
+            return plan_project(client, desired, rotate=names, read_secrets=read_secrets)
         except InputError as exc:
             return desired.file, "\n".join(str(p) for p in exc.problems)
         except ReconcilerError as exc:
@@ -491,7 +492,8 @@ def drift(
     """Report where live projects differ from their files (for a scheduled job).
 
     Exit 0 when every project is in sync, 2 when any managed field or rubric rule drifted, 1 on
-    error (errors win). Never changes anything. Secrets count as drift only when not configured.
+    error (errors win). Never changes anything. Secrets count as drift only when not configured, and
+    their values are never read (a drift job needs no secret variables).
 
     \b
     Example:
@@ -505,7 +507,7 @@ def drift(
         projects = _select(load_projects(paths), only)
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(
-                client, projects, rotate=(), rotate_all=False, parallelism=parallelism
+                client, projects, rotate=(), rotate_all=False, parallelism=parallelism, read_secrets=False
             )
         result = Plan(tuple(p.plan for p in planned))
         _render(result, fmt, errors, kind="drift")

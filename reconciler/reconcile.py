@@ -30,6 +30,7 @@ def plan_project(
     desired: DesiredProject,
     *,
     rotate: Collection[str] = (),
+    read_secrets: bool = True,
 ) -> PlannedProject:
     """GET the project (and its metrics when the rubric is managed), then diff."""
     if desired.project_id is None:
@@ -44,7 +45,8 @@ def plan_project(
         or isinstance(live.get(name), str)
         or not is_configured(live.get(f"{name}_configured"))
     ]
-    secret_values = resolve_secrets(desired, needed)
+    # A drift check sends nothing: it reports a secret that is not configured without its value.
+    secret_values = resolve_secrets(desired, needed) if read_secrets else {}
     if desired.rubric is None:
         return PlannedProject(
             diff_project(desired, live, rotate=rotate, secret_values=secret_values), secret_values

@@ -50,6 +50,12 @@ def test_drift_exit_codes_and_formats(cli: Cli, emulator: RunningEmulator, tmp_p
     assert as_markdown.out.startswith("<!-- cekura-reconciler:drift -->\n")
     assert emulator.state.patches() == []  # drift never changes anything
 
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("version: 1\nproject: 123\nsecrets:\n  webhook_secret: {env: UNSET_HOOK_SECRET}\n")
+    unset = cli("drift", str(secret))
+    assert unset.code == 2, unset.err  # not configured live: drift, and the variable is not needed
+    assert "webhook_secret" in unset.out
+
     broken = settings_file(tmp_path / "broken.yaml", 999, 0.5)
     assert cli("drift", str(path), str(broken)).code == 1  # errors win over drift
 
