@@ -85,6 +85,15 @@ def apply_plan(
                 f"project back failed too ({again}); run plan to see where it stands",
                 outcome="unknown",
             ) from None
+        rotated = [c.path for c in plan.secret_changes if c.action != "set"]
+        if rotated and all(k in plan.managed_secrets for k in plan.patch):
+            # A configured secret reads back as configured whether or not the new value landed.
+            raise ApplyError(
+                f"project {plan.project_id}: outcome UNKNOWN: the PATCH failed ({exc}) and it only sent "
+                f"{', '.join(rotated)}, which was already configured, so reading the project back cannot "
+                "tell whether the new value landed; sending it again with the same --rotate is safe",
+                outcome="unknown",
+            ) from None
         if not unconverged(plan, live):
             lost = " (the PATCH's answer was lost; reading the project back shows it was applied)"
         elif live_fingerprint(plan, live) == plan.fingerprint:
