@@ -20,7 +20,7 @@ from jsonschema.exceptions import best_match  # type: ignore[import-untyped, unu
 from referencing import Registry, Resource
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "project.schema.json"
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE_DIR = Path(__file__).resolve().parents[1] / "docs" / "reference"
 OPENAPI_PATH = REFERENCE_DIR / "cekura-openapi-projects-metrics.json"
 PATCH_DOC_PATH = REFERENCE_DIR / "cekura-update-project-doc.txt"
 FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
