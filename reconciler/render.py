@@ -117,11 +117,17 @@ def guard_lines(project: ProjectPlan) -> list[str]:
     return lines
 
 
+def clean(text: str) -> str:
+    """Text from the API or the file system, safe for a terminal: control characters escaped."""
+    return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
+
+
 class _Painter:
     def __init__(self, color: bool) -> None:
         self.color = color
 
     def __call__(self, symbol: str, text: str) -> str:
+        text = clean(text)
         if not self.color:
             return text
         return f"{_COLORS.get(symbol, '')}{text}{_RESET}"
@@ -151,7 +157,7 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False, kind: str = "pl
             out.write(paint("!", f"Warning: {warning}") + "\n")
         if not project.has_changes:
             line = no_changes_line(project)
-            out.write((line.replace("No changes.", "In sync.", 1) if drift else line) + "\n")
+            out.write(clean(line.replace("No changes.", "In sync.", 1) if drift else line) + "\n")
             continue
         heading = f"Project {project.project_id} ({project.file})"
         out.write(paint("bold", heading + (" has drifted from its file:" if drift else "")) + "\n")
@@ -169,7 +175,7 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False, kind: str = "pl
             for rule_change in project.rule_changes:
                 symbol, text = rule_line(rule_change)
                 out.write(paint(symbol, f"    {symbol} {text}") + "\n")
-        out.write((drift_summary_line(project) if drift else summary_line(project)) + "\n")
+        out.write(clean(drift_summary_line(project) if drift else summary_line(project)) + "\n")
         if drift:
             continue
         for line in guard_lines(project):

@@ -223,3 +223,22 @@ def test_fingerprint_moves_only_with_managed_fields() -> None:
     first = diff_project(project, LIVE).fingerprint
     assert diff_project(project, {**LIVE, "outbound_timeout": 1}).fingerprint == first
     assert diff_project(project, {**LIVE, "name": "Other"}).fingerprint != first
+
+
+def test_text_output_escapes_terminal_control_characters() -> None:
+    import io
+
+    from reconciler.changes import Plan, ProjectPlan, RuleChange
+    from reconciler.render import render_text
+
+    rule = {
+        "metric_id": 1,
+        "conditions": {"operator": "and", "conditions": [{"field": "score", "op": "eq", "value": 5}]},
+    }
+    change = RuleChange(1, "add", (), (rule,), metric_name="Evil\x1b[2J name", eval_type="binary")
+    plan = Plan((ProjectPlan(1, "f\x1b]0;x\x07.yaml", rule_changes=(change,), patch={"rubric_config": {}}),))
+    out = io.StringIO()
+    render_text(plan, out, color=True)
+    assert "\x1b[2J" not in out.getvalue()
+    assert "\x07" not in out.getvalue()
+    assert "Evil\\x1b[2J name" in out.getvalue()
