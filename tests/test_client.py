@@ -246,3 +246,14 @@ def test_rate_limiter_spaces_requests_and_shares_a_429_pause() -> None:
     unlimited.acquire()
     unlimited.acquire()
     assert len(slept) == before  # no limit: no waiting
+
+
+def test_tls_is_verified_for_https_base_urls() -> None:
+    import ssl
+
+    from reconciler.client import CekuraClient
+
+    with CekuraClient("https://api.cekura.ai", "k") as client:
+        context = client._http._transport._pool._ssl_context  # type: ignore[attr-defined]
+        assert context.verify_mode == ssl.CERT_REQUIRED
+        assert context.check_hostname is True

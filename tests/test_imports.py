@@ -1,0 +1,58 @@
+"""Start-up: `validate` and `--help` import nothing they do not need (module names, never times).
+
+The network stack (httpx and what it pulls in) and deepdiff belong to plan/apply only; jsonschema is
+needed by `validate` only for a file with problems (to word them), never for a valid one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NETWORK_AND_DIFF = ("httpx", "httpcore", "anyio", "h11", "deepdiff")
+SCHEMA_LIBRARY = ("jsonschema", "referencing", "rpds", "jsonschema_specifications")
+
+
+def imported(*args: str) -> set[str]:
+    """Top-level packages imported by `python -m reconciler ARGS`, from -X importtime."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "reconciler", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    assert lines, proc.stderr
+    # "import time: self [us] | cumulative | imported package", then one line per module
+    modules = {line.rsplit("|", 1)[1].strip() for line in lines[1:]}
+    return {name.split(".")[0] for name in modules}
+
+
+@pytest.mark.parametrize(
+    "args", [("validate", "examples/project.yaml"), ("--help",), ("validate", "--help")], ids=" ".join
+)
+def test_validate_and_help_import_no_network_stack_or_deepdiff(args: tuple[str, ...]) -> None:
+    found = imported(*args)
+    assert "reconciler" in found and "click" in found
+    assert not found & set(NETWORK_AND_DIFF)
+
+
+@pytest.mark.parametrize("args", [("validate", "examples/project.yaml"), ("--help",)], ids=" ".join)
+def test_a_valid_file_needs_no_jsonschema(args: tuple[str, ...]) -> None:
+    assert not imported(*args) & set(SCHEMA_LIBRARY)
+
+
+def test_an_invalid_file_is_still_checked_by_jsonschema(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nproject: 1\nsettings:\n  sample_rate: 2\n", encoding="utf-8")
+    found = imported("validate", str(bad))
+    assert "jsonschema" in found
+    assert not found & set(NETWORK_AND_DIFF)
