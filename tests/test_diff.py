@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconciler.diff import diff_project, unconverged
 from reconciler.model import DesiredProject, Metric, RubricSpec, RuleSpec, Secret, SecretRef
@@ -242,3 +244,36 @@ def test_text_output_escapes_terminal_control_characters() -> None:
     assert "\x1b[2J" not in out.getvalue()
     assert "\x07" not in out.getvalue()
     assert "Evil\\x1b[2J name" in out.getvalue()
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**40), max_value=2**40),
+    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    st.floats(min_value=-2.0, max_value=2.0).map(lambda x: round(x, 3)),
+    st.sampled_from(["", "a", "UTC", "<missing>", "0", "1.0"]),
+)
+
+
+@given(a=_scalars, b=_scalars)
+def test_scalar_fast_path_agrees_with_deepdiff(a: object, b: object) -> None:
+    from deepdiff import DeepDiff
+
+    from reconciler.diff import MATH_EPSILON, scalars_differ
+
+    deep = bool(DeepDiff({"k": a}, {"k": b}, math_epsilon=MATH_EPSILON, ignore_numeric_type_changes=True))
+    fast = scalars_differ(a, b)
+    assert fast is None or fast == deep
+
+
+def test_scalar_fast_path_near_values() -> None:
+    from reconciler.diff import scalars_differ
+
+    assert not scalars_differ(300, 300.0)
+    assert not scalars_differ(0.1 + 0.2, 0.3)
+    assert scalars_differ(0.5, 0.25)
+    assert scalars_differ(True, 1) is None  # left to deepdiff
+    assert scalars_differ(True, False)
+    assert scalars_differ(None, 0)
+    assert scalars_differ("1", 1)
