@@ -129,3 +129,16 @@ def test_interactive_apply_asks_and_only_yes_applies(
     assert "Do you want to apply these changes to 1 project?" in out
     assert emulator.state.project(124)["sample_rate"] == 0.9
     assert len(emulator.state.patches()) == 1
+
+
+def test_schema_command_prints_the_schema_file() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "schema"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+        cwd="/",
+    )
+    assert result.returncode == 0
+    assert json.loads(result.stdout) == json.loads((ROOT / "schemas" / "project.schema.json").read_text())
