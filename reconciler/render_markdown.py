@@ -155,10 +155,11 @@ def _project_blocks(project: ProjectPlan, kind: MarkdownKind) -> list[str]:
         blocks.append(_blockquote([f"**Warning:** {_text_lines(w, '> ')}" for w in project.warnings]))
     blocks.append(_project_summary(project, kind))
     body: list[str] = []
+    sides = ("Live", "File") if kind == "drift" else ("Before", "After")
     if project.field_changes:
-        body.append(_field_table(project.field_changes))
+        body.append(_field_table(project.field_changes, sides))
     if project.rule_changes:
-        body.append(_rule_table(project.rule_changes))
+        body.append(_rule_table(project.rule_changes, sides))
     if project.rule_changes or "rubric_config" in project.patch:
         notes = []
         if not project.rule_changes:
@@ -185,12 +186,15 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def _field_table(changes: Sequence[FieldChange]) -> str:
-    return _table(("Field", "Before", "After"), [_field_row(c) for c in changes])
+def _field_table(changes: Sequence[FieldChange], sides: tuple[str, str] = ("Before", "After")) -> str:
+    drift = sides[0] == "Live"
+    return _table(("Field", *sides), [_field_row(c, drift=drift) for c in changes])
 
 
-def _field_row(change: FieldChange) -> tuple[str, str, str]:
+def _field_row(change: FieldChange, *, drift: bool = False) -> tuple[str, str, str]:
     name = _code(change.path)
+    if change.sensitive and drift:
+        return name, "*not configured*", f"{SENSITIVE_MASK}, referenced"
     if change.sensitive:
         # Only the action is shown: neither the value nor the reference it comes from.
         if change.action == "rotate":
@@ -201,9 +205,9 @@ def _field_row(change: FieldChange) -> tuple[str, str, str]:
     return name, before, after
 
 
-def _rule_table(changes: Sequence[RuleChange]) -> str:
+def _rule_table(changes: Sequence[RuleChange], sides: tuple[str, str] = ("Before", "After")) -> str:
     rows = [(_metric_cell(c), c.action, _rules_cell(c.before), _rules_cell(c.after)) for c in changes]
-    return _table(("Metric", "Change", "Before", "After"), rows)
+    return _table(("Metric", "Change", *sides), rows)
 
 
 def _metric_cell(change: RuleChange) -> str:
