@@ -70,6 +70,7 @@ def apply_plan(
         return ApplyOutcome(plan.project_id, "unchanged")
     body = patch_body(plan, secret_values)
     redact = [s.reveal() for s in secret_values.values()]
+    sent = {k: v for k, v in body.items() if k in plan.managed_secrets and isinstance(v, str)}
     lost = ""
     try:
         client.patch_project(plan.project_id, body, redact=redact)
@@ -94,7 +95,7 @@ def apply_plan(
                 "tell whether the new value landed; sending it again with the same --rotate is safe",
                 outcome="unknown",
             ) from None
-        if not unconverged(plan, live):
+        if not unconverged(plan, live, sent):
             lost = " (the PATCH's answer was lost; reading the project back shows it was applied)"
         elif live_fingerprint(plan, live) == plan.fingerprint:
             raise ApplyError(
@@ -116,7 +117,7 @@ def apply_plan(
             f"project back to verify it failed ({exc}); run plan to see where it stands",
             outcome="unknown",
         ) from None
-    left = unconverged(plan, live)
+    left = unconverged(plan, live, sent)
     if left:
         raise NotConvergedError(
             f"project {plan.project_id}: the PATCH was accepted but the project read back still differs in "

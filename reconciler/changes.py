@@ -94,6 +94,8 @@ class ProjectPlan:
     previous: dict[str, Any] = field(default_factory=dict, repr=False)
     # Names of the project's metrics, for reports about the rubric (not part of the JSON plan).
     metric_names: dict[int, str] = field(default_factory=dict, repr=False)
+    # Rules in the live rubric before the plan (all of them: kept, changed and unchanged).
+    rules_live: int = 0
 
     @property
     def has_changes(self) -> bool:
@@ -116,8 +118,8 @@ class ProjectPlan:
         return sum(len(c.after) for c in self.rule_changes if c.action == "change")
 
     def live_rule_count(self) -> int:
-        """Live rules before the plan: those kept plus those of the metrics the plan touches."""
-        return self.rules_kept + sum(len(c.before) for c in self.rule_changes)
+        """Live rules before the plan (at least those kept plus those of the metrics it touches)."""
+        return max(self.rules_live, self.rules_kept + sum(len(c.before) for c in self.rule_changes))
 
     def mass_deletion(self) -> tuple[int, int] | None:
         """(removed, live) when the plan removes at least 3 live rules and more than half of them.

@@ -19,7 +19,7 @@ from typing import Any
 
 from reconciler.changes import FieldChange, ProjectPlan, RuleAction, RuleChange
 from reconciler.model import OBJECT_FIELDS, DesiredProject, Metric, Secret, is_configured
-from reconciler.rubric import ResolvedRule
+from reconciler.rubric import BINARY_TYPES, ResolvedRule
 
 MATH_EPSILON = 1e-9
 SET_FIELDS = frozenset({"daily_report_dashboard_ids"})
@@ -64,41 +64,51 @@ def normalize_setting(name: str, value: Any) -> Any:
     return _canon(value)
 
 
-def _canon_condition(cond: Any) -> Any:
+def _canon_condition(cond: Any, binary: bool = True) -> Any:
     if not isinstance(cond, dict):
         return _canon(cond)
     out = _canon(cond)
     value = out.get("value")
-    if out.get("field") == "score" and isinstance(value, bool):
+    if binary and out.get("field") == "score" and isinstance(value, bool):
         out["value"] = 5 if value else 0  # binary metrics: true is stored as 5, false as 0
     elif out.get("op") == "in" and isinstance(value, list):
         out["value"] = _as_set(value)
     return out
 
 
-def canonical_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
-    """A rule without its metric_id, in a form where equal rules are ``==``."""
+def canonical_rule(rule: Mapping[str, Any], binary: bool = True) -> dict[str, Any]:
+    """A rule without its metric_id, in a form where equal rules are ``==``. ``binary``: the
+    metric is binary, so ``true``/``false`` equal 5/0 (for other metrics a boolean is itself)."""
     out = {k: _canon(v) for k, v in rule.items() if k != "metric_id"}
     conditions = out.get("conditions")
     if isinstance(conditions, dict):
         conditions = dict(conditions)
         inner = conditions.get("conditions")
         if isinstance(inner, list):
-            conditions["conditions"] = _as_set([_canon_condition(c) for c in inner])
+            conditions["conditions"] = _as_set([_canon_condition(c, binary) for c in inner])
         out["conditions"] = conditions
     return out
+
+
+def rule_metric(rule: Any) -> int | None:
+    """A live rule's metric id; digit strings count (the API stores what it was sent)."""
+    metric_id = rule.get("metric_id") if isinstance(rule, dict) else None
+    if isinstance(metric_id, str) and metric_id.strip().isdigit():
+        return int(metric_id)
+    return metric_id if isinstance(metric_id, int) and not isinstance(metric_id, bool) else None
 
 
 def _rules_by_metric(rules: list[Any]) -> dict[int, list[dict[str, Any]]]:
     grouped: dict[int, list[dict[str, Any]]] = {}
     for rule in rules:
-        if isinstance(rule, dict) and isinstance(rule.get("metric_id"), int):
-            grouped.setdefault(rule["metric_id"], []).append(rule)
+        metric_id = rule_metric(rule)
+        if metric_id is not None:
+            grouped.setdefault(metric_id, []).append(rule)
     return grouped
 
 
-def _canonical_rules(rules: list[dict[str, Any]]) -> list[Any]:
-    return sorted((canonical_rule(r) for r in rules), key=_sort_key)
+def _canonical_rules(rules: list[dict[str, Any]], binary: bool = True) -> list[Any]:
+    return sorted((canonical_rule(r, binary) for r in rules), key=_sort_key)
 
 
 def _is_number(value: Any) -> bool:
@@ -237,7 +247,9 @@ def _diff_secrets(
                 action = "update"
             elif name in rotate:
                 action = "rotate"
-        elif not is_configured(live.get(f"{name}_configured")):
+        elif not is_configured(live.get(f"{name}_configured")) and not (
+            isinstance(live.get(name), str) and live[name]  # an older API's value: configured
+        ):
             action = "set"
         elif name in rotate:
             action = "rotate"
@@ -266,8 +278,9 @@ def _diff_rubric(
     owned = set(named) | (set(live_by_metric) if prune else set())
     for metric_id in owned:
         desired_by_metric.setdefault(metric_id, [])
-    before_tree = {str(m): _canonical_rules(live_by_metric.get(m, [])) for m in owned}
-    after_tree = {str(m): _canonical_rules(desired_by_metric[m]) for m in owned}
+    binary = {m: (metrics[m].eval_type in BINARY_TYPES) if m in metrics else True for m in owned}
+    before_tree = {str(m): _canonical_rules(live_by_metric.get(m, []), binary[m]) for m in owned}
+    after_tree = {str(m): _canonical_rules(desired_by_metric[m], binary[m]) for m in owned}
     maybe = [m for m in owned if before_tree[str(m)] != after_tree[str(m)]]
     differing: set[str] = set()
     if maybe:
@@ -295,8 +308,8 @@ def _diff_rubric(
                 eval_type=metric.eval_type if metric else None,
             )
         )
-    kept = [r for r in live_rules if not (isinstance(r, dict) and r.get("metric_id") in owned)]
-    kept_metrics = {r.get("metric_id") for r in kept if isinstance(r, dict)}
+    kept = [r for r in live_rules if rule_metric(r) not in owned]
+    kept_metrics = {rule_metric(r) for r in kept}
     config = live.get("rubric_config")
     logic_ok = (
         not isinstance(config, dict) or not config.get("rules") or config.get("evaluation_logic") == "and"
@@ -326,11 +339,23 @@ def diff_project(
     rule_changes: list[RuleChange] = []
     kept = kept_metrics = 0
     stale: list[int] = []
+    live_rules = 0
     if desired.rubric is not None:
         rule_changes, rubric_patch, kept, kept_metrics, stale = _diff_rubric(
-            rules, desired.rubric.prune, live, metrics or {}
+            rules, bool(desired.rubric.prune), live, metrics or {}
         )
         patch.update(rubric_patch)
+        live_rules = len(live_rubric_rules(live))
+        config = live.get("rubric_config")
+        if "rubric_config" in rubric_patch and isinstance(config, dict) and config.get("rules"):
+            logic = config.get("evaluation_logic", _MISSING)
+            if logic != "and":
+                # Not a rule change, but it changes what the rubric decides: say so.
+                field_changes.append(
+                    FieldChange(
+                        "rubric_config.evaluation_logic", logic, "and", before_missing=logic == _MISSING
+                    )
+                )
     patch.update(secret_patch)
     previous = {k: copy.deepcopy(live[k]) for k in patch if k not in desired.secrets and k in live}
     return ProjectPlan(
@@ -351,24 +376,29 @@ def diff_project(
         manages_rubric=desired.rubric is not None,
         previous=previous,
         metric_names={m.id: m.name for m in (metrics or {}).values()},
+        rules_live=live_rules,
     )
 
 
-def unconverged(plan: ProjectPlan, live: Mapping[str, Any]) -> list[str]:
-    """The fields of the plan's PATCH that the live project does not show as sent (empty: converged)."""
+def unconverged(
+    plan: ProjectPlan, live: Mapping[str, Any], sent_secrets: Mapping[str, str] | None = None
+) -> list[str]:
+    """The fields of the plan's PATCH that the live project does not show as sent (empty: converged).
+
+    ``sent_secrets``: the values sent, to check a secret that an older API returns as a value.
+    """
     left: list[str] = []
     for name, sent in plan.patch.items():
         if name in plan.managed_secrets:
-            if name not in live and not is_configured(live.get(f"{name}_configured")):
+            value = live.get(name)
+            if isinstance(value, str) and sent_secrets is not None and name in sent_secrets:
+                if value != sent_secrets[name]:
+                    left.append(name)
+            elif name not in live and not is_configured(live.get(f"{name}_configured")):
                 left.append(name)
             continue
         if name == "rubric_config":
-            want = _rules_by_metric(sent.get("rules", []) if isinstance(sent, dict) else [])
-            have = _rules_by_metric(live_rubric_rules(live))
-            same = set(want) == set(have) and all(
-                _canonical_rules(want[m]) == _canonical_rules(have[m]) for m in want
-            )
-            if not same:
+            if not rubrics_equal(sent, live.get("rubric_config")):
                 left.append(name)
             continue
         if _differing_paths(
@@ -379,9 +409,13 @@ def unconverged(plan: ProjectPlan, live: Mapping[str, Any]) -> list[str]:
 
 
 def rubrics_equal(a: Any, b: Any) -> bool:
-    """Two ``rubric_config`` values decide every call the same way (rule order, key order, true/5)."""
+    """Two ``rubric_config`` values decide every call the same way (rule order, key order, true/5,
+    and the same evaluation_logic whenever there are rules)."""
     want = _rules_by_metric(live_rubric_rules({"rubric_config": a}))
     have = _rules_by_metric(live_rubric_rules({"rubric_config": b}))
+    logic = [c.get("evaluation_logic") if isinstance(c, dict) else None for c in (a, b)]
+    if (want or have) and logic[0] != logic[1]:
+        return False
     return set(want) == set(have) and all(
         _canonical_rules(want[m]) == _canonical_rules(have[m]) for m in want
     )

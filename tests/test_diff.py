@@ -277,3 +277,74 @@ def test_scalar_fast_path_near_values() -> None:
     assert scalars_differ(True, False)
     assert scalars_differ(None, 0)
     assert scalars_differ("1", 1)
+
+
+def _metric(metric_id: int, eval_type: str) -> Metric:
+    return Metric(metric_id, f"m{metric_id}", None, eval_type, (), 1, ())
+
+
+def test_mass_deletion_counts_every_live_rule() -> None:
+    # Six live rules; the file names three unchanged and prunes the other three: exactly half.
+    live = {
+        **LIVE,
+        "rubric_config": {
+            "evaluation_logic": "and",
+            "rules": [rule(i, "score", "gte", 1) for i in range(1, 7)],
+        },
+    }
+    project, rules = desired(rules=[(i, cond("score", "gte", 1)) for i in (1, 2, 3)], prune=True)
+    metrics = {i: _metric(i, "numeric") for i in range(1, 7)}
+    plan = diff_project(project, live, rules=rules, metrics=metrics)
+    assert plan.live_rule_count() == 6
+    assert plan.mass_deletion() is None  # 3 of 6 is not more than half
+    project, rules = desired(rules=[(1, cond("score", "gte", 1))], prune=True)
+    plan = diff_project(project, live, rules=rules, metrics=metrics)
+    assert plan.mass_deletion() == (5, 6)
+
+
+def test_live_rules_with_string_metric_ids_are_owned() -> None:
+    live = {
+        **LIVE,
+        "rubric_config": {
+            "evaluation_logic": "and",
+            "rules": [{**rule(5, "score", "gte", 3), "metric_id": "5"}],
+        },
+    }
+    project, rules = desired(rules=[(5, cond("score", "gte", 4))])
+    plan = diff_project(project, live, rules=rules, metrics={5: _metric(5, "numeric")})
+    assert [c.action for c in plan.rule_changes] == ["change"]
+    assert plan.patch["rubric_config"]["rules"] == [rule(5, "score", "gte", 4)]
+
+
+def test_true_is_five_only_for_binary_metrics() -> None:
+    live = {
+        **LIVE,
+        "rubric_config": {
+            "evaluation_logic": "and",
+            "rules": [rule(1, "score", "eq", 5), rule(2, "score", "eq", 5)],
+        },
+    }
+    project, rules = desired(rules=[(1, cond("score", "eq", True)), (2, cond("score", "eq", True))])
+    metrics = {1: _metric(1, "binary_qualitative"), 2: _metric(2, "numeric")}
+    plan = diff_project(project, live, rules=rules, metrics=metrics)
+    assert [c.metric_id for c in plan.rule_changes] == [2]
+
+
+def test_missing_evaluation_logic_is_a_visible_change() -> None:
+    live = {**LIVE, "rubric_config": {"rules": [rule(1, "score", "gte", 1)]}}
+    project, rules = desired(rules=[(1, cond("score", "gte", 1))])
+    plan = diff_project(project, live, rules=rules, metrics={1: _metric(1, "numeric")})
+    assert plan.patch["rubric_config"]["evaluation_logic"] == "and"
+    assert [c.path for c in plan.field_changes] == ["rubric_config.evaluation_logic"]
+    assert unconverged(plan, live) == ["rubric_config"]
+    assert unconverged(plan, {**live, "rubric_config": plan.patch["rubric_config"]}) == []
+
+
+def test_older_api_secret_value_counts_as_configured_and_is_verified() -> None:
+    live = {**LIVE, "webhook_secret": "old-value"}
+    project, _ = desired(secrets={"webhook_secret": SecretRef("env", "HOOK")})
+    assert diff_project(project, live).patch == {}  # drift without the value: configured, no change
+    plan = diff_project(project, live, secret_values={"webhook_secret": Secret("new-value")})
+    assert [c.action for c in plan.field_changes] == ["update"]
+    assert unconverged(plan, live, {"webhook_secret": "new-value"}) == ["webhook_secret"]
+    assert unconverged(plan, {**live, "webhook_secret": "new-value"}, {"webhook_secret": "new-value"}) == []
