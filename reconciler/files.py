@@ -44,7 +44,7 @@ def _rekey_base(base: DesiredProject) -> DesiredProject:
 def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
     """``child`` over ``base``: settings and secrets by name, rubric rules by metric; child wins."""
     base = _rekey_base(base)
-    base_dir = Path(base.file).parent
+    base_dir = Path(base.file).resolve().parent  # absolute: secrets resolve against the child's dir
     secrets = {
         name: SecretRef("file", str(base_dir / ref.name))
         if ref.kind == "file" and not Path(ref.name).expanduser().is_absolute()
@@ -60,7 +60,8 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
             for r in base.rubric.rules
             if (r.metric_id if r.metric_id is not None else r.metric_ref) not in owned
         )
-        rubric = RubricSpec(prune=child.rubric.prune, rules=kept + child.rubric.rules)
+        prune = child.rubric.prune if child.rubric.prune is not None else base.rubric.prune
+        rubric = RubricSpec(prune=prune, rules=kept + child.rubric.rules)
     return DesiredProject(
         file=child.file,
         project_id=child.project_id if child.project_id is not None else base.project_id,

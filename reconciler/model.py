@@ -82,7 +82,7 @@ class RuleSpec:
 
 @dataclass(frozen=True)
 class RubricSpec:
-    prune: bool
+    prune: bool | None  # None: not given (false, or the base's value with extends)
     rules: tuple[RuleSpec, ...]
 
 

@@ -14,9 +14,9 @@ from reconciler.changes import ProjectPlan
 from reconciler.client import CekuraClient
 from reconciler.credentials import resolve_secrets
 from reconciler.diff import diff_project
-from reconciler.errors import PlanError
+from reconciler.errors import InputError, PlanError, Position, Problem
 from reconciler.model import DesiredProject, Secret, is_configured
-from reconciler.rubric import load_catalog, resolve_rules
+from reconciler.rubric import ResolvedRule, load_catalog, resolve_rules
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ def plan_project(
     refs = [r.metric_ref for r in desired.rubric.rules if r.metric_ref is not None]
     catalog = load_catalog(client, desired.project_id, ids=ids, refs=refs)
     rules, warnings = resolve_rules(desired, catalog)
+    rules = _nearest_rules(desired, rules)
 
     def diff() -> ProjectPlan:
         return diff_project(
@@ -84,3 +85,33 @@ def plan_project(
             raise PlanError(f"{desired.where(('rubric',))}: {message}")
         plan = ProjectPlan(**{**plan.__dict__, "warnings": (*plan.warnings, message)})
     return PlannedProject(plan, secret_values)
+
+
+def _depth(rule: ResolvedRule) -> int:
+    """0 for the file's own rules, 1 for its base's, 2 for the base's base..."""
+    return sum(1 for part in rule.spec.path if part == "@base")
+
+
+def _nearest_rules(desired: DesiredProject, rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
+    """With `extends`, a metric's rules come from the nearest file that names it (whether by id or
+    by name); then `absent: true` may not stand beside other rules for the same metric."""
+    nearest: dict[int, int] = {}
+    for rule in rules:
+        nearest[rule.metric_id] = min(nearest.get(rule.metric_id, _depth(rule)), _depth(rule))
+    kept = tuple(r for r in rules if _depth(r) == nearest[r.metric_id])
+    problems = []
+    for metric_id in nearest:
+        own = [r for r in kept if r.metric_id == metric_id]
+        absent = [r for r in own if r.conditions is None]
+        if absent and len(own) > 1:
+            where = desired.where(absent[0].spec.path).rsplit(":", 2)
+            problems.append(
+                Problem(
+                    Position(where[0], int(where[1]), int(where[2])),
+                    f"`absent: true` removes every rule of metric {metric_id}, so it cannot stand beside "
+                    "other rules for the same metric (named here by id and by name)",
+                )
+            )
+    if problems:
+        raise InputError(problems)
+    return kept

@@ -560,7 +560,7 @@ def _desired(doc: Document) -> DesiredProject:
             )
             for index, rule in enumerate(raw.get("rules") or [])
         )
-        rubric = RubricSpec(prune=bool(raw.get("prune", False)), rules=rules)
+        rubric = RubricSpec(prune=raw.get("prune"), rules=rules)
     secrets = {
         name: SecretRef("env", ref["env"]) if "env" in ref else SecretRef("file", ref["file"])
         for name, ref in (data.get("secrets") or {}).items()

@@ -109,3 +109,75 @@ def test_chain_of_bases(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> 
     assert result.code == 0, result.err
     patch = json.loads(result.out)["projects"][0]["patch"]
     assert patch == {"sample_rate": 0.2, "outbound_timeout": 200}
+
+
+def test_child_rule_by_name_overrides_base_rule_by_id(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "base.yaml").write_text(
+        "version: 1\nrubric:\n  prune: true\n  rules:\n    - metric_id: 61207\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 3}]}\n"
+    )
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        "version: 1\nproject: 124\nextends: base.yaml\nrubric:\n  rules:\n"
+        "    - metric: customer_satisfaction\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 4}]}\n"
+    )
+    result = cli("plan", "--format", "json", str(child))
+    assert result.code == 0, result.err
+    rules = json.loads(result.out)["projects"][0]["patch"]["rubric_config"]["rules"]
+    assert [r["conditions"]["conditions"][0]["value"] for r in rules] == [4]  # the child's rule only
+
+    # `absent` by name beside a rule by id for the same metric: refused once names are resolved.
+    child.write_text(
+        "version: 1\nproject: 124\nextends: base.yaml\nrubric:\n  rules:\n"
+        "    - {metric: customer_satisfaction, absent: true}\n"
+        "    - metric_id: 61207\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 4}]}\n"
+    )
+    refused = cli("plan", str(child))
+    assert refused.code == 1
+    assert f"{child}:6:7: `absent: true` removes every rule of metric 61207" in refused.err
+
+
+def test_prune_is_inherited_unless_the_child_sets_it(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "base.yaml").write_text("version: 1\nrubric:\n  prune: true\n  rules: []\n")
+    child = tmp_path / "child.yaml"
+    rule = (
+        "    - metric_id: 61316\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: eq, value: 5}]}\n"
+    )
+    child.write_text("version: 1\nproject: 125\nextends: base.yaml\nrubric:\n  rules:\n" + rule)
+    pruned = json.loads(cli("plan", "--format", "json", str(child)).out)["projects"][0]
+    assert [r["metric_id"] for r in pruned["patch"]["rubric_config"]["rules"]] == [61316]
+    child.write_text(
+        "version: 1\nproject: 125\nextends: base.yaml\nrubric:\n  prune: false\n  rules:\n" + rule
+    )
+    merged = cli("plan", "--format", "json", "--detailed-exitcode", str(child))
+    assert merged.code == 0, merged.out  # the live rules stay: nothing to change
+
+
+def test_base_secret_file_resolves_from_any_working_directory(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    root = tree(tmp_path)
+    (root / "teams").mkdir()
+    (root / "teams" / "child.yaml").write_text("version: 1\nproject: 124\nextends: ../shared/base.yaml\n")
+    # A relative path on the command line, run from the tree's root rather than the child's folder.
+    command = ["apply", "--auto-approve", "--rotate", "retell_api_key", "teams/child.yaml"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "reconciler", *command],
+        cwd=root,
+        env=cli.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert emulator.state.stored_secret(124, "retell_api_key") == "retell-from-base-dir"
