@@ -64,7 +64,23 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Cli(click.Group):
+    """Click's usage errors exit 2, which here means "changes present" or "drifted": make them 1."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Abort:
+            sys.stderr.write("Aborted.\n")
+            sys.exit(EXIT_ERROR)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+@click.group(cls=_Cli, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="cekura-reconciler")
 @click.option(
     "-v", "--verbose", count=True, help="More logging on stderr (-vv for debug). Never logs secrets."
@@ -438,7 +454,12 @@ def plan(
                 reports, impact_errors = _impact(client, result.projects, since_text, parallelism)
                 errors += impact_errors
         _render(result, fmt, errors, impact=reports)
-        if out_file:
+        if out_file and errors:
+            sys.stderr.write(
+                f"Not saving the plan to {out_file}: {len(errors)} file(s) failed to plan, and a saved plan "
+                "must cover everything that was asked for.\n"
+            )
+        elif out_file:
             from datetime import UTC, datetime
 
             from reconciler.saved import write_saved_plan
@@ -524,12 +545,13 @@ def drift(
 
 
 def _confirm(projects: int) -> bool:
+    command = click.get_current_context().info_name or "apply"
     if not sys.stdin.isatty():
         from reconciler.errors import RefusedError
 
         raise RefusedError(
-            "stdin is not a terminal, so apply cannot ask for confirmation; nothing was changed. "
-            "Review the plan, then run apply with --auto-approve"
+            f"stdin is not a terminal, so {command} cannot ask for confirmation; nothing was changed. "
+            f"Review the plan, then run {command} with --auto-approve"
         )
     click.echo(f"\nDo you want to apply these changes to {projects} project{'s' if projects != 1 else ''}?")
     answer: str = click.prompt("  Only 'yes' will be accepted to approve", default="", show_default=False)
@@ -749,7 +771,15 @@ def apply(
         from reconciler.render import render_text
         from reconciler.saved import looks_like_saved_plan
 
-        if len(paths) == 1 and looks_like_saved_plan(paths[0]):
+        saved_plans = [p for p in paths if looks_like_saved_plan(p)]
+        if saved_plans and (len(paths) > 1 or only or rotate or rotate_all):
+            from reconciler.errors import RefusedError
+
+            raise RefusedError(
+                f"{saved_plans[0]} is a saved plan: it must be apply's only argument, without --project, "
+                "--rotate or --rotate-all (the plan already says what to send; make a new plan to change it)"
+            )
+        if saved_plans:
             with _client(base_url, api_key_file, timeout, max_rps) as client:
                 return _apply_saved(
                     paths[0],

@@ -391,3 +391,18 @@ def test_export_round_trip(cli: Cli, emulator: RunningEmulator, tmp_path: Path) 
     stdout = cli("export", "124")
     assert stdout.out.startswith("# yaml-language-server: $schema=")
     assert "project: 124" in stdout.out
+
+
+def test_usage_errors_exit_1_never_2(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    # 2 means "changes present" / "drifted" to pipelines: a typo in a pipeline must not look like it.
+    for args in (
+        ["drift", "--format", "yaml", "x.yaml"],
+        ["drift"],
+        ["plan", "--timeout", "0", "x"],
+        ["nope"],
+    ):
+        result = cli(*args)
+        assert result.code == 1, (args, result.err)
+        assert "Traceback" not in result.all
+    assert cli("--help").code == 0
+    assert cli("plan", "--help").code == 0

@@ -383,4 +383,4 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
     assert "Rubric impact" in markdown.out
     assert emulator.state.patches() == []
     bad = cli("plan", "--impact", "--since", "soon", str(path))
-    assert bad.code == 2 and "--since" in bad.err
+    assert bad.code == 1 and "--since" in bad.err  # a usage error is 1, never 2

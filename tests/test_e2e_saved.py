@@ -192,3 +192,28 @@ def test_restore_without_a_terminal_refuses(cli: Cli, emulator: RunningEmulator,
     assert result.code == 1
     assert "--auto-approve" in result.err
     assert emulator.state.patches() == []
+
+
+def test_a_saved_plan_refuses_other_arguments(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    out = saved_plan(cli, tmp_path)
+    emulator.state.clear_requests()
+    for extra in (
+        ["--project", "123"],
+        ["--rotate", "vapi_api_key"],
+        ["--rotate-all"],
+        [str(tmp_path / "p.yaml")],
+    ):
+        result = cli("apply", *extra, str(out), env={"VAPI_API_KEY": SECRET})
+        assert result.code == 1, extra
+        assert "must be apply's only argument" in result.err
+    assert emulator.state.requests == []
+
+
+def test_no_partial_saved_plan(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    project_file(tmp_path)
+    (tmp_path / "ghost.yaml").write_text("version: 1\nproject: 99999\nsettings:\n  sample_rate: 0.5\n")
+    out = tmp_path / "partial.plan"
+    result = cli("plan", "--out", str(out), str(tmp_path), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 1
+    assert "Not saving the plan" in result.err
+    assert not out.exists()
