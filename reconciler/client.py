@@ -62,6 +62,11 @@ def check_base_url(base_url: str) -> str:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError(f"--base-url {base_url!r} is not an http(s) URL")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ApiError(
+            "--base-url must be scheme://host[:port][/path] only: no user name or password (the key "
+            "goes in CEKURA_API_KEY), no ?query and no #fragment"
+        )
     if parts.scheme == "http" and not _is_loopback(parts.hostname):
         raise ApiError(
             f"--base-url {base_url} uses plain http to a non-loopback host; the API key would travel "

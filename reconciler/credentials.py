@@ -71,17 +71,30 @@ def resolve_secrets(desired: DesiredProject, names: Iterable[str]) -> dict[str, 
     return values
 
 
+def _check_key(key: str, source: str) -> str:
+    """A key must be one printable ASCII token; the message never shows the key."""
+    if not key:
+        raise ReconcilerError(f"{source} is empty")
+    if not all(33 <= ord(ch) <= 126 for ch in key):
+        raise ReconcilerError(
+            f"{source} holds characters an API key cannot have (spaces, line breaks or non-ASCII); "
+            "check that it holds the key alone"
+        )
+    return key
+
+
 def read_api_key(api_key_file: str | None) -> str:
     """The API key from --api-key-file or CEKURA_API_KEY; there is deliberately no flag for the key itself."""
     if api_key_file:
+        source = f"--api-key-file {api_key_file}"
         try:
-            key = Path(api_key_file).expanduser().read_text(encoding="utf-8").strip()
+            key = Path(api_key_file).expanduser().read_text(encoding="utf-8-sig").strip()
         except OSError as exc:
-            raise ReconcilerError(f"--api-key-file {api_key_file}: cannot read it ({exc.strerror})") from None
-        if not key:
-            raise ReconcilerError(f"--api-key-file {api_key_file} is empty")
-        return key
+            raise ReconcilerError(f"{source}: cannot read it ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise ReconcilerError(f"{source} is not UTF-8 text") from None
+        return _check_key(key, source)
     key = os.environ.get(API_KEY_ENV, "").strip()
     if not key:
         raise ReconcilerError(f"no API key: set {API_KEY_ENV} or pass --api-key-file PATH")
-    return key
+    return _check_key(key, API_KEY_ENV)

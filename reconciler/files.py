@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from reconciler.errors import InputError, Position, Problem
+from reconciler.errors import InputError, PlanError, Position, Problem
 from reconciler.loader import load_file
 from reconciler.model import DesiredProject, RubricSpec, SecretRef
 from reconciler.validate import validate_document
@@ -24,7 +24,12 @@ def collect_files(paths: Iterable[str]) -> list[str]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files.extend(str(p) for p in sorted(path.rglob("*")) if p.suffix in YAML_SUFFIXES and p.is_file())
+            found = [
+                str(p) for p in sorted(path.rglob("*")) if p.suffix.lower() in YAML_SUFFIXES and p.is_file()
+            ]
+            if not found:
+                raise PlanError(f"{raw}: no project files (*.yaml, *.yml) in this directory")
+            files.extend(found)
         else:
             files.append(raw)
     return list(dict.fromkeys(files))
@@ -64,7 +69,8 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
         rubric = RubricSpec(prune=prune, rules=kept + child.rubric.rules)
     return DesiredProject(
         file=child.file,
-        project_id=child.project_id if child.project_id is not None else base.project_id,
+        # Not inherited: a base naming a project is that project's file; its children manage their own.
+        project_id=child.project_id,
         settings={**base.settings, **child.settings},
         secrets=secrets,
         rubric=rubric,

@@ -406,3 +406,47 @@ def test_usage_errors_exit_1_never_2(cli: Cli, emulator: RunningEmulator, tmp_pa
         assert "Traceback" not in result.all
     assert cli("--help").code == 0
     assert cli("plan", "--help").code == 0
+
+
+def test_input_mistakes_found_in_review(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli("plan", str(empty))
+    assert result.code == 1
+    assert f"{empty}: no project files (*.yaml, *.yml) in this directory" in result.err
+
+    upper = tmp_path / "upper"
+    upper.mkdir()
+    (upper / "P.YAML").write_text("version: 1\nproject: 124\nsettings:\n  sample_rate: 0.5\n")
+    assert cli("plan", str(upper)).code == 0
+
+    path = write(tmp_path, "version: 1\nproject: 124\nsettings:\n  sample_rate: 0.5\n")
+    odd_key = "demo\nX-Evil: 1"
+    bad_key = cli("plan", str(path), env={"CEKURA_API_KEY": odd_key})
+    assert bad_key.code == 1
+    assert "X-Evil" not in bad_key.all and "Traceback" not in bad_key.all
+    assert cli("plan", str(path), env={"CEKURA_API_KEY": "démo"}).code == 1
+    bom = tmp_path / "key-with-bom"
+    bom.write_bytes(b"\xef\xbb\xbf" + API_KEY.encode() + b"\r\n")
+    assert cli("plan", "--api-key-file", str(bom), str(path), env={"CEKURA_API_KEY": ""}).code == 0
+    latin = tmp_path / "key-latin1"
+    latin.write_bytes(b"\xff\xfekey")
+    not_utf8 = cli("plan", "--api-key-file", str(latin), str(path), env={"CEKURA_API_KEY": ""})
+    assert not_utf8.code == 1 and "not UTF-8" in not_utf8.err and "Traceback" not in not_utf8.all
+
+    with_password = emulator.base_url.replace("http://", "http://user:hunter2@")
+    refused = cli("plan", "--base-url", with_password, str(path))
+    assert refused.code == 1
+    assert "hunter2" not in refused.all
+    assert cli("plan", "--base-url", emulator.base_url + "/?token=abc", str(path)).code == 1
+    assert emulator.state.patches() == []
+
+
+def test_a_child_of_a_project_file_does_not_inherit_its_project(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "base.yaml").write_text("version: 1\nproject: 123\nsettings:\n  sample_rate: 0.5\n")
+    (tmp_path / "child.yaml").write_text("version: 1\nextends: base.yaml\nsettings:\n  sample_rate: 0.7\n")
+    result = cli("validate", str(tmp_path))
+    assert result.code == 0, result.err
+    assert f"{tmp_path / 'child.yaml'}: valid (base file)" in result.out
