@@ -1000,6 +1000,17 @@ def emulator(port: int, seed: str | None, api_key: str, latency_ms: float) -> No
       cekura-reconciler emulator --port 8787 &
       CEKURA_API_KEY=demo cekura-reconciler plan --base-url http://127.0.0.1:8787 examples/project.yaml
     """
-    from reconciler.emulator import run_forever
 
-    run_forever(port=port, seed_file=seed, api_key=api_key, latency_ms=latency_ms, out=sys.stdout)
+    def body() -> int:
+        from reconciler.emulator import run_forever
+        from reconciler.errors import ReconcilerError
+
+        try:
+            run_forever(port=port, seed_file=seed, api_key=api_key, latency_ms=latency_ms, out=sys.stdout)
+        except OSError as exc:
+            raise ReconcilerError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ReconcilerError(f"--seed {seed}: {exc}") from None
+        return EXIT_OK
+
+    _run(body)

@@ -128,10 +128,17 @@ class ApiAnswer(Exception):
 
 
 def load_seed(path: str | Path) -> dict[str, Any]:
-    """A seed file: JSON with ``projects``, and optionally ``metrics``, ``agents``, ``now``."""
+    """A seed file (JSON, or YAML for *.yaml/*.yml) with ``projects``, and optionally ``metrics``,
+    ``agents``, ``now``."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+        if str(path).lower().endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # OSError, ValueError (JSON), yaml.YAMLError
         raise ValueError(f"cannot read seed file {path}: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise ValueError(f"seed file {path}: expected an object with a 'projects' list")

@@ -450,3 +450,33 @@ def test_a_child_of_a_project_file_does_not_inherit_its_project(
     result = cli("validate", str(tmp_path))
     assert result.code == 0, result.err
     assert f"{tmp_path / 'child.yaml'}: valid (base file)" in result.out
+
+
+def test_emulator_command_errors_are_clean(emulator: RunningEmulator, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    port = emulator.base_url.rsplit(":", 1)[-1]
+    busy = subprocess.run(
+        [sys.executable, "-m", "reconciler", "emulator", "--port", port],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert busy.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in busy.stderr and "Traceback" not in busy.stderr
+    seed = tmp_path / "seed.json"
+    seed.write_text('{"projects": 5}')
+    bad = subprocess.run(
+        [sys.executable, "-m", "reconciler", "emulator", "--port", "0", "--seed", str(seed)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert bad.returncode == 1 and "'projects' list" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_emulator_reads_a_yaml_seed(tmp_path: Path) -> None:
+    from reconciler.emulator import EmulatorState, load_seed
+
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("projects:\n  - {id: 7, name: Seven}\n")
+    assert EmulatorState(load_seed(seed)).project(7)["name"] == "Seven"
