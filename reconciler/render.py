@@ -137,12 +137,12 @@ def drift_summary_line(project: ProjectPlan) -> str:
     s = project.summary()
     parts = []
     if s["settings"]:
-        parts.append(_plural(s["settings"], "setting") + " differ")
+        parts.append(_plural(s["settings"], "setting") + (" differs" if s["settings"] == 1 else " differ"))
     if s["secrets"]:
         parts.append(_plural(s["secrets"], "secret") + " not configured")
     rules = s["rules_added"] + s["rules_changed"] + s["rules_removed"]
     if rules:
-        parts.append(_plural(rules, "rubric rule") + " differ")
+        parts.append(_plural(rules, "rubric rule") + (" differs" if rules == 1 else " differ"))
     return f"Drift in project {project.project_id}: {', '.join(parts) or 'none'} (live -> file)."
 
 
@@ -163,6 +163,8 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False, kind: str = "pl
         out.write(paint("bold", heading + (" has drifted from its file:" if drift else "")) + "\n")
         for change in project.field_changes:
             symbol, text = field_line(change)
+            if drift and change.sensitive:
+                text = text.replace("not configured, will be set", "not configured")
             out.write(paint(symbol, f"  {symbol} {text}") + "\n")
         if project.rule_changes or "rubric_config" in project.patch:
             kept = ""
@@ -171,7 +173,8 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False, kind: str = "pl
                     f", {_plural(project.rules_kept, 'rule')} of "
                     f"{_plural(project.metrics_kept, 'metric')} not in the file kept"
                 )
-            out.write(f"  rubric_config (sent whole{kept}):\n")
+            header = f"rubric_config ({kept[2:]})" if drift and kept else "rubric_config"
+            out.write(f"  {header if drift else f'rubric_config (sent whole{kept})'}:\n")
             for rule_change in project.rule_changes:
                 symbol, text = rule_line(rule_change)
                 out.write(paint(symbol, f"    {symbol} {text}") + "\n")

@@ -33,7 +33,7 @@ def test_drift_exit_codes_and_formats(cli: Cli, emulator: RunningEmulator, tmp_p
     assert drifted.code == 2
     assert f"Project 124 ({path}) has drifted from its file:" in drifted.out
     assert "~ sample_rate: 0.9 -> 0.5" in drifted.out
-    assert "Drift in project 124: 1 setting differ (live -> file)." in drifted.out
+    assert "Drift in project 124: 1 setting differs (live -> file)." in drifted.out
 
     as_json = cli("drift", "--format", "json", str(path))
     assert as_json.code == 2
@@ -54,7 +54,7 @@ def test_drift_exit_codes_and_formats(cli: Cli, emulator: RunningEmulator, tmp_p
     secret.write_text("version: 1\nproject: 123\nsecrets:\n  webhook_secret: {env: UNSET_HOOK_SECRET}\n")
     unset = cli("drift", str(secret))
     assert unset.code == 2, unset.err  # not configured live: drift, and the variable is not needed
-    assert "webhook_secret" in unset.out
+    assert "+ webhook_secret: (sensitive) (not configured)\n" in unset.out  # drift sends nothing
 
     broken = settings_file(tmp_path / "broken.yaml", 999, 0.5)
     assert cli("drift", str(path), str(broken)).code == 1  # errors win over drift
