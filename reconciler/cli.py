@@ -819,6 +819,8 @@ def apply(
 @click.argument("entry", type=click.Path(exists=True, dir_okay=False))
 @_api_options
 @click.option("--auto-approve", is_flag=True, help="Restore without asking for confirmation.")
+@click.option("--allow-delete", is_flag=True, help="Allow a restore that sets is_deleted: true.")
+@click.option("--force", is_flag=True, help="Allow a restore that removes most of the live rubric rules.")
 @_journal_option
 def restore(
     entry: str,
@@ -828,13 +830,16 @@ def restore(
     parallelism: int,
     max_rps: float | None,
     auto_approve: bool,
+    allow_delete: bool,
+    force: bool,
     journal_dir: str,
 ) -> None:
     """Put back the values a journal entry saved before an apply's PATCH.
 
-    Plans the restore against the live project (only fields that differ are sent), asks for
-    confirmation, then applies it like apply does (and journals it too, so a restore can be undone).
-    Secrets cannot be restored: their old values were never readable.
+    Plans the restore against the live project (only fields that differ are sent; in the rubric only
+    the metrics that apply changed, so rules added since by others stay), asks for confirmation, then
+    applies it like apply does, with the same guards (and journals it too, so a restore can be
+    undone). Secrets cannot be restored: their old values were never readable.
 
     \b
     Example:
@@ -856,7 +861,7 @@ def restore(
             )
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             live = client.get_project(record.project_id)
-            restore_plan = diff_restore(record.project_id, entry, live, record.before)
+            restore_plan = diff_restore(record.project_id, entry, live, record.before, record.sent)
             render_text(Plan((restore_plan,)), sys.stdout, color=_use_color(sys.stdout))
             if record.secrets_sent:
                 sys.stderr.write(
@@ -871,8 +876,8 @@ def restore(
                 items,
                 base_url=base_url,
                 journal_dir=journal_dir,
-                allow_delete=True,
-                force=True,
+                allow_delete=allow_delete,
+                force=force,
                 confirm=not auto_approve,
                 errors=[],
                 total=1,

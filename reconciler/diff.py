@@ -421,31 +421,83 @@ def rubrics_equal(a: Any, b: Any) -> bool:
     )
 
 
+def _restore_rubric(
+    live_config: Any, before: Any, sent: Any
+) -> tuple[list[RuleChange], dict[str, Any] | None]:
+    """Put back the rules of the metrics the journaled PATCH changed; every other live rule (added
+    since by someone else, or never touched) stays. Without ``sent`` (older entries) the whole
+    rubric is compared."""
+    live_by = _rules_by_metric(live_rubric_rules({"rubric_config": live_config}))
+    before_by = _rules_by_metric(live_rubric_rules({"rubric_config": before}))
+    if sent is None:
+        touched = set(live_by) | set(before_by)
+    else:
+        sent_by = _rules_by_metric(live_rubric_rules({"rubric_config": sent}))
+        touched = {
+            m
+            for m in set(before_by) | set(sent_by)
+            if _canonical_rules(before_by.get(m, [])) != _canonical_rules(sent_by.get(m, []))
+        }
+    changes: list[RuleChange] = []
+    for metric_id in sorted(touched):
+        old, new = live_by.get(metric_id, []), before_by.get(metric_id, [])
+        if _canonical_rules(old) == _canonical_rules(new):
+            continue
+        action: RuleAction = "add" if not old else "remove" if not new else "change"
+        changes.append(RuleChange(metric_id, action, tuple(old), tuple(new)))
+    logic_ok = not live_by or (isinstance(live_config, dict) and live_config.get("evaluation_logic") == "and")
+    if not changes and logic_ok:
+        return [], None
+    rules = [r for r in live_rubric_rules({"rubric_config": live_config}) if rule_metric(r) not in touched]
+    rules += [r for m in sorted(touched) for r in before_by.get(m, [])]
+    return changes, ({"evaluation_logic": "and", "rules": rules} if rules else {})
+
+
 def diff_restore(
-    project_id: int, file: str, live: Mapping[str, Any], target: Mapping[str, Any]
+    project_id: int,
+    file: str,
+    live: Mapping[str, Any],
+    target: Mapping[str, Any],
+    sent: Mapping[str, Any] | None = None,
 ) -> ProjectPlan:
-    """The plan that puts ``target``'s fields (a journal entry's previous values) back, whole."""
+    """The plan that puts ``target``'s fields (a journal entry's previous values) back: settings
+    whole, the rubric by metric (only the metrics the journaled PATCH, ``sent``, changed)."""
     changes: list[FieldChange] = []
+    rule_changes: list[RuleChange] = []
     patch: dict[str, Any] = {}
+    warnings: list[str] = []
     for name, value in target.items():
         now = live.get(name, _MISSING)
         if name == "rubric_config":
-            differs = not rubrics_equal(now, value)
-        else:
-            differs = bool(
-                _differing_paths({name: normalize_setting(name, now)}, {name: normalize_setting(name, value)})
-            )
-        if differs:
+            rule_changes, rubric = _restore_rubric(now, value, None if sent is None else sent.get(name))
+            if rubric is not None:
+                patch[name] = rubric
+            continue
+        if _differing_paths({name: normalize_setting(name, now)}, {name: normalize_setting(name, value)}):
             changes.append(FieldChange(name, now, value, before_missing=now == _MISSING))
             patch[name] = copy.deepcopy(value)
+            moved = (
+                sent is not None
+                and name in sent
+                and _differing_paths(
+                    {name: normalize_setting(name, now)}, {name: normalize_setting(name, sent[name])}
+                )
+            )
+            if moved:
+                warnings.append(
+                    f"{name} changed again since that apply; restoring overwrites that later change too"
+                )
     settings = [k for k in target if k != "rubric_config"]
     return ProjectPlan(
         project_id=project_id,
         file=file,
         field_changes=tuple(changes),
+        rule_changes=tuple(rule_changes),
         patch=patch,
         fingerprint=fingerprint(live, settings=settings, secrets=(), rubric="rubric_config" in target),
         managed_settings=tuple(settings),
         manages_rubric="rubric_config" in target,
         previous={k: copy.deepcopy(live[k]) for k in patch if k in live},
+        warnings=tuple(warnings),
+        rules_live=len(live_rubric_rules(live)),
     )

@@ -18,6 +18,7 @@ from typing import Any
 
 from reconciler.changes import ProjectPlan
 from reconciler.errors import ApplyError, PlanError
+from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS
 
 KIND = "cekura-reconciler/journal-entry"
 DEFAULT_DIR = ".cekura-journal"
@@ -32,6 +33,7 @@ class JournalEntry:
     file: str
     before: dict[str, Any]
     secrets_sent: tuple[str, ...]
+    sent: dict[str, Any] | None = None  # None in entries written before it was recorded
 
 
 def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: Mapping[str, Any]) -> str:
@@ -47,6 +49,7 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
         "file": plan.file,
         "fields": sorted(plan.patch),
         "before": {k: v for k, v in previous.items() if k not in plan.managed_secrets},
+        "sent": {k: v for k, v in plan.patch.items() if k not in plan.managed_secrets},
         "secrets_sent": secrets,
     }
     folder = Path(directory)
@@ -72,7 +75,7 @@ def read_entry(path: str) -> JournalEntry:
     if not isinstance(data, dict) or data.get("kind") != KIND:
         raise PlanError(f"{path}: not a journal entry of cekura-reconciler")
     try:
-        return JournalEntry(
+        entry = JournalEntry(
             path=path,
             project_id=int(data["project_id"]),
             base_url=str(data["base_url"]),
@@ -80,6 +83,18 @@ def read_entry(path: str) -> JournalEntry:
             file=str(data["file"]),
             before=dict(data["before"]),
             secrets_sent=tuple(data.get("secrets_sent", ())),
+            sent=dict(data["sent"]) if isinstance(data.get("sent"), dict) else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanError(f"{path}: malformed journal entry ({exc})") from None
+    not_restorable = sorted(
+        k
+        for k in data["before"]
+        if k in SECRET_FIELDS or k in READ_ONLY_FIELDS or k.endswith("_configured") or k == "organization_id"
+    )
+    if not_restorable:
+        raise PlanError(
+            f"{path}: the entry holds fields restore never sends ({', '.join(not_restorable)}); "
+            "it was not written by apply, or it was edited. Refusing it"
+        )
+    return entry

@@ -217,3 +217,61 @@ def test_no_partial_saved_plan(cli: Cli, emulator: RunningEmulator, tmp_path: Pa
     assert result.code == 1
     assert "Not saving the plan" in result.err
     assert not out.exists()
+
+
+def test_restore_keeps_rules_added_since_and_keeps_the_guards(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "version: 1\nproject: 124\nrubric:\n  rules:\n    - metric_id: 61207\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 4}]}\n"
+    )
+    assert cli("apply", "--auto-approve", "--journal-dir", str(journal), str(path)).code == 0
+    [entry] = journal.glob("*.json")
+    # Someone adds a rule for another metric after that apply.
+    live = emulator.state.project(124)["rubric_config"]
+    theirs = {
+        "metric_id": 61208,
+        "conditions": {"operator": "and", "conditions": [{"field": "score", "op": "eq", "value": 5}]},
+    }
+    emulator.state.set_project_fields(124, rubric_config={**live, "rules": [*live["rules"], theirs]})
+    restored = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
+    assert restored.code == 0, restored.err
+    assert "- metric 61207" in restored.out
+    assert emulator.state.project(124)["rubric_config"]["rules"] == [theirs]
+
+    # A restore that would delete the project needs --allow-delete, as apply does.
+    emulator.state.set_project_fields(124, is_deleted=True)
+    undelete = tmp_path / "u.yaml"
+    undelete.write_text("version: 1\nproject: 124\nsettings:\n  is_deleted: false\n")
+    assert cli("apply", "--auto-approve", "--journal-dir", str(journal), str(undelete)).code == 0
+    newest = max(journal.glob("*.json"), key=lambda p: p.name)
+    refused = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(newest))
+    assert refused.code == 1 and "--allow-delete" in refused.err
+    assert emulator.state.project(124)["is_deleted"] is False
+    allowed = cli("restore", "--auto-approve", "--allow-delete", "--journal-dir", str(journal), str(newest))
+    assert allowed.code == 0, allowed.err
+    assert emulator.state.project(124)["is_deleted"] is True
+
+
+def test_restore_refuses_an_edited_entry(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    entry = tmp_path / "edited.json"
+    entry.write_text(
+        json.dumps(
+            {
+                "kind": "cekura-reconciler/journal-entry",
+                "project_id": 124,
+                "base_url": emulator.base_url,
+                "created_at": "2026-11-28T00:00:00Z",
+                "file": "x.yaml",
+                "before": {"sample_rate": 0.1, "vapi_api_key": "sneaky-value"},
+            }
+        )
+    )
+    result = cli("restore", "--auto-approve", str(entry))
+    assert result.code == 1
+    assert "restore never sends (vapi_api_key)" in result.err
+    assert "sneaky-value" not in result.all
+    assert emulator.state.patches() == []
