@@ -676,10 +676,20 @@ def _apply_saved(
             f"{path}: the plan was made against {saved.base_url}, not {base_url.rstrip('/')}; refusing it"
         )
     lives = _in_parallel(lambda s: client.get_project(s.plan.project_id), saved.projects, parallelism)
+    from reconciler.diff import unconverged
+
+    done = {
+        s.plan.project_id
+        for s, live in zip(saved.projects, lives, strict=True)
+        if s.plan.has_changes
+        and live_fingerprint(s.plan, live) != s.plan.fingerprint
+        and not unconverged(s.plan, live)
+        and not any(c.action == "rotate" for c in s.plan.secret_changes)
+    }
     stale = [
         s.plan.project_id
         for s, live in zip(saved.projects, lives, strict=True)
-        if live_fingerprint(s.plan, live) != s.plan.fingerprint
+        if live_fingerprint(s.plan, live) != s.plan.fingerprint and s.plan.project_id not in done
     ]
     if stale:
         listed = ", ".join(str(i) for i in stale)
@@ -688,9 +698,11 @@ def _apply_saved(
             f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
         )
     render_text(Plan(tuple(s.plan for s in saved.projects)), sys.stdout, color=_use_color(sys.stdout))
+    for project_id in sorted(done):
+        click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
     items = []
     for s, live in zip(saved.projects, lives, strict=True):
-        if not s.plan.has_changes:
+        if not s.plan.has_changes or s.plan.project_id in done:
             continue
         values: dict[str, Secret] = {}
         for name, value in s.plan.patch.items():

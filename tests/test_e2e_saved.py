@@ -275,3 +275,14 @@ def test_restore_refuses_an_edited_entry(cli: Cli, emulator: RunningEmulator, tm
     assert "restore never sends (vapi_api_key)" in result.err
     assert "sneaky-value" not in result.all
     assert emulator.state.patches() == []
+
+
+def test_a_saved_plan_applied_twice_says_it_is_already_applied(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    out = saved_plan(cli, tmp_path)
+    assert cli("apply", str(out), env={"VAPI_API_KEY": SECRET}).code == 0
+    again = cli("apply", str(out), env={"VAPI_API_KEY": SECRET})
+    assert again.code == 0, again.err
+    assert "Project 124 already matches this plan" in again.out
+    assert len(emulator.state.patches()) == 1
