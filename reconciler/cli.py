@@ -907,7 +907,7 @@ def restore(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
-    help="Write the file here (refuses to overwrite an existing file) instead of stdout.",
+    help="Write the file here (refuses to overwrite an existing file) instead of stdout; - is stdout.",
 )
 @click.option(
     "--base-url",
@@ -921,7 +921,13 @@ def restore(
     type=click.Path(dir_okay=False),
     help="Read the API key from this file instead of the CEKURA_API_KEY environment variable.",
 )
-@click.option("--timeout", type=click.FloatRange(min=1.0), default=30.0, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1.0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each API request.",
+)
 def export(
     project_id: int, output: str | None, base_url: str, api_key_file: str | None, timeout: float
 ) -> None:
@@ -942,6 +948,8 @@ def export(
         from reconciler.errors import ReconcilerError
         from reconciler.export import export_project, fetch_export_inputs
 
+        if output == "-":
+            output = None
         if output and Path(output).exists():
             raise ReconcilerError(f"{output} already exists; refusing to overwrite it (remove it first)")
         with _client(base_url, api_key_file, timeout) as client:

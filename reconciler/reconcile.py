@@ -36,6 +36,9 @@ def plan_project(
     if desired.project_id is None:
         raise PlanError(f"{desired.where(())}: no `project:` id; this file can only be used as a base")
     live = client.get_project(desired.project_id)
+    notes: tuple[str, ...] = ()
+    if live.get("is_deleted") is True and "is_deleted" not in desired.settings:
+        notes = (f"project {desired.project_id} is deleted in Cekura (is_deleted: true)",)
     # Only the secrets this plan may send (or compare) are read: a configured secret that is not
     # rotated needs no value, so drift checks and exported files plan without the secret values.
     needed = [
@@ -49,7 +52,8 @@ def plan_project(
     secret_values = resolve_secrets(desired, needed) if read_secrets else {}
     if desired.rubric is None:
         return PlannedProject(
-            diff_project(desired, live, rotate=rotate, secret_values=secret_values), secret_values
+            diff_project(desired, live, rotate=rotate, secret_values=secret_values, warnings=notes),
+            secret_values,
         )
     ids = [r.metric_id for r in desired.rubric.rules if r.metric_id is not None]
     refs = [r.metric_ref for r in desired.rubric.rules if r.metric_ref is not None]
@@ -65,7 +69,7 @@ def plan_project(
             metrics=catalog.metrics,
             rotate=rotate,
             secret_values=secret_values,
-            warnings=tuple(warnings),
+            warnings=(*notes, *warnings),
         )
 
     plan = diff()

@@ -148,3 +148,12 @@ def test_max_rps_limits_the_request_rate_across_threads(
     assert len(times) == 3
     # Three requests at 5 a second from three threads: the last starts at least 0.4 s after the first.
     assert times[-1] - times[0] >= 0.35
+
+
+def test_a_deleted_project_is_pointed_out(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    emulator.state.set_project_fields(124, is_deleted=True)
+    path = settings_file(tmp_path / "p.yaml", 124, 0.5)
+    for command in ("plan", "drift"):
+        result = cli(command, str(path))
+        assert result.code == 0, result.err
+        assert "Warning: project 124 is deleted in Cekura (is_deleted: true)" in result.out
