@@ -948,25 +948,24 @@ def export(
         from reconciler.errors import ReconcilerError
         from reconciler.export import export_project, fetch_export_inputs
 
-        if output == "-":
-            output = None
-        if output and Path(output).exists():
-            raise ReconcilerError(f"{output} already exists; refusing to overwrite it (remove it first)")
+        destination = None if output == "-" else output
+        if destination and Path(destination).exists():
+            raise ReconcilerError(f"{destination} already exists; refusing to overwrite it (remove it first)")
         with _client(base_url, api_key_file, timeout) as client:
             live, metrics = fetch_export_inputs(client, project_id)
         text = export_project(live, metrics, base_url_comment=base_url)
-        if not output:
+        if not destination:
             click.echo(text, nl=False)
             return EXIT_OK
-        target = Path(output)
+        target = Path(destination)
         temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
         try:
             temp.write_text(text, encoding="utf-8")
             os.replace(temp, target)
         except OSError as exc:
             temp.unlink(missing_ok=True)
-            raise ReconcilerError(f"cannot write {output}: {exc.strerror}") from None
-        sys.stderr.write(f"Wrote project {project_id} to {output}.\n")
+            raise ReconcilerError(f"cannot write {destination}: {exc.strerror}") from None
+        sys.stderr.write(f"Wrote project {project_id} to {destination}.\n")
         return EXIT_OK
 
     _run(body)

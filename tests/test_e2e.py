@@ -388,7 +388,7 @@ def test_export_round_trip(cli: Cli, emulator: RunningEmulator, tmp_path: Path) 
     again = cli("export", "123", "-o", str(tmp_path / "exported-123.yaml"))
     assert again.code == 1
     assert "refusing to overwrite" in again.err
-    stdout = cli("export", "124")
+    stdout = cli("export", "124", "-o", "-")
     assert stdout.out.startswith("# yaml-language-server: $schema=")
     assert "project: 124" in stdout.out
 
