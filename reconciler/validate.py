@@ -545,8 +545,31 @@ def _semantic_problems(doc: Document) -> list[Problem]:
     return problems
 
 
+def _integers(value: Any, schema: Any, root: dict[str, Any]) -> Any:
+    """Whole numbers written with a decimal point (``123.0``) where the schema wants an integer,
+    as ints: the API takes them as ints in URLs and rubric rules (`300` and `300.0` are one value)."""
+    if not isinstance(schema, dict):
+        return value
+    while isinstance(schema.get("$ref"), str) and schema["$ref"].startswith("#/$defs/"):
+        schema = root.get("$defs", {}).get(schema["$ref"].split("/")[-1], {})
+    for branch in schema.get("allOf") or schema.get("anyOf") or schema.get("oneOf") or ():
+        if isinstance(branch, dict) and branch.get("type") != "null":
+            value = _integers(value, branch, root)
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else kinds or []
+    if isinstance(value, float) and "integer" in kinds and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        return {k: _integers(v, props.get(k), root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integers(v, schema.get("items"), root) for v in value]
+    return value
+
+
 def _desired(doc: Document) -> DesiredProject:
-    data = doc.data
+    schema = load_schema()
+    data = _integers(doc.data, schema, schema)
     rubric: RubricSpec | None = None
     if "rubric" in data:
         raw = data["rubric"] or {}

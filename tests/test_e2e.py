@@ -480,3 +480,33 @@ def test_emulator_reads_a_yaml_seed(tmp_path: Path) -> None:
     seed = tmp_path / "seed.yaml"
     seed.write_text("projects:\n  - {id: 7, name: Seven}\n")
     assert EmulatorState(load_seed(seed)).project(7)["name"] == "Seven"
+
+
+def test_whole_numbers_written_as_floats_are_sent_as_integers(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = write(
+        tmp_path,
+        """
+        version: 1
+        project: 124.0
+        settings:
+          max_call_duration: 1000.0
+          sample_rate: 1.0
+          daily_report_dashboard_ids: [12.0]
+        rubric:
+          rules:
+            - metric_id: 61207.0
+              conditions: {operator: and, conditions: [{field: score, op: gte, value: 4.0}]}
+        """,
+    )
+    assert "valid (project 124)" in cli("validate", str(path)).out
+    applied = cli("apply", "--auto-approve", str(path))
+    assert applied.code == 0, applied.err
+    [patch] = emulator.state.patches()
+    assert b'"max_call_duration":1000,' in patch.body  # an integer on the wire, not 1000.0
+    assert patch.json["daily_report_dashboard_ids"] == [12]
+    [rule_sent] = patch.json["rubric_config"]["rules"]
+    assert rule_sent["metric_id"] == 61207 and isinstance(rule_sent["metric_id"], int)
+    assert rule_sent["conditions"]["conditions"][0]["value"] == 4.0  # values are sent as written
+    assert cli("plan", "--detailed-exitcode", str(path)).code == 0
