@@ -359,6 +359,23 @@ def _check_since(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
+def _load_for(paths: Sequence[str], only: tuple[int, ...], fmt: str) -> list[DesiredProject]:
+    """Load the files; with --format json a bad file still gives a JSON document (its failures)."""
+    from reconciler.errors import InputError
+    from reconciler.files import load_projects
+
+    try:
+        return _select(load_projects(paths), only)
+    except InputError as exc:
+        if fmt == "json":
+            from reconciler.changes import Plan
+            from reconciler.render import render_json
+
+            failures = [(p.position.file, str(p)) for p in exc.problems]
+            render_json(Plan(()), sys.stdout, failures=failures)
+        raise
+
+
 def _error_text(file: str, message: str) -> str:
     """One failure as printed: the message, prefixed with its file unless it already names it."""
     return message if not file or message.startswith(file) else f"{file}: {message}"
@@ -441,9 +458,8 @@ def plan(
 
     def body() -> int:
         from reconciler.changes import Plan
-        from reconciler.files import load_projects
 
-        projects = _select(load_projects(paths), only)
+        projects = _load_for(paths, only, fmt)
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
@@ -523,9 +539,8 @@ def drift(
 
     def body() -> int:
         from reconciler.changes import Plan
-        from reconciler.files import load_projects
 
-        projects = _select(load_projects(paths), only)
+        projects = _load_for(paths, only, fmt)
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=(), rotate_all=False, parallelism=parallelism, read_secrets=False

@@ -157,3 +157,16 @@ def test_a_deleted_project_is_pointed_out(cli: Cli, emulator: RunningEmulator, t
         result = cli(command, str(path))
         assert result.code == 0, result.err
         assert "Warning: project 124 is deleted in Cekura (is_deleted: true)" in result.out
+
+
+def test_json_output_survives_a_bad_file(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nproject: 124\nsettings:\n  sample_rat: 1\n")
+    for command in ("plan", "drift"):
+        result = cli(command, "--format", "json", str(bad))
+        assert result.code == 1
+        doc = json.loads(result.out)  # a program parsing stdout still gets a document
+        assert doc["projects"] == []
+        assert doc["failures"][0]["file"] == str(bad)
+        assert "did you mean `sample_rate`" in doc["failures"][0]["error"]
+    assert emulator.state.requests == []
