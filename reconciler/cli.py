@@ -247,11 +247,16 @@ def _plan_all(
     from reconciler.errors import InputError, ReconcilerError
     from reconciler.reconcile import plan_project
 
+    referenced = {name for desired in projects for name in desired.secrets}
+    unknown = [n for n in rotate if n not in referenced]
+    if unknown:
+        from reconciler.errors import PlanError
+
+        raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret")
+
     def one(desired: DesiredProject) -> PlannedProject | tuple[str, str]:
-        names = tuple(desired.secrets) if rotate_all else rotate
-        unknown = [n for n in names if n not in desired.secrets]
-        if unknown:
-            return desired.file, f"--rotate {', '.join(unknown)}: the file references no such secret"
+        # --rotate NAME over many files: the files that reference NAME rotate it.
+        names = tuple(desired.secrets) if rotate_all else tuple(n for n in rotate if n in desired.secrets)
         try:
             return plan_project(client, desired, rotate=names, read_secrets=read_secrets)
         except InputError as exc:

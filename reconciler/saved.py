@@ -32,7 +32,7 @@ _SECRET_KEY = "$secret"
 @dataclass(frozen=True)
 class SavedProject:
     plan: ProjectPlan
-    secret_dir: str  # file references of the plan's secrets are relative to this directory
+    secret_dir: str  # file references of the plan's secrets are relative to this (relative: to the cwd)
 
 
 @dataclass(frozen=True)
@@ -89,11 +89,20 @@ def _rule_change(change: RuleChange) -> dict[str, Any]:
     }
 
 
+def _portable_dir(directory: Path) -> str:
+    try:
+        return str(directory.relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(directory)
+
+
 def _project(plan: ProjectPlan) -> dict[str, Any]:
     return {
         "project_id": plan.project_id,
         "file": plan.file,
-        "secret_dir": str(Path(plan.file).resolve().parent),
+        # Relative to the working directory (a pipeline plans and applies from the checkout's root,
+        # maybe in two different checkouts); absolute only when the file lies outside it.
+        "secret_dir": _portable_dir(Path(plan.file).resolve().parent),
         "fingerprint": plan.fingerprint,
         "patch": {k: _encode_value(v) for k, v in plan.patch.items()},
         "field_changes": [_field_change(c) for c in plan.field_changes],

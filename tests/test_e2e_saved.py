@@ -286,3 +286,47 @@ def test_a_saved_plan_applied_twice_says_it_is_already_applied(
     assert again.code == 0, again.err
     assert "Project 124 already matches this plan" in again.out
     assert len(emulator.state.patches()) == 1
+
+
+def test_a_saved_plan_applies_from_another_checkout(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    first = tmp_path / "checkout-1"
+    (first / "projects" / "secrets").mkdir(parents=True)
+    (first / "projects" / "p.yaml").write_text(
+        "version: 1\nproject: 124\nsettings:\n  sample_rate: 0.6\n"
+        "secrets:\n  webhook_secret: {file: secrets/hook}\n"
+    )
+    (first / "projects" / "secrets" / "hook").write_text("hook-from-checkout\n")
+
+    def run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "reconciler", *args], cwd=cwd, env=cli.env, capture_output=True, text=True
+        )
+
+    made = run(first, "plan", "--out", "reviewed.plan", "projects")
+    assert made.returncode == 0, made.stderr
+    second = tmp_path / "checkout-2"
+    shutil.copytree(first, second)
+    shutil.rmtree(first)  # the checkout the plan was made in is gone
+    applied = run(second, "apply", "reviewed.plan")
+    assert applied.returncode == 0, applied.stderr
+    assert emulator.state.stored_secret(124, "webhook_secret") == "hook-from-checkout"
+
+
+def test_rotate_over_many_files_rotates_where_referenced(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "version: 1\nproject: 123\nsecrets:\n  vapi_api_key: {env: VAPI_API_KEY}\n"
+    )
+    (tmp_path / "b.yaml").write_text("version: 1\nproject: 124\nsettings:\n  sample_rate: 0.5\n")
+    result = cli("plan", "--rotate", "vapi_api_key", str(tmp_path), env={"VAPI_API_KEY": SECRET})
+    assert result.code == 0, result.err
+    assert "vapi_api_key: (sensitive) (will be rotated)" in result.out
+    unknown = cli("plan", "--rotate", "pipecat_api_key", str(tmp_path))
+    assert unknown.code == 1 and "no file given references such a secret" in unknown.err
