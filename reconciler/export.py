@@ -341,6 +341,7 @@ def _header(
         *_comment_lines(f"Project {project_id}" + (f": {quote(name)}" if isinstance(name, str) else "")),
         "# Planned against that project, this file changes nothing. Every field it names is managed;",
         "# remove a field to stop managing it (removing never resets it in Cekura).",
+        "# Editors check it against project.schema.json: `cekura-reconciler schema > project.schema.json`.",
     ]
     if live.get("is_deleted") is True:
         lines.append("# Note: the live project is soft-deleted (is_deleted: true).")
@@ -412,7 +413,8 @@ def export_project(
 
     ``base_url_comment`` (e.g. the API base URL) is named in the header comment; any user name,
     password or query in it is dropped. ``schema_url`` is the modeline's schema location (default:
-    the schema's ``$id``). Raises ``ReconcilerError`` when ``live`` has no project id, or (a bug)
+    ``project.schema.json`` beside the file, which ``cekura-reconciler schema`` writes). Raises
+    ``ReconcilerError`` when ``live`` has no project id, or (a bug)
     when the text would not validate or would plan changes.
     """
     project_id = live.get("id")
@@ -421,7 +423,7 @@ def export_project(
     catalog = MetricCatalog()
     catalog.add(dict(m) for m in metrics)
     schema = load_schema()
-    lines = _header(project_id, live, schema_url or str(schema["$id"]), base_url_comment)
+    lines = _header(project_id, live, schema_url or "project.schema.json", base_url_comment)
     lines += [f"version: {FORMAT_VERSION}", f"project: {project_id}", ""]
 
     settings, left_out = _settings(live)
