@@ -827,7 +827,10 @@ def apply(
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
-            render_text(Plan(tuple(p.plan for p in planned)), sys.stdout, color=_use_color(sys.stdout))
+            given = [flag for flag, on in (("--force", force), ("--allow-delete", allow_delete)) if on]
+            render_text(
+                Plan(tuple(p.plan for p in planned)), sys.stdout, color=_use_color(sys.stdout), given=given
+            )
             items = [(p.plan, p.secret_values, p.plan.previous) for p in planned if p.plan.has_changes]
             return _execute(
                 client,

@@ -8,7 +8,7 @@ hold references), and it does not print references either.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, TextIO
 
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
@@ -101,18 +101,23 @@ def no_changes_line(project: ProjectPlan) -> str:
     return f"No changes. Project {project.project_id} matches {project.file}."
 
 
-def guard_lines(project: ProjectPlan) -> list[str]:
-    """Said in advance: what apply will refuse without an explicit flag."""
+def guard_lines(project: ProjectPlan, given: Collection[str] = ()) -> list[str]:
+    """Said in advance: what apply will refuse without an explicit flag (or that it was given)."""
     lines = []
     if project.patch.get("is_deleted") is True:
         lines.append(
-            "This plan DELETES the project (is_deleted: true); apply refuses it without --allow-delete."
+            "This plan DELETES the project (is_deleted: true); "
+            + (
+                "--allow-delete given."
+                if "--allow-delete" in given
+                else "apply refuses it without --allow-delete."
+            )
         )
     mass = project.mass_deletion()
     if mass:
         lines.append(
             f"This plan removes {mass[0]} of the {mass[1]} live rubric rules; "
-            "apply refuses it without --force."
+            + ("--force given." if "--force" in given else "apply refuses it without --force.")
         )
     return lines
 
@@ -146,7 +151,9 @@ def drift_summary_line(project: ProjectPlan) -> str:
     return f"Drift in project {project.project_id}: {', '.join(parts) or 'none'} (live -> file)."
 
 
-def render_text(plan: Plan, out: TextIO, *, color: bool = False, kind: str = "plan") -> None:
+def render_text(
+    plan: Plan, out: TextIO, *, color: bool = False, kind: str = "plan", given: Collection[str] = ()
+) -> None:
     """Terraform-like text. ``kind="drift"`` words it as a drift report (live -> file)."""
     paint = _Painter(color)
     drift = kind == "drift"
@@ -181,7 +188,7 @@ def render_text(plan: Plan, out: TextIO, *, color: bool = False, kind: str = "pl
         out.write(clean(drift_summary_line(project) if drift else summary_line(project)) + "\n")
         if drift:
             continue
-        for line in guard_lines(project):
+        for line in guard_lines(project, given):
             out.write(paint("!", line) + "\n")
     if len(plan.projects) > 1:
         s = plan.summary()

@@ -257,6 +257,7 @@ def test_mass_deletion_needs_force(cli: Cli, emulator: RunningEmulator, tmp_path
     assert emulator.state.patches() == []
     forced = cli("apply", "--auto-approve", "--force", str(path))
     assert forced.code == 0, forced.err
+    assert "removes 3 of the 3 live rubric rules; --force given." in forced.out
     assert set(live_rules(emulator)) == {7001}
 
 
