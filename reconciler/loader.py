@@ -54,6 +54,9 @@ class Document:
     data: Any
     value_positions: dict[JsonPath, Position] = field(default_factory=dict)
     key_positions: dict[JsonPath, Position] = field(default_factory=dict)
+    # What YAML silently turned into something else (times, phone numbers, yes/no, duplicate keys):
+    # reported by validate_document together with the schema's problems, all at once.
+    problems: list[Problem] = field(default_factory=list)
 
     def position_of(self, path: JsonPath, *, key: bool = False) -> Position:
         """Where ``path`` is written; falls back to the nearest enclosing value."""
@@ -380,7 +383,8 @@ def _decode(file: str, raw: bytes) -> str:
 
 
 def load_text(file: str, text: str) -> Document:
-    """Parse YAML text; raise InputError with every problem found."""
+    """Parse YAML text. A file YAML cannot parse raises InputError; values YAML misreads are kept in
+    ``Document.problems`` for validate_document to report with the rest."""
     if not text.strip() or all(
         not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
     ):
@@ -430,9 +434,8 @@ def load_text(file: str, text: str) -> Document:
         ) from None
     except RecursionError:
         raise InputError([Problem(Position(file, 1, 1), "the file is nested too deeply")]) from None
-    if builder.problems:
-        # dict.fromkeys: a value reached through several aliases is reported once
-        raise InputError([Problem(p.position, one_line(p.message)) for p in dict.fromkeys(builder.problems)])
+    # dict.fromkeys: a value reached through several aliases is reported once
+    builder.doc.problems = [Problem(p.position, one_line(p.message)) for p in dict.fromkeys(builder.problems)]
     return builder.doc
 
 

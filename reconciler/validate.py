@@ -601,12 +601,19 @@ def _desired(doc: Document) -> DesiredProject:
 
 
 def validate_document(doc: Document) -> DesiredProject:
-    """Check a document; every problem at once, schema ones first in file order."""
+    """Check a document; every problem at once (what YAML misread and what the schema and the
+    format's rules refuse), in file order."""
     if not isinstance(doc.data, dict):
         raise InputError(
-            [doc.problem((), f"the file must be a mapping with `version: 1`, not {_json_type(doc.data)}")]
+            [
+                *doc.problems,
+                doc.problem((), f"the file must be a mapping with `version: 1`, not {_json_type(doc.data)}"),
+            ]
         )
-    problems = _schema_problems(doc) + _semantic_problems(doc)
+    trapped = {p.position for p in doc.problems}
+    found = [p for p in _schema_problems(doc) + _semantic_problems(doc) if p.position not in trapped]
+    # One list in file order: what YAML misread (with the hint to write it) beside the rest.
+    problems = sorted(doc.problems + found, key=lambda p: (p.position.line, p.position.col))
     if problems:
         # one_line: messages quote keys and values, which may hold line breaks ("a\nb": 1)
         unique = {(p.position, p.message): Problem(p.position, one_line(p.message)) for p in problems}
