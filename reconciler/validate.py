@@ -610,6 +610,19 @@ def validate_document(doc: Document) -> DesiredProject:
                 doc.problem((), f"the file must be a mapping with `version: 1`, not {_json_type(doc.data)}"),
             ]
         )
+    known = {"version", "project", "extends", "settings", "secrets", "rubric"}
+    if not known & {k for k in doc.data if isinstance(k, str)}:
+        # A CI workflow, a compose file...: say what it is not, rather than list every key.
+        raise InputError(
+            [
+                doc.problem(
+                    (),
+                    "not a cekura-reconciler project file (it has none of `version`, `project`, "
+                    "`settings`, `secrets`, `rubric`); leave it out of the paths given, or of the "
+                    "pre-commit hook's `files`",
+                )
+            ]
+        )
     trapped = {p.position for p in doc.problems}
     found = [p for p in _schema_problems(doc) + _semantic_problems(doc) if p.position not in trapped]
     # One list in file order: what YAML misread (with the hint to write it) beside the rest.
