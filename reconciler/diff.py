@@ -24,7 +24,16 @@ from reconciler.rubric import BINARY_TYPES, ResolvedRule
 MATH_EPSILON = 1e-9
 SET_FIELDS = frozenset({"daily_report_dashboard_ids"})
 _PERIOD_LISTS = ("time_periods", "exception_numbers", "agents")
-_MISSING = "<missing>"  # a live field the GET did not return
+
+
+class _Missing:
+    """A live field the GET did not return: unequal to every value a file can hold."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
 
 
 def _canon_number(value: Any) -> Any:
@@ -174,7 +183,7 @@ def fingerprint(
     live: Mapping[str, Any], *, settings: Collection[str], secrets: Collection[str], rubric: bool
 ) -> str:
     """A digest of the live values of the managed fields: a saved plan is stale when it changes."""
-    watched: dict[str, Any] = {k: live.get(k, _MISSING) for k in sorted(settings)}
+    watched: dict[str, Any] = {k: live.get(k, {"$missing": True}) for k in sorted(settings)}
     for name in sorted(secrets):
         watched[f"{name}_configured"] = is_configured(live.get(f"{name}_configured"))
     if rubric:
@@ -348,12 +357,15 @@ def diff_project(
         live_rules = len(live_rubric_rules(live))
         config = live.get("rubric_config")
         if "rubric_config" in rubric_patch and isinstance(config, dict) and config.get("rules"):
-            logic = config.get("evaluation_logic", _MISSING)
+            logic = config.get("evaluation_logic")
             if logic != "and":
                 # Not a rule change, but it changes what the rubric decides: say so.
                 field_changes.append(
                     FieldChange(
-                        "rubric_config.evaluation_logic", logic, "and", before_missing=logic == _MISSING
+                        "rubric_config.evaluation_logic",
+                        logic,
+                        "and",
+                        before_missing="evaluation_logic" not in config,
                     )
                 )
     patch.update(secret_patch)
@@ -474,7 +486,9 @@ def diff_restore(
                 patch[name] = rubric
             continue
         if _differing_paths({name: normalize_setting(name, now)}, {name: normalize_setting(name, value)}):
-            changes.append(FieldChange(name, now, value, before_missing=now == _MISSING))
+            changes.append(
+                FieldChange(name, None if now is _MISSING else now, value, before_missing=now is _MISSING)
+            )
             patch[name] = copy.deepcopy(value)
             moved = (
                 sent is not None

@@ -348,3 +348,11 @@ def test_older_api_secret_value_counts_as_configured_and_is_verified() -> None:
     assert [c.action for c in plan.field_changes] == ["update"]
     assert unconverged(plan, live, {"webhook_secret": "new-value"}) == ["webhook_secret"]
     assert unconverged(plan, {**live, "webhook_secret": "new-value"}, {"webhook_secret": "new-value"}) == []
+
+
+def test_a_missing_live_field_differs_even_from_the_text_missing() -> None:
+    live = {k: v for k, v in LIVE.items() if k != "name"}
+    project, _ = desired({"name": "<missing>"})
+    plan = diff_project(project, live)
+    assert plan.patch == {"name": "<missing>"}
+    assert plan.field_changes[0].before_missing
