@@ -94,7 +94,21 @@ def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
         raise InputError([Problem(position, f"extends: {reference} makes a cycle ({cycle})")])
     if not Path(base_file).is_file():
         raise InputError([Problem(position, f"extends: base file {base_file} does not exist")])
-    return merge_base(load_desired(base_file, (*chain, me)), desired)
+    merged = merge_base(load_desired(base_file, (*chain, me)), desired)
+    low, high = merged.settings.get("min_call_duration"), merged.settings.get("max_call_duration")
+    if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
+        # Each file alone may be fine; together (base + this file) they are not.
+        where = merged.where(("settings", "min_call_duration")).rsplit(":", 2)
+        raise InputError(
+            [
+                Problem(
+                    Position(where[0], int(where[1]), int(where[2])),
+                    f"with {reference}, settings.min_call_duration ({low}) is greater than "
+                    f"settings.max_call_duration ({high})",
+                )
+            ]
+        )
+    return merged
 
 
 def load_projects(paths: Iterable[str]) -> list[DesiredProject]:

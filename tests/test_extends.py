@@ -181,3 +181,12 @@ def test_base_secret_file_resolves_from_any_working_directory(
     )
     assert proc.returncode == 0, proc.stderr
     assert emulator.state.stored_secret(124, "retell_api_key") == "retell-from-base-dir"
+
+
+def test_checks_run_on_the_merged_settings(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text("version: 1\nsettings:\n  max_call_duration: 600\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("version: 1\nproject: 124\nextends: base.yaml\nsettings:\n  min_call_duration: 900\n")
+    result = cli("validate", str(child))
+    assert result.code == 1
+    assert f"{child}:5:22: with base.yaml, settings.min_call_duration (900) is greater than" in result.err
