@@ -83,6 +83,9 @@ class ProjectPlan:
     metrics_kept: int = 0
     patch: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    # The fingerprint the managed fields will have once the PATCH is applied (a saved plan applied
+    # again finds it and says "already matches" instead of "stale").
+    expected_fingerprint: str = ""
     warnings: tuple[str, ...] = ()
     # What the file manages: settings names, secret names, and whether it manages the rubric.
     managed_settings: tuple[str, ...] = ()

@@ -274,9 +274,12 @@ def _plan_all(
 
 
 def _select(projects: list[DesiredProject], only: tuple[int, ...]) -> list[DesiredProject]:
+    from reconciler.errors import PlanError
+
+    if not any(p.project_id is not None for p in projects):
+        raise PlanError("no file given manages a project (only base files, without `project:`)")
     if not only:
         return [p for p in projects if p.project_id is not None]
-    from reconciler.errors import PlanError
 
     known = {p.project_id for p in projects}
     missing = [str(i) for i in only if i not in known]
@@ -366,17 +369,20 @@ def _check_since(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 def _load_for(paths: Sequence[str], only: tuple[int, ...], fmt: str) -> list[DesiredProject]:
     """Load the files; with --format json a bad file still gives a JSON document (its failures)."""
-    from reconciler.errors import InputError
+    from reconciler.errors import InputError, ReconcilerError
     from reconciler.files import load_projects
 
     try:
         return _select(load_projects(paths), only)
-    except InputError as exc:
+    except ReconcilerError as exc:
         if fmt == "json":
             from reconciler.changes import Plan
             from reconciler.render import render_json
 
-            failures = [(p.position.file, str(p)) for p in exc.problems]
+            if isinstance(exc, InputError):
+                failures = [(p.position.file, str(p)) for p in exc.problems]
+            else:
+                failures = [("", str(exc))]
             render_json(Plan(()), sys.stdout, failures=failures)
         raise
 
@@ -656,7 +662,8 @@ def _execute(
             f"verified.{detail} Backup: {entry}"
         )
     failed = len(not_changed) + len(unknown) + len(not_converged) + len(errors)
-    click.echo(f"\nApply complete: {len(changed)} changed, {failed} failed, {total - len(ready)} unchanged.")
+    unchanged = total - len(items)
+    click.echo(f"\nApply complete: {len(changed)} changed, {failed} failed, {unchanged} unchanged.")
     if not_changed or unknown or not_converged:
         listing = [
             ("changed", changed),
@@ -696,15 +703,13 @@ def _apply_saved(
             f"{path}: the plan was made against {saved.base_url}, not {base_url.rstrip('/')}; refusing it"
         )
     lives = _in_parallel(lambda s: client.get_project(s.plan.project_id), saved.projects, parallelism)
-    from reconciler.diff import unconverged
-
     done = {
         s.plan.project_id
         for s, live in zip(saved.projects, lives, strict=True)
         if s.plan.has_changes
+        and s.plan.expected_fingerprint
+        and live_fingerprint(s.plan, live) == s.plan.expected_fingerprint
         and live_fingerprint(s.plan, live) != s.plan.fingerprint
-        and not unconverged(s.plan, live)
-        and not any(c.action == "rotate" for c in s.plan.secret_changes)
     }
     stale = [
         s.plan.project_id
@@ -717,7 +722,10 @@ def _apply_saved(
             f"{path}: stale plan: the managed fields of project {listed} changed since the plan was made "
             f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
         )
-    render_text(Plan(tuple(s.plan for s in saved.projects)), sys.stdout, color=_use_color(sys.stdout))
+    given = [flag for flag, on in (("--force", force), ("--allow-delete", allow_delete)) if on]
+    render_text(
+        Plan(tuple(s.plan for s in saved.projects)), sys.stdout, color=_use_color(sys.stdout), given=given
+    )
     for project_id in sorted(done):
         click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
     items = []
@@ -897,7 +905,8 @@ def restore(
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             live = client.get_project(record.project_id)
             restore_plan = diff_restore(record.project_id, entry, live, record.before, record.sent)
-            render_text(Plan((restore_plan,)), sys.stdout, color=_use_color(sys.stdout))
+            given = [flag for flag, on in (("--force", force), ("--allow-delete", allow_delete)) if on]
+            render_text(Plan((restore_plan,)), sys.stdout, color=_use_color(sys.stdout), given=given)
             if record.secrets_sent:
                 sys.stderr.write(
                     f"Note: secrets {', '.join(record.secrets_sent)} were also sent by that apply; their "

@@ -370,6 +370,9 @@ def diff_project(
                 )
     patch.update(secret_patch)
     previous = {k: copy.deepcopy(live[k]) for k in patch if k not in desired.secrets and k in live}
+    after: dict[str, Any] = {**live, **{k: v for k, v in patch.items() if k not in desired.secrets}}
+    after.update({f"{k}_configured": True for k in patch if k in desired.secrets})
+    managed_rubric = desired.rubric is not None
     return ProjectPlan(
         project_id=desired.project_id,
         file=desired.file,
@@ -379,7 +382,10 @@ def diff_project(
         metrics_kept=kept_metrics,
         patch=patch,
         fingerprint=fingerprint(
-            live, settings=desired.settings, secrets=desired.secrets, rubric=desired.rubric is not None
+            live, settings=desired.settings, secrets=desired.secrets, rubric=managed_rubric
+        ),
+        expected_fingerprint=fingerprint(
+            after, settings=desired.settings, secrets=desired.secrets, rubric=managed_rubric
         ),
         warnings=warnings,
         stale_rule_metrics=tuple(stale),
@@ -434,7 +440,7 @@ def rubrics_equal(a: Any, b: Any) -> bool:
 
 
 def _restore_rubric(
-    live_config: Any, before: Any, sent: Any
+    live_config: Any, before: Any, sent: Any, warnings: list[str]
 ) -> tuple[list[RuleChange], dict[str, Any] | None]:
     """Put back the rules of the metrics the journaled PATCH changed; every other live rule (added
     since by someone else, or never touched) stays. Without ``sent`` (older entries) the whole
@@ -450,6 +456,14 @@ def _restore_rubric(
             for m in set(before_by) | set(sent_by)
             if _canonical_rules(before_by.get(m, [])) != _canonical_rules(sent_by.get(m, []))
         }
+        moved = sorted(
+            m for m in touched if _canonical_rules(live_by.get(m, [])) != _canonical_rules(sent_by.get(m, []))
+        )
+        if moved:
+            warnings.append(
+                f"the rules of metric(s) {', '.join(map(str, moved))} changed again since that apply; "
+                "restoring overwrites that later change too"
+            )
     changes: list[RuleChange] = []
     for metric_id in sorted(touched):
         old, new = live_by.get(metric_id, []), before_by.get(metric_id, [])
@@ -481,7 +495,9 @@ def diff_restore(
     for name, value in target.items():
         now = live.get(name, _MISSING)
         if name == "rubric_config":
-            rule_changes, rubric = _restore_rubric(now, value, None if sent is None else sent.get(name))
+            rule_changes, rubric = _restore_rubric(
+                now, value, None if sent is None else sent.get(name), warnings
+            )
             if rubric is not None:
                 patch[name] = rubric
             continue

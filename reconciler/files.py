@@ -98,11 +98,10 @@ def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
     low, high = merged.settings.get("min_call_duration"), merged.settings.get("max_call_duration")
     if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
         # Each file alone may be fine; together (base + this file) they are not.
-        where = merged.where(("settings", "min_call_duration")).rsplit(":", 2)
         raise InputError(
             [
                 Problem(
-                    Position(where[0], int(where[1]), int(where[2])),
+                    position,  # this file's `extends` line: the combination is this file's
                     f"with {reference}, settings.min_call_duration ({low}) is greater than "
                     f"settings.max_call_duration ({high})",
                 )

@@ -51,8 +51,12 @@ def _checksum(body: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
 
 
-def _encode_value(value: Any) -> Any:
+def _encode_value(value: Any, secret_dir: Path) -> Any:
     if isinstance(value, SecretRef):
+        if value.kind == "file" and Path(value.name).is_absolute():
+            # A base file's reference (made absolute by extends): relative to secret_dir again, so
+            # the plan carries no path of the checkout it was made in.
+            value = SecretRef("file", os.path.relpath(value.name, secret_dir))
         return {_SECRET_KEY: value.to_json()}
     return value
 
@@ -104,7 +108,8 @@ def _project(plan: ProjectPlan) -> dict[str, Any]:
         # maybe in two different checkouts); absolute only when the file lies outside it.
         "secret_dir": _portable_dir(Path(plan.file).resolve().parent),
         "fingerprint": plan.fingerprint,
-        "patch": {k: _encode_value(v) for k, v in plan.patch.items()},
+        "expected_fingerprint": plan.expected_fingerprint,
+        "patch": {k: _encode_value(v, Path(plan.file).resolve().parent) for k, v in plan.patch.items()},
         "field_changes": [_field_change(c) for c in plan.field_changes],
         "rule_changes": [_rule_change(c) for c in plan.rule_changes],
         "rules_kept": plan.rules_kept,
@@ -196,6 +201,7 @@ def _read_project(data: dict[str, Any]) -> SavedProject:
         rules_live=int(data.get("rules_live", 0)),
         patch={k: _decode_value(v) for k, v in data["patch"].items()},
         fingerprint=str(data["fingerprint"]),
+        expected_fingerprint=str(data.get("expected_fingerprint", "")),
         warnings=tuple(data["warnings"]),
         managed_settings=tuple(data["managed_settings"]),
         managed_secrets=tuple(data["managed_secrets"]),

@@ -610,14 +610,15 @@ def validate_document(doc: Document) -> DesiredProject:
                 doc.problem((), f"the file must be a mapping with `version: 1`, not {_json_type(doc.data)}"),
             ]
         )
-    known = {"version", "project", "extends", "settings", "secrets", "rubric"}
-    if not known & {k for k in doc.data if isinstance(k, str)}:
+    keys = {k for k in doc.data if isinstance(k, str)}
+    ours = {"project", "extends", "settings", "secrets", "rubric"}
+    if not ours & keys and (doc.data.get("version") != 1 or not keys - {"version"}) and keys != {"version"}:
         # A CI workflow, a compose file...: say what it is not, rather than list every key.
         raise InputError(
             [
                 doc.problem(
                     (),
-                    "not a cekura-reconciler project file (it has none of `version`, `project`, "
+                    "not a cekura-reconciler project file (no `version: 1`, and none of `project`, "
                     "`settings`, `secrets`, `rubric`); leave it out of the paths given, or of the "
                     "pre-commit hook's `files`",
                 )

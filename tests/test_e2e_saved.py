@@ -330,3 +330,94 @@ def test_rotate_over_many_files_rotates_where_referenced(
     assert "vapi_api_key: (sensitive) (will be rotated)" in result.out
     unknown = cli("plan", "--rotate", "pipecat_api_key", str(tmp_path))
     assert unknown.code == 1 and "no file given references such a secret" in unknown.err
+
+
+def test_second_bug_hunt(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    # A base's secret file, planned in one checkout and applied from another.
+    first = tmp_path / "one"
+    (first / "base" / "secrets").mkdir(parents=True)
+    (first / "proj").mkdir()
+    (first / "base" / "base.yaml").write_text(
+        "version: 1\nsecrets:\n  webhook_secret: {file: secrets/hook}\n"
+    )
+    (first / "base" / "secrets" / "hook").write_text("hook-of-the-base\n")
+    (first / "proj" / "p.yaml").write_text("version: 1\nproject: 124\nextends: ../base/base.yaml\n")
+    made = subprocess.run(
+        [sys.executable, "-m", "reconciler", "plan", "--out", "x.plan", "proj"],
+        cwd=first,
+        env=cli.env,
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    assert str(first) not in (first / "x.plan").read_text()
+    second = tmp_path / "two"
+    shutil.copytree(first, second)
+    shutil.rmtree(first)
+    applied = subprocess.run(
+        [sys.executable, "-m", "reconciler", "apply", "x.plan"],
+        cwd=second,
+        env=cli.env,
+        capture_output=True,
+        text=True,
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert emulator.state.stored_secret(124, "webhook_secret") == "hook-of-the-base"
+
+    # "Already matches" only when every managed field is where the plan leads.
+    two = tmp_path / "s.yaml"
+    two.write_text("version: 1\nproject: 125\nsettings:\n  max_call_duration: 980\n  min_call_duration: 0\n")
+    out = tmp_path / "s.plan"
+    assert cli("plan", "--out", str(out), str(two)).code == 0
+    emulator.state.set_project_fields(125, max_call_duration=980, min_call_duration=50)
+    stale = cli("apply", str(out))
+    assert stale.code == 1 and "stale plan" in stale.err
+
+    # Only base files: an error, not a silent "in sync".
+    base_only = tmp_path / "bases"
+    base_only.mkdir()
+    (base_only / "b.yaml").write_text("version: 1\nsettings:\n  sample_rate: 0.5\n")
+    for command in ("plan", "drift"):
+        result = cli(command, str(base_only))
+        assert result.code == 1 and "no file given manages a project" in result.err
+    as_json = cli("plan", "--format", "json", str(base_only))
+    assert (
+        as_json.code == 1
+        and "no file given manages a project" in json.loads(as_json.out)["failures"][0]["error"]
+    )
+
+
+def test_restore_warns_when_restored_rules_moved_since(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        "version: 1\nproject: 124\nrubric:\n  rules:\n    - metric_id: 61207\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 4}]}\n"
+    )
+    assert cli("apply", "--auto-approve", "--journal-dir", str(journal), str(path)).code == 0
+    [entry] = journal.glob("*.json")
+    loosened = {
+        "metric_id": 61207,
+        "conditions": {"operator": "and", "conditions": [{"field": "score", "op": "gte", "value": 2}]},
+    }
+    emulator.state.set_project_fields(124, rubric_config={"evaluation_logic": "and", "rules": [loosened]})
+    restored = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
+    assert restored.code == 0, restored.err
+    assert "the rules of metric(s) 61207 changed again since that apply" in restored.out
+
+
+def test_apply_summary_counts_each_project_once(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "version: 1\nproject: 123\nrubric:\n  prune: true\n  rules:\n    - metric_id: 7001\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 1}]}\n"
+    )
+    (tmp_path / "b.yaml").write_text("version: 1\nproject: 125\nsettings:\n  sample_rate: 0.9\n")
+    result = cli("apply", "--auto-approve", str(tmp_path))
+    assert result.code == 1  # 123 is refused without --force
+    assert "Apply complete: 1 changed, 1 failed, 0 unchanged." in result.out

@@ -189,4 +189,4 @@ def test_checks_run_on_the_merged_settings(cli: Cli, emulator: RunningEmulator, 
     child.write_text("version: 1\nproject: 124\nextends: base.yaml\nsettings:\n  min_call_duration: 900\n")
     result = cli("validate", str(child))
     assert result.code == 1
-    assert f"{child}:5:22: with base.yaml, settings.min_call_duration (900) is greater than" in result.err
+    assert f"{child}:3:10: with base.yaml, settings.min_call_duration (900) is greater than" in result.err
