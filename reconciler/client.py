@@ -362,7 +362,7 @@ class CekuraClient:
         detail = self._scrub(detail, redact)
         if status == 401:
             return AuthError(
-                f"authentication failed for {what} at {full} (401): {detail}. "
+                f"authentication failed for {what} at {full} (401): {detail.rstrip('.')}. "
                 "Check CEKURA_API_KEY or --api-key-file"
             )
         if status == 403:
