@@ -467,9 +467,21 @@ def plan(
       cekura-reconciler plan --impact --since 14d examples/project.yaml
     """
 
+    ctx = click.get_current_context()
+
     def body() -> int:
         from reconciler.changes import Plan
+        from reconciler.saved import looks_like_saved_plan
 
+        saved = [p for p in paths if looks_like_saved_plan(p)]
+        if saved:
+            from reconciler.errors import PlanError
+
+            raise PlanError(
+                f"{saved[0]} is a saved plan, not a project file; apply it with: apply {saved[0]}"
+            )
+        if not impact and ctx.get_parameter_source("since_text") == click.core.ParameterSource.COMMANDLINE:
+            sys.stderr.write("Note: --since only applies with --impact; ignored.\n")
         projects = _load_for(paths, only, fmt)
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(

@@ -62,6 +62,10 @@ def check_base_url(base_url: str) -> str:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError(f"--base-url {base_url!r} is not an http(s) URL")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise ApiError(f"--base-url {base_url!r} has an invalid port") from None
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ApiError(
             "--base-url must be scheme://host[:port][/path] only: no user name or password (the key "

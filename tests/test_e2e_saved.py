@@ -421,3 +421,13 @@ def test_apply_summary_counts_each_project_once(cli: Cli, emulator: RunningEmula
     result = cli("apply", "--auto-approve", str(tmp_path))
     assert result.code == 1  # 123 is refused without --force
     assert "Apply complete: 1 changed, 1 failed, 0 unchanged." in result.out
+
+
+def test_small_usage_slips(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    out = saved_plan(cli, tmp_path)
+    planned = cli("plan", str(out))
+    assert planned.code == 1 and f"apply it with: apply {out}" in planned.err
+    noted = cli("plan", "--since", "3d", str(tmp_path / "p.yaml"), env={"VAPI_API_KEY": SECRET})
+    assert noted.code == 0 and "--since only applies with --impact" in noted.err
+    bad_port = cli("plan", "--base-url", "http://127.0.0.1:99999", str(tmp_path / "p.yaml"))
+    assert bad_port.code == 1 and "invalid port" in bad_port.err
