@@ -16,11 +16,6 @@ from reconciler.model import DesiredProject, Secret, SecretRef
 API_KEY_ENV = "CEKURA_API_KEY"
 
 
-def _position(text: str) -> Position:
-    file, line, col = text.rsplit(":", 2)
-    return Position(file, int(line), int(col))
-
-
 def resolve_secret(ref: SecretRef, *, base_dir: Path) -> str:
     """The value behind one reference; raises ValueError with a message that names only the reference."""
     if ref.kind == "env":
@@ -63,7 +58,8 @@ def resolve_secrets(desired: DesiredProject, names: Iterable[str]) -> dict[str, 
         except ValueError as exc:
             problems.append(
                 Problem(
-                    _position(desired.where(("secrets", name))), f"secrets.{name} ({ref.describe()}): {exc}"
+                    Position.parse(desired.where(("secrets", name))),
+                    f"secrets.{name} ({ref.describe()}): {exc}",
                 )
             )
     if problems:

@@ -37,6 +37,12 @@ class Position:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
+    @classmethod
+    def parse(cls, text: str) -> Position:
+        """The inverse of ``str()``: "file:line:col" (as ``DesiredProject.where`` gives it)."""
+        file, line, col = text.rsplit(":", 2)
+        return cls(file, int(line), int(col))
+
 
 @dataclass(frozen=True)
 class Problem:

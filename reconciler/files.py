@@ -85,8 +85,7 @@ def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
     reference = doc.data.get("extends") if isinstance(doc.data, dict) else None
     if not isinstance(reference, str):
         return desired
-    where = desired.where(("extends",)).rsplit(":", 2)
-    position = Position(where[0], int(where[1]), int(where[2]))
+    position = Position.parse(desired.where(("extends",)))
     base_file = os.path.normpath(Path(file).parent / reference)
     me = os.path.realpath(file)
     if os.path.realpath(base_file) in (*chain, me):
@@ -125,10 +124,9 @@ def load_projects(paths: Iterable[str]) -> list[DesiredProject]:
             continue
         if project.project_id in seen:
             first = seen[project.project_id]
-            where = project.where(("project",)).rsplit(":", 2)
             problems.append(
                 Problem(
-                    Position(where[0], int(where[1]), int(where[2])),
+                    Position.parse(project.where(("project",))),
                     f"project {project.project_id} is also managed by {first.file}; one file per project",
                 )
             )

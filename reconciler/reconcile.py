@@ -108,10 +108,9 @@ def _nearest_rules(desired: DesiredProject, rules: tuple[ResolvedRule, ...]) -> 
         own = [r for r in kept if r.metric_id == metric_id]
         absent = [r for r in own if r.conditions is None]
         if absent and len(own) > 1:
-            where = desired.where(absent[0].spec.path).rsplit(":", 2)
             problems.append(
                 Problem(
-                    Position(where[0], int(where[1]), int(where[2])),
+                    Position.parse(desired.where(absent[0].spec.path)),
                     f"`absent: true` removes every rule of metric {metric_id}, so it cannot stand beside "
                     "other rules for the same metric (named here by id and by name)",
                 )
