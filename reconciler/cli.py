@@ -170,6 +170,22 @@ def _api_options(func: Callable[..., None]) -> Callable[..., None]:
     return func
 
 
+def _project_option(func: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--project",
+        "only",
+        type=int,
+        multiple=True,
+        metavar="ID",
+        help="Only the files managing this project id (repeatable).",
+    )(func)
+
+
+def _given(force: bool, allow_delete: bool) -> list[str]:
+    """The guard flags given, for the plan's notes on what apply would otherwise refuse."""
+    return [flag for flag, on in (("--force", force), ("--allow-delete", allow_delete)) if on]
+
+
 def _rotate_options(func: Callable[..., None]) -> Callable[..., None]:
     func = click.option("--rotate-all", is_flag=True, help="Send every secret the file references.")(func)
     return click.option(
@@ -416,14 +432,7 @@ def _error_text(file: str, message: str) -> str:
     type=click.Path(dir_okay=False),
     help="Also save the plan to this file; `apply FILE` then sends exactly it (refusing a stale plan).",
 )
-@click.option(
-    "--project",
-    "only",
-    type=int,
-    multiple=True,
-    metavar="ID",
-    help="Only the files managing this project id (repeatable).",
-)
+@_project_option
 @click.option(
     "--impact",
     is_flag=True,
@@ -531,14 +540,7 @@ def plan(
     show_default=True,
     help="text for logs, json for machines, markdown for an issue or chat message.",
 )
-@click.option(
-    "--project",
-    "only",
-    type=int,
-    multiple=True,
-    metavar="ID",
-    help="Only the files managing this project id (repeatable).",
-)
+@_project_option
 def drift(
     paths: tuple[str, ...],
     base_url: str,
@@ -734,7 +736,7 @@ def _apply_saved(
             f"{path}: stale plan: the managed fields of project {listed} changed since the plan was made "
             f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
         )
-    given = [flag for flag, on in (("--force", force), ("--allow-delete", allow_delete)) if on]
+    given = _given(force, allow_delete)
     render_text(
         Plan(tuple(s.plan for s in saved.projects)), sys.stdout, color=_use_color(sys.stdout), given=given
     )
@@ -776,14 +778,7 @@ def _apply_saved(
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation (for pipelines).")
 @click.option("--allow-delete", is_flag=True, help="Allow a plan that sets is_deleted: true.")
 @click.option("--force", is_flag=True, help="Allow a plan that removes most of the live rubric rules.")
-@click.option(
-    "--project",
-    "only",
-    type=int,
-    multiple=True,
-    metavar="ID",
-    help="Only the files managing this project id (repeatable).",
-)
+@_project_option
 @_journal_option
 def apply(
     paths: tuple[str, ...],
@@ -847,7 +842,7 @@ def apply(
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
-            given = [flag for flag, on in (("--force", force), ("--allow-delete", allow_delete)) if on]
+            given = _given(force, allow_delete)
             render_text(
                 Plan(tuple(p.plan for p in planned)), sys.stdout, color=_use_color(sys.stdout), given=given
             )
@@ -917,7 +912,7 @@ def restore(
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             live = client.get_project(record.project_id)
             restore_plan = diff_restore(record.project_id, entry, live, record.before, record.sent)
-            given = [flag for flag, on in (("--force", force), ("--allow-delete", allow_delete)) if on]
+            given = _given(force, allow_delete)
             render_text(Plan((restore_plan,)), sys.stdout, color=_use_color(sys.stdout), given=given)
             if record.secrets_sent:
                 sys.stderr.write(
