@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from reconciler.changes import FieldChange, ProjectPlan, RuleAction, RuleChange
-from reconciler.model import OBJECT_FIELDS, DesiredProject, Metric, Secret, is_configured
+from reconciler.model import OBJECT_FIELDS, DesiredProject, Metric, Secret, is_configured, is_number
 from reconciler.rubric import BINARY_TYPES, ResolvedRule
 
 MATH_EPSILON = 1e-9
@@ -120,10 +120,6 @@ def _canonical_rules(rules: list[dict[str, Any]], binary: bool = True) -> list[A
     return sorted((canonical_rule(r, binary) for r in rules), key=_sort_key)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def scalars_differ(a: Any, b: Any) -> bool | None:
     """deepdiff's verdict on two scalars, without deepdiff, or None to ask deepdiff itself.
 
@@ -132,9 +128,9 @@ def scalars_differ(a: Any, b: Any) -> bool | None:
     type and value. A boolean against a number is left to deepdiff, whose answer there depends on
     the order of the two. ``tests/test_diff.py`` holds this to deepdiff's answers.
     """
-    if _is_number(a) and _is_number(b):
+    if is_number(a) and is_number(b):
         return not math.isclose(a, b, abs_tol=MATH_EPSILON)
-    if (isinstance(a, bool) and _is_number(b)) or (_is_number(a) and isinstance(b, bool)):
+    if (isinstance(a, bool) and is_number(b)) or (is_number(a) and isinstance(b, bool)):
         return None
     return type(a) is not type(b) or a != b
 

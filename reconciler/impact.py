@@ -44,6 +44,7 @@ from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 from reconciler.errors import PlanError
+from reconciler.render import plural
 
 MAX_WINDOW_DAYS = 33
 MAX_EXAMPLES = 5
@@ -531,10 +532,6 @@ def _examples(refs: Sequence[CallRef]) -> str:
     return ", ".join(str(r) for r in refs)
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word}" if count == 1 else f"{count} {word}s"
-
-
 def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
     """For people at a terminal; one block per project."""
     blocks = []
@@ -543,7 +540,7 @@ def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[in
         if not report.calls:
             blocks.append(f"{head}: no calls in the window, nothing to compare.\n")
             continue
-        lines = [f"{head}: {_plural(report.calls, 'call')} replayed."]
+        lines = [f"{head}: {plural(report.calls, 'call')} replayed."]
         delta = report.passing_after - report.passing_before
         lines.append(
             f"  passing: {report.passing_before} ({_percent(report.passing_before, report.calls)}) now, "
@@ -555,7 +552,7 @@ def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[in
             ("fail -> pass", report.fail_to_pass, report.examples_fail_to_pass),
         ):
             tail = f" (e.g. {_examples(refs)})" if refs else ""
-            lines.append(f"  {label}: {_plural(count, 'call')}{tail}")
+            lines.append(f"  {label}: {plural(count, 'call')}{tail}")
         if report.by_metric:
             lines.append("  flips by metric:")
             for metric_id, flips in sorted(report.by_metric.items()):
@@ -567,7 +564,7 @@ def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[in
             lines.append("  No call changes outcome.")
         if report.recorded_mismatches:
             lines.append(
-                f"  Note: on {_plural(report.recorded_mismatches, 'call')} the recorded outcome differs "
+                f"  Note: on {plural(report.recorded_mismatches, 'call')} the recorded outcome differs "
                 "from the live rubric's (reviewed by hand, or scored under an earlier rubric)."
             )
         blocks.append("\n".join(lines) + "\n")

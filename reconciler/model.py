@@ -134,3 +134,8 @@ def is_configured(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "false", "0", "no", "none", "null")
     return bool(value)
+
+
+def is_number(value: Any) -> bool:
+    """A JSON number: int or float, not a boolean (which Python counts as an int)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -75,25 +75,26 @@ def rule_line(change: RuleChange) -> tuple[str, str]:
     return ("~", f"{label}: {show_rules(change.before)} -> {show_rules(change.after)}")
 
 
-def _plural(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else (plural or word + 's')}"
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 rule', '3 rules' (``many`` for irregular plurals)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def summary_line(project: ProjectPlan) -> str:
     s = project.summary()
     parts = []
     if s["settings"]:
-        parts.append(_plural(s["settings"], "setting") + " to change")
+        parts.append(plural(s["settings"], "setting") + " to change")
     if s["secrets"]:
-        parts.append(_plural(s["secrets"], "secret") + " to send")
+        parts.append(plural(s["secrets"], "secret") + " to send")
     if s["rules_added"]:
-        parts.append(_plural(s["rules_added"], "rule") + " to add")
+        parts.append(plural(s["rules_added"], "rule") + " to add")
     if s["rules_changed"]:
-        parts.append(_plural(s["rules_changed"], "rule") + " to change")
+        parts.append(plural(s["rules_changed"], "rule") + " to change")
     if s["rules_removed"]:
-        parts.append(_plural(s["rules_removed"], "rule") + " to remove")
+        parts.append(plural(s["rules_removed"], "rule") + " to remove")
     text = ", ".join(parts) if parts else "no changes"
-    fields = _plural(s["fields_in_patch"], "field")
+    fields = plural(s["fields_in_patch"], "field")
     return f"Plan for project {project.project_id}: {text}; one PATCH of {fields}."
 
 
@@ -142,12 +143,12 @@ def drift_summary_line(project: ProjectPlan) -> str:
     s = project.summary()
     parts = []
     if s["settings"]:
-        parts.append(_plural(s["settings"], "setting") + (" differs" if s["settings"] == 1 else " differ"))
+        parts.append(plural(s["settings"], "setting") + (" differs" if s["settings"] == 1 else " differ"))
     if s["secrets"]:
-        parts.append(_plural(s["secrets"], "secret") + " not configured")
+        parts.append(plural(s["secrets"], "secret") + " not configured")
     rules = s["rules_added"] + s["rules_changed"] + s["rules_removed"]
     if rules:
-        parts.append(_plural(rules, "rubric rule") + (" differs" if rules == 1 else " differ"))
+        parts.append(plural(rules, "rubric rule") + (" differs" if rules == 1 else " differ"))
     return f"Drift in project {project.project_id}: {', '.join(parts) or 'none'} (live -> file)."
 
 
@@ -177,8 +178,8 @@ def render_text(
             kept = ""
             if project.rules_kept:
                 kept = (
-                    f", {_plural(project.rules_kept, 'rule')} of "
-                    f"{_plural(project.metrics_kept, 'metric')} not in the file kept"
+                    f", {plural(project.rules_kept, 'rule')} of "
+                    f"{plural(project.metrics_kept, 'metric')} not in the file kept"
                 )
             header = f"rubric_config ({kept[2:]})" if drift and kept else "rubric_config"
             out.write(f"  {header if drift else f'rubric_config (sent whole{kept})'}:\n")
@@ -193,7 +194,7 @@ def render_text(
     if len(plan.projects) > 1:
         s = plan.summary()
         verb = "drifted" if drift else "to change"
-        out.write(f"\n{s['projects_with_changes']} of {_plural(s['projects'], 'project')} {verb}.\n")
+        out.write(f"\n{s['projects_with_changes']} of {plural(s['projects'], 'project')} {verb}.\n")
 
 
 def render_json(

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
 from reconciler.model import SENSITIVE_MASK, Secret, SecretRef
+from reconciler.render import plural
 
 MarkdownKind = Literal["plan", "drift"]
 
@@ -98,26 +99,22 @@ def _failure_item(file: str, message: str) -> str:
 # -- summaries ------------------------------------------------------------------------------------
 
 
-def _plural(count: int, word: str) -> str:
-    return f"{count} {word if count == 1 else word + 's'}"
-
-
 def _counts(summary: dict[str, int], kind: MarkdownKind) -> list[str]:
     drift = kind == "drift"
     parts = []
     if summary.get("settings"):
-        parts.append(_plural(summary["settings"], "setting"))
+        parts.append(plural(summary["settings"], "setting"))
     if summary.get("secrets"):
-        parts.append(_plural(summary["secrets"], "secret"))
+        parts.append(plural(summary["secrets"], "secret"))
     if summary.get("rules_added"):
-        rules = _plural(summary["rules_added"], "rule")
+        rules = plural(summary["rules_added"], "rule")
         parts.append(f"{rules} missing" if drift else f"{rules} to add")
     if summary.get("rules_changed"):
         # ProjectPlan counts metrics here, not rules: a metric's rules change together.
-        metrics = _plural(summary["rules_changed"], "metric")
+        metrics = plural(summary["rules_changed"], "metric")
         parts.append(f"changed rules of {metrics}" if drift else f"rules of {metrics} to change")
     if summary.get("rules_removed"):
-        rules = _plural(summary["rules_removed"], "rule")
+        rules = plural(summary["rules_removed"], "rule")
         parts.append(f"{rules} not in the file" if drift else f"{rules} to remove")
     return parts
 
@@ -128,14 +125,14 @@ def _overall_summary(plan: Plan, failures: Sequence[tuple[str, str]], kind: Mark
     if not total:
         line = "No projects planned."
     elif not changed:
-        line = f"{'No drift' if kind == 'drift' else 'No changes'} in {_plural(total, 'project')}."
+        line = f"{'No drift' if kind == 'drift' else 'No changes'} in {plural(total, 'project')}."
     else:
         noun = "project" if total == 1 else "projects"
         verb = "drifted" if kind == "drift" else "to change"
         counts = _counts(summary, kind)
         line = f"{changed} of {total} {noun} {verb}" + (": " + ", ".join(counts) if counts else "") + "."
     if failures:
-        line += f" {_plural(len(failures), 'failure')}."
+        line += f" {plural(len(failures), 'failure')}."
     return line
 
 
@@ -143,7 +140,7 @@ def _project_summary(project: ProjectPlan, kind: MarkdownKind) -> str:
     counts = ", ".join(_counts(project.summary(), kind)) or "no setting or rule changes"
     if kind == "drift":
         return f"Differs from the file: {counts}."
-    return f"{counts[0].upper()}{counts[1:]}; one PATCH of {_plural(len(project.patch), 'field')}."
+    return f"{counts[0].upper()}{counts[1:]}; one PATCH of {plural(len(project.patch), 'field')}."
 
 
 # -- one project ----------------------------------------------------------------------------------
@@ -168,8 +165,8 @@ def _project_blocks(project: ProjectPlan, kind: MarkdownKind) -> list[str]:
             )
         if project.rules_kept:
             notes.append(
-                f"{_plural(project.rules_kept, 'rule')} of "
-                f"{_plural(project.metrics_kept, 'other metric')} kept."
+                f"{plural(project.rules_kept, 'rule')} of "
+                f"{plural(project.metrics_kept, 'other metric')} kept."
             )
         if notes:
             body.append(" ".join(notes))

@@ -26,6 +26,7 @@ from reconciler.model import (
     RubricSpec,
     RuleSpec,
     SecretRef,
+    is_number,
 )
 
 SCHEMA_NAME = "project.schema.json"
@@ -172,10 +173,6 @@ def _is_type(value: Any, name: Any) -> bool:
     raise _NotSure(name)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _conforms(value: Any, schema: Any, root: dict[str, Any]) -> bool:
     if schema is True:
         return True
@@ -257,10 +254,10 @@ _KEYWORDS: dict[str, _Keyword] = {
     "maxLength": lambda v, a, s, r: not isinstance(v, str) or len(v) <= a,
     "pattern": lambda v, a, s, r: not isinstance(v, str) or re.search(a, v) is not None,
     "format": lambda v, a, s, r: a != "uri" or _is_http_url(v),  # the only format checked
-    "minimum": lambda v, a, s, r: not _is_number(v) or not v < a,
-    "maximum": lambda v, a, s, r: not _is_number(v) or not v > a,
-    "exclusiveMinimum": lambda v, a, s, r: not _is_number(v) or not v <= a,
-    "exclusiveMaximum": lambda v, a, s, r: not _is_number(v) or not v >= a,
+    "minimum": lambda v, a, s, r: not is_number(v) or not v < a,
+    "maximum": lambda v, a, s, r: not is_number(v) or not v > a,
+    "exclusiveMinimum": lambda v, a, s, r: not is_number(v) or not v <= a,
+    "exclusiveMaximum": lambda v, a, s, r: not is_number(v) or not v >= a,
     "const": lambda v, a, s, r: _equal(v, a),
     "enum": lambda v, a, s, r: any(_equal(v, e) for e in a),
     "allOf": lambda v, a, s, r: all(_conforms(v, sub, r) for sub in a),
