@@ -28,6 +28,26 @@ class Result:
         return self.out + self.err
 
 
+def validate_offline(path: str) -> subprocess.CompletedProcess[str]:
+    """`python -m reconciler validate PATH` from the repository root, with a minimal environment."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "PYTHONIOENCODING": "utf-8",
+        "NO_COLOR": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "validate", path],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.fixture
 def emulator() -> Iterator[RunningEmulator]:
     running = start(EmulatorState(api_key=API_KEY))

@@ -10,12 +10,9 @@ real CLI on a fixed, seeded set of mutated files and hold its exit code and stde
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 import unicodedata
@@ -27,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import ROOT, validate_offline
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +33,6 @@ from reconciler.loader import MAX_EXPANDED_VALUES, load_file, load_text
 from reconciler.model import DesiredProject
 from reconciler.validate import validate_document
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "project.yaml"
 SEED_FILES = [EXAMPLE, *sorted((ROOT / "tests" / "data" / "valid").glob("*.yaml"))]
 SEEDS = [path.read_text(encoding="utf-8-sig") for path in SEED_FILES]
@@ -521,23 +518,7 @@ CLI_CASES = _cli_cases()
 def test_cli_validate_on_mutated_files(name: str, tmp_path: Path) -> None:
     path = tmp_path / f"{name}.yaml"
     path.write_bytes(CLI_CASES[name])
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": str(tmp_path),
-        "PYTHONPATH": str(ROOT),
-        "PYTHONIOENCODING": "utf-8",
-        "NO_COLOR": "1",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "reconciler", "validate", str(path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        timeout=60,
-        check=False,
-    )
+    proc = validate_offline(str(path))
     shown = f"exit {proc.returncode}\nstdout: {proc.stdout!r}\nstderr: {proc.stderr!r}"
     assert proc.returncode in (0, 1), shown
     assert "Traceback" not in proc.stderr, shown
