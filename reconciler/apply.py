@@ -1,19 +1,24 @@
 """Apply a plan: guards, then ONE PATCH per project, then a GET to prove the project converged.
 
-``apply_plan`` takes a plan (plus the secret values its references name, resolved at the last
-moment) and a client; it never re-plans and never prints. A PATCH whose answer was lost is not
-retried blindly: the project is read again and the outcome decided from what it shows.
+``write_project`` is one project's whole write: a fresh read immediately before the PATCH (a plan
+is never sent against a state that moved since it was shown), the backup journal entry of that
+fresh read, the PATCH, and the verifying read. ``apply_plan`` is the PATCH and the verification; it
+never re-plans and never prints. A PATCH whose answer was lost is not retried blindly: the project
+is read again and the outcome decided from what it shows.
+
+What is left: the API has no If-Match, so another writer between the fresh read and the PATCH is
+not seen (docs/fault-matrix.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from reconciler.changes import ProjectPlan
 from reconciler.client import CekuraClient
-from reconciler.diff import fingerprint, unconverged
+from reconciler.diff import fingerprint, moved_fields, unconverged
 from reconciler.errors import (
     ApiError,
     ApplyError,
@@ -23,9 +28,13 @@ from reconciler.errors import (
     ServerError,
     TransportError,
 )
+from reconciler.journal import write_entry
 from reconciler.model import Secret, SecretRef
 
 Status = Literal["unchanged", "changed"]
+Stage = Literal["waiting", "reading", "journal", "sending", "verifying", "done"]
+# A fresh read that moved again right after a re-plan is re-planned at most this often.
+MAX_REPLANS = 3
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,90 @@ class ApplyOutcome:
     project_id: int
     status: Status
     detail: str = ""
+
+
+@dataclass
+class Attempt:
+    """Where one project's write stands, so that an interruption (Ctrl-C, a cancelled CI job) can
+    say what became of it: nothing sent before "sending", unknown from then until "done"."""
+
+    project_id: int
+    stage: Stage = "waiting"
+    journal_entry: str | None = None
+    plan: ProjectPlan | None = None
+
+
+# Re-plans a project from a fresh read of it: (new plan, the secret values that plan sends).
+Replan = Callable[[Mapping[str, Any]], tuple[ProjectPlan, Mapping[str, Secret]]]
+
+
+def write_project(
+    plan: ProjectPlan,
+    client: CekuraClient,
+    *,
+    secret_values: Mapping[str, Secret],
+    journal_dir: str,
+    base_url: str,
+    allow_delete: bool,
+    force: bool,
+    replan: Replan | None,
+    on_replan: Callable[[ProjectPlan, list[str]], None],
+    attempt: Attempt,
+) -> ApplyOutcome:
+    """Read the project again, journal that read, send the PATCH, verify.
+
+    When a managed field moved since ``plan`` was made: without ``replan`` (a person approved this
+    plan, or it is a reviewed saved plan) nothing is sent and RefusedError names what moved; with
+    ``replan`` (--auto-approve) the project is planned again from the fresh read, the guards are
+    checked again, ``on_replan`` is told, and that plan is sent instead.
+    """
+    attempt.plan = plan
+    for _ in range(MAX_REPLANS + 1):
+        attempt.stage = "reading"
+        try:
+            live = client.get_project(plan.project_id)
+        except ApiError as exc:
+            raise ApplyError(
+                f"project {plan.project_id}: cannot read it again before the PATCH ({exc}); nothing was sent"
+            ) from None
+        moved = changed_since(plan, live)
+        if not moved:
+            break
+        if replan is None:
+            raise RefusedError(
+                f"project {plan.project_id}: changed since the plan was shown: {', '.join(moved)}; "
+                "nothing was sent for it. Run plan (or apply) again to see and approve the new change"
+            )
+        plan, secret_values = replan(live)
+        attempt.plan = plan
+        on_replan(plan, moved)
+        check_guards(plan, allow_delete=allow_delete, force=force)
+        if not plan.has_changes:
+            attempt.stage = "done"
+            return ApplyOutcome(plan.project_id, "unchanged", "it now matches the file")
+    else:
+        raise RefusedError(
+            f"project {plan.project_id}: it kept changing while being applied (someone else is editing it); "
+            "nothing was sent for it. Run apply again when it is quiet"
+        )
+    attempt.stage = "journal"
+    previous = {k: live[k] for k in plan.patch if k in live and k not in plan.managed_secrets}
+    attempt.journal_entry = write_entry(journal_dir, plan, base_url=base_url, previous=previous)
+    attempt.stage = "sending"
+    outcome = apply_plan(
+        plan, client, secret_values=secret_values, on_answer=lambda: setattr(attempt, "stage", "verifying")
+    )
+    attempt.stage = "done"
+    return outcome
+
+
+def changed_since(plan: ProjectPlan, live: Mapping[str, Any]) -> list[str]:
+    """The managed fields that moved between the plan's read and ``live`` (empty: none did)."""
+    if live_fingerprint(plan, live) == plan.fingerprint:
+        return []
+    if not plan.baseline:  # a plan saved by an older version: only its digest is known
+        return ["the fields this file manages"]
+    return moved_fields(plan.baseline, live, plan.metric_names) or ["the fields this file manages"]
 
 
 def check_guards(plan: ProjectPlan, *, allow_delete: bool, force: bool) -> None:
@@ -64,8 +157,14 @@ def patch_body(plan: ProjectPlan, secret_values: Mapping[str, Secret]) -> dict[s
 
 
 def apply_plan(
-    plan: ProjectPlan, client: CekuraClient, *, secret_values: Mapping[str, Secret]
+    plan: ProjectPlan,
+    client: CekuraClient,
+    *,
+    secret_values: Mapping[str, Secret],
+    on_answer: Callable[[], None] = lambda: None,
 ) -> ApplyOutcome:
+    """Send the plan's PATCH and verify it. ``on_answer`` is called once the API has accepted the
+    PATCH, before the verifying read."""
     if not plan.has_changes:
         return ApplyOutcome(plan.project_id, "unchanged")
     body = patch_body(plan, secret_values)
@@ -109,6 +208,7 @@ def apply_plan(
                 outcome="unknown",
             ) from None
         return ApplyOutcome(plan.project_id, "changed", lost.strip())
+    on_answer()
     try:
         live = client.get_project(plan.project_id)
     except ApiError as exc:

@@ -99,6 +99,9 @@ class ProjectPlan:
     metric_names: dict[int, str] = field(default_factory=dict, repr=False)
     # Rules in the live rubric before the plan (all of them: kept, changed and unchanged).
     rules_live: int = 0
+    # The live values of every managed field the plan was made from (what ``fingerprint`` digests),
+    # to say what moved when a fresh read before the PATCH no longer matches. Not in the JSON plan.
+    baseline: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def has_changes(self) -> bool:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
 
 import click
@@ -20,8 +20,10 @@ import click
 from reconciler import __version__
 
 if TYPE_CHECKING:
+    from reconciler.apply import Replan
+    from reconciler.changes import ProjectPlan
     from reconciler.client import CekuraClient
-    from reconciler.model import DesiredProject
+    from reconciler.model import DesiredProject, Secret
     from reconciler.reconcile import PlannedProject
 
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
@@ -34,10 +36,23 @@ def _fail(message: str, *, err: TextIO | None = None) -> None:
         stream.write(f"Error: {line}\n")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a cancelled CI job, `kill`): handled like Ctrl-C, so an apply still reports what
+    became of every project, but the exit code is 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
 def _run(body: Callable[[], int]) -> None:
-    """Run a command body; every error on purpose becomes exit 1 with its message, never a traceback."""
+    """Run a command body; every error on purpose becomes exit 1 with its message, never a traceback.
+
+    Ctrl-C exits 130 and SIGTERM 143, after whatever the body reported on its way out."""
     from reconciler.errors import InputError, ReconcilerError
 
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code = body()
     except InputError as exc:
@@ -49,9 +64,10 @@ def _run(body: Callable[[], int]) -> None:
     except ReconcilerError as exc:
         _fail(str(exc))
         code = EXIT_ERROR
-    except KeyboardInterrupt:
-        sys.stderr.write("Interrupted.\n")
-        code = 130
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, _Terminated)
+        sys.stderr.write("Terminated.\n" if terminated else "Interrupted.\n")
+        code = 143 if terminated else 130
     sys.exit(code)
 
 
@@ -246,8 +262,62 @@ def _in_parallel(
 
     if len(items) <= 1 or parallelism == 1:
         return [run(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(parallelism, len(items))) as pool:
-        return list(pool.map(run, items))
+    # Daemon threads, not a ThreadPoolExecutor: on Ctrl-C or SIGTERM the main thread stops waiting
+    # at once, no new item starts, and the process exits without joining reads still in flight
+    # (an executor's threads are joined at exit, so exit would wait for the slowest read).
+    results: list[Any] = [None] * len(items)
+    failures: list[BaseException] = []
+    next_index = iter(range(len(items)))
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            with lock:
+                index = next(next_index, None)
+            if index is None:
+                return
+            try:
+                results[index] = run(items[index])
+            except BaseException as exc:  # re-raised in the main thread
+                failures.append(exc)
+                stop.set()
+                return
+
+    threads = [
+        threading.Thread(target=worker, daemon=True, name=f"cekura-read-{n}")
+        for n in range(min(parallelism, len(items)))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.05)
+    except BaseException:
+        stop.set()
+        raise
+    if failures:
+        raise failures[0]
+    return results
+
+
+def _rotation(desired: DesiredProject, rotate: tuple[str, ...], rotate_all: bool) -> tuple[str, ...]:
+    """--rotate NAME over many files: the files that reference NAME rotate it."""
+    return tuple(desired.secrets) if rotate_all else tuple(n for n in rotate if n in desired.secrets)
+
+
+def _replanner(
+    client: CekuraClient, desired: DesiredProject, rotate: tuple[str, ...], rotate_all: bool
+) -> Replan:
+    """--auto-approve: plan a project again from the fresh read apply made just before its PATCH."""
+    from reconciler.reconcile import plan_project
+
+    def replan(live: Mapping[str, Any]) -> tuple[ProjectPlan, Mapping[str, Secret]]:
+        planned = plan_project(client, desired, rotate=_rotation(desired, rotate, rotate_all), live=live)
+        return planned.plan, planned.secret_values
+
+    return replan
 
 
 def _plan_all(
@@ -271,10 +341,10 @@ def _plan_all(
         raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret")
 
     def one(desired: DesiredProject) -> PlannedProject | tuple[str, str]:
-        # --rotate NAME over many files: the files that reference NAME rotate it.
-        names = tuple(desired.secrets) if rotate_all else tuple(n for n in rotate if n in desired.secrets)
         try:
-            return plan_project(client, desired, rotate=names, read_secrets=read_secrets)
+            return plan_project(
+                client, desired, rotate=_rotation(desired, rotate, rotate_all), read_secrets=read_secrets
+            )
         except InputError as exc:
             return desired.file, "\n".join(str(p) for p in exc.problems)
         except ReconcilerError as exc:
@@ -612,7 +682,7 @@ def _journal_option(func: Callable[..., None]) -> Callable[..., None]:
 
 def _execute(
     client: CekuraClient,
-    items: Sequence[tuple[Any, Any, Any]],
+    items: Sequence[tuple[ProjectPlan, Mapping[str, Secret], Replan | None]],
     *,
     base_url: str,
     journal_dir: str,
@@ -622,13 +692,14 @@ def _execute(
     errors: list[tuple[str, str]],
     total: int,
 ) -> int:
-    """Guards, confirmation, then per project: journal entry, one PATCH, verify. Reports each outcome.
+    """Guards, confirmation, then per project: fresh read, journal entry, one PATCH, verify.
 
-    ``items`` are (plan, secret values, previous live values) of the projects with changes.
+    ``items`` are (plan, secret values, re-plan from a fresh read or None) of the projects with
+    changes: with None, a project that moved since its plan was shown is refused, not re-planned.
+    An interruption (Ctrl-C, SIGTERM) still reports what became of every project.
     """
-    from reconciler.apply import apply_plan, check_guards
+    from reconciler.apply import Attempt, check_guards, write_project
     from reconciler.errors import ApplyError, ReconcilerError
-    from reconciler.journal import write_entry
 
     ready = []
     for item in items:
@@ -651,44 +722,100 @@ def _execute(
         click.echo("Apply cancelled; nothing was changed.")
         return EXIT_ERROR
     click.echo("")
-    changed: list[int] = []
-    not_changed: list[int] = []
-    unknown: list[int] = []
-    not_converged: list[int] = []
-    for plan_, secret_values, previous in ready:
-        try:
-            entry = write_entry(journal_dir, plan_, base_url=base_url, previous=previous)
-            outcome = apply_plan(plan_, client, secret_values=secret_values)
-        except ApplyError as exc:
-            groups = {"unknown": unknown, "not_converged": not_converged}
-            groups.get(exc.outcome, not_changed).append(plan_.project_id)
-            _fail(str(exc))
-            continue
-        except ReconcilerError as exc:  # the PATCH itself was refused (4xx) or never sent
-            not_changed.append(plan_.project_id)
-            _fail(str(exc))
-            continue
-        changed.append(plan_.project_id)
-        detail = f" {outcome.detail}" if outcome.detail else ""
-        count = len(plan_.patch)
-        click.echo(
-            f"Project {outcome.project_id}: applied {count} field{'s' if count != 1 else ''} in one PATCH; "
-            f"verified.{detail} Backup: {entry}"
-        )
-    failed = len(not_changed) + len(unknown) + len(not_converged) + len(errors)
-    unchanged = total - len(items)
-    click.echo(f"\nApply complete: {len(changed)} changed, {failed} failed, {unchanged} unchanged.")
-    if not_changed or unknown or not_converged:
+    groups: dict[str, list[int]] = {
+        "changed": [],
+        "not_converged": [],
+        "not_changed": [],
+        "unknown": [],
+        "unverified": [],
+        "now_matching": [],
+    }
+    attempts = [Attempt(plan_.project_id) for plan_, _, _ in ready]
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        for (plan_, secret_values, replan), attempt in zip(ready, attempts, strict=True):
+            try:
+                outcome = write_project(
+                    plan_,
+                    client,
+                    secret_values=secret_values,
+                    journal_dir=journal_dir,
+                    base_url=base_url,
+                    allow_delete=allow_delete,
+                    force=force,
+                    replan=replan,
+                    on_replan=_show_replan,
+                    attempt=attempt,
+                )
+            except ReconcilerError as exc:
+                attempt.stage = "done"
+                # An ApplyError says what became of the project; any other error (the PATCH refused
+                # with a 4xx, or never sent) left it unchanged.
+                group = exc.outcome if isinstance(exc, ApplyError) else "not_changed"
+                groups.get(group, groups["not_changed"]).append(plan_.project_id)
+                _fail(str(exc))
+                continue
+            attempt.stage = "done"
+            if outcome.status == "unchanged":
+                groups["now_matching"].append(outcome.project_id)
+                click.echo(f"Project {outcome.project_id}: {outcome.detail}; nothing to send.")
+                continue
+            groups["changed"].append(plan_.project_id)
+            detail = f" {outcome.detail}" if outcome.detail else ""
+            sent = attempt.plan or plan_
+            count = len(sent.patch)
+            click.echo(
+                f"Project {outcome.project_id}: applied {count} field{'s' if count != 1 else ''} in one "
+                f"PATCH; verified.{detail} Backup: {attempt.journal_entry}"
+            )
+    except KeyboardInterrupt as exc:
+        interrupted = exc
+        for attempt in attempts:
+            if attempt.stage == "sending":
+                groups["unknown"].append(attempt.project_id)
+            elif attempt.stage == "verifying":
+                groups["unverified"].append(attempt.project_id)
+            elif attempt.stage != "done":
+                groups["not_changed"].append(attempt.project_id)
+    entries = {a.project_id: a.journal_entry for a in attempts if a.journal_entry}
+    failed = sum(len(groups[k]) for k in ("not_changed", "unknown", "not_converged", "unverified"))
+    failed += len(errors)
+    unchanged = total - len(items) + len(groups["now_matching"])
+    if interrupted is not None:
+        what = "Terminated (SIGTERM)" if isinstance(interrupted, _Terminated) else "Interrupted"
+        sys.stderr.write(f"\n{what} during apply; what became of each project is listed below.\n")
+    click.echo(f"\nApply complete: {len(groups['changed'])} changed, {failed} failed, {unchanged} unchanged.")
+    if failed or interrupted is not None:
         listing = [
-            ("changed", changed),
-            ("changed but NOT as planned", not_converged),
-            ("NOT changed", not_changed),
-            ("outcome UNKNOWN", unknown),
+            ("changed", groups["changed"]),
+            ("changed but NOT as planned", groups["not_converged"]),
+            ("changed, NOT verified (interrupted before the read-back)", groups["unverified"]),
+            ("NOT changed", groups["not_changed"]),
+            ("outcome UNKNOWN", groups["unknown"]),
         ]
         for label, ids in listing:
             if ids:
                 click.echo(f"  {label}: {', '.join(f'project {i}' for i in ids)}")
+        backups = [f"project {i}: {entries[i]}" for i in sorted(entries) if i not in groups["not_changed"]]
+        if backups:
+            click.echo(f"  backups (restore ENTRY puts the previous values back): {'; '.join(backups)}")
+        if groups["unknown"]:
+            click.echo("  Run plan to see where the projects of UNKNOWN outcome stand.")
+    if interrupted is not None:
+        raise interrupted
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _show_replan(plan: ProjectPlan, moved: list[str]) -> None:
+    """--auto-approve: a project moved since its plan was shown; show the plan that is sent instead."""
+    from reconciler.changes import Plan
+    from reconciler.render import render_text
+
+    click.echo(
+        f"Project {plan.project_id} changed since the plan was shown ({', '.join(moved)}); "
+        "planned again from a fresh read (--auto-approve):"
+    )
+    render_text(Plan((plan,)), sys.stdout, color=_use_color(sys.stdout))
 
 
 def _apply_saved(
@@ -701,11 +828,13 @@ def _apply_saved(
     allow_delete: bool,
     force: bool,
 ) -> int:
+    from dataclasses import replace
     from pathlib import Path
 
     from reconciler.apply import live_fingerprint
     from reconciler.changes import Plan
     from reconciler.credentials import resolve_secret
+    from reconciler.diff import watched_values
     from reconciler.errors import PlanError, RefusedError
     from reconciler.model import Secret, SecretRef
     from reconciler.render import render_text
@@ -742,10 +871,21 @@ def _apply_saved(
     )
     for project_id in sorted(done):
         click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
-    items = []
+    items: list[tuple[ProjectPlan, Mapping[str, Secret], Replan | None]] = []
     for s, live in zip(saved.projects, lives, strict=True):
         if not s.plan.has_changes or s.plan.project_id in done:
             continue
+        # This read matched the plan's fingerprint, so it is what the plan was made from: the
+        # baseline that says what moved if the read right before the PATCH differs.
+        plan_ = replace(
+            s.plan,
+            baseline=watched_values(
+                live,
+                settings=s.plan.managed_settings,
+                secrets=s.plan.managed_secrets,
+                rubric=s.plan.manages_rubric,
+            ),
+        )
         values: dict[str, Secret] = {}
         for name, value in s.plan.patch.items():
             if isinstance(value, SecretRef):
@@ -756,8 +896,8 @@ def _apply_saved(
                         f"project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
                         "nothing was sent"
                     ) from None
-        previous = {k: live[k] for k in s.plan.patch if k in live and k not in s.plan.managed_secrets}
-        items.append((s.plan, values, previous))
+        # A reviewed plan is never re-planned: a project that moves before its PATCH is refused.
+        items.append((plan_, values, None))
     return _execute(
         client,
         items,
@@ -797,9 +937,12 @@ def apply(
 ) -> None:
     """Plan, ask for confirmation, then send ONE PATCH per changed project and verify it.
 
-    Fields the file does not name are never sent. Before each PATCH the previous values of the
-    fields it changes are saved to the journal; after it the project is read back, and a project
-    that does not match the file is an error. Without a terminal, --auto-approve is needed.
+    Fields the file does not name are never sent. Right before each PATCH the project is read
+    again: if a managed field moved since the plan was shown, that project is refused (with
+    --auto-approve: planned again from that read, shown, and sent). The previous values of the
+    fields the PATCH changes are saved to the journal; after it the project is read back, and a
+    project that does not match the file is an error. Without a terminal, --auto-approve is needed.
+    Ctrl-C or SIGTERM still reports what became of each project (exit 130 / 143).
 
     Given a plan saved with `plan --out FILE` instead of project files, apply re-reads the projects,
     refuses a stale plan (anything managed moved since), and otherwise sends exactly the reviewed
@@ -846,7 +989,16 @@ def apply(
             render_text(
                 Plan(tuple(p.plan for p in planned)), sys.stdout, color=_use_color(sys.stdout), given=given
             )
-            items = [(p.plan, p.secret_values, p.plan.previous) for p in planned if p.plan.has_changes]
+            by_file = {desired.file: desired for desired in projects}
+            items = [
+                (
+                    p.plan,
+                    p.secret_values,
+                    _replanner(client, by_file[p.plan.file], rotate, rotate_all) if auto_approve else None,
+                )
+                for p in planned
+                if p.plan.has_changes
+            ]
             return _execute(
                 client,
                 items,
@@ -919,9 +1071,14 @@ def restore(
                     f"Note: secrets {', '.join(record.secrets_sent)} were also sent by that apply; their "
                     "previous values were never readable and are not restored.\n"
                 )
-            items: list[tuple[Any, Any, Any]] = []
+
+            def replan(fresh: Mapping[str, Any]) -> tuple[ProjectPlan, Mapping[str, Secret]]:
+                plan_ = diff_restore(record.project_id, entry, fresh, record.before, record.sent)
+                return plan_, {}
+
+            items: list[tuple[ProjectPlan, Mapping[str, Secret], Replan | None]] = []
             if restore_plan.has_changes:
-                items.append((restore_plan, {}, restore_plan.previous))
+                items.append((restore_plan, {}, replan if auto_approve else None))
             return _execute(
                 client,
                 items,

@@ -34,6 +34,9 @@ class _Missing:
 
 
 _MISSING: Any = _Missing()
+# How a fingerprint records a managed setting the live project does not have (kept as it was, so
+# fingerprints in saved plans stay comparable).
+MISSING_MARK: dict[str, bool] = {"$missing": True}
 
 
 def _canon_number(value: Any) -> Any:
@@ -175,17 +178,69 @@ def live_rubric_rules(live: Mapping[str, Any]) -> list[Any]:
     return []
 
 
-def fingerprint(
+def watched_values(
     live: Mapping[str, Any], *, settings: Collection[str], secrets: Collection[str], rubric: bool
-) -> str:
-    """A digest of the live values of the managed fields: a saved plan is stale when it changes."""
-    watched: dict[str, Any] = {k: live.get(k, {"$missing": True}) for k in sorted(settings)}
+) -> dict[str, Any]:
+    """The live values of the managed fields, as the plan saw them (what ``fingerprint`` digests)."""
+    watched: dict[str, Any] = {k: copy.deepcopy(live.get(k, MISSING_MARK)) for k in sorted(settings)}
     for name in sorted(secrets):
         watched[f"{name}_configured"] = is_configured(live.get(f"{name}_configured"))
     if rubric:
-        watched["rubric_config"] = live.get("rubric_config")
+        watched["rubric_config"] = copy.deepcopy(live.get("rubric_config"))
+    return watched
+
+
+def fingerprint(
+    live: Mapping[str, Any], *, settings: Collection[str], secrets: Collection[str], rubric: bool
+) -> str:
+    """A digest of the live values of the managed fields: a plan is stale when it changes."""
+    return digest(watched_values(live, settings=settings, secrets=secrets, rubric=rubric))
+
+
+def digest(watched: Mapping[str, Any]) -> str:
     blob = json.dumps(watched, sort_keys=True, default=str, separators=(",", ":"))
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def moved_fields(
+    baseline: Mapping[str, Any], live: Mapping[str, Any], metric_names: Mapping[int, str]
+) -> list[str]:
+    """What differs between the managed values a plan was made from and a fresh read of them, said
+    so a person can find it: setting names, secrets that are no longer (or now) configured, and the
+    rubric metric by metric."""
+    moved: list[str] = []
+    for key, before in baseline.items():
+        now = live.get(key)
+        if key == "rubric_config":
+            moved += _moved_rubric(before, now, metric_names)
+        elif key.endswith("_configured"):
+            if is_configured(now) != before:
+                state = "configured" if is_configured(now) else "no longer configured"
+                moved.append(f"{key.removesuffix('_configured')} ({state})")
+        elif json.dumps(before, sort_keys=True, default=str) != json.dumps(
+            live.get(key, MISSING_MARK), sort_keys=True, default=str
+        ):
+            moved.append(key)
+    return moved
+
+
+def _moved_rubric(before: Any, now: Any, metric_names: Mapping[int, str]) -> list[str]:
+    was = _rules_by_metric(live_rubric_rules({"rubric_config": before}))
+    is_ = _rules_by_metric(live_rubric_rules({"rubric_config": now}))
+    moved = []
+    for metric in sorted(set(was) | set(is_), key=str):
+        if _canonical_rules(was.get(metric, [])) != _canonical_rules(is_.get(metric, [])):
+            name = metric_names.get(metric) if isinstance(metric, int) else None
+            verb = "added" if metric not in was else "removed" if metric not in is_ else "changed"
+            moved.append(f"rubric rules of metric {metric}{f' ({name})' if name else ''} {verb}")
+    logic = [c.get("evaluation_logic") if isinstance(c, dict) else None for c in (before, now)]
+    if logic[0] != logic[1]:
+        moved.append("rubric evaluation_logic")
+    if not moved and json.dumps(before, sort_keys=True, default=str) != json.dumps(
+        now, sort_keys=True, default=str
+    ):
+        moved.append("rubric_config")
+    return moved
 
 
 def _diff_settings(
@@ -369,6 +424,7 @@ def diff_project(
     after: dict[str, Any] = {**live, **{k: v for k, v in patch.items() if k not in desired.secrets}}
     after.update({f"{k}_configured": True for k in patch if k in desired.secrets})
     managed_rubric = desired.rubric is not None
+    baseline = watched_values(live, settings=desired.settings, secrets=desired.secrets, rubric=managed_rubric)
     return ProjectPlan(
         project_id=desired.project_id,
         file=desired.file,
@@ -377,9 +433,8 @@ def diff_project(
         rules_kept=kept,
         metrics_kept=kept_metrics,
         patch=patch,
-        fingerprint=fingerprint(
-            live, settings=desired.settings, secrets=desired.secrets, rubric=managed_rubric
-        ),
+        fingerprint=digest(baseline),
+        baseline=baseline,
         expected_fingerprint=fingerprint(
             after, settings=desired.settings, secrets=desired.secrets, rubric=managed_rubric
         ),
@@ -514,13 +569,15 @@ def diff_restore(
                     f"{name} changed again since that apply; restoring overwrites that later change too"
                 )
     settings = [k for k in target if k != "rubric_config"]
+    baseline = watched_values(live, settings=settings, secrets=(), rubric="rubric_config" in target)
     return ProjectPlan(
         project_id=project_id,
         file=file,
         field_changes=tuple(changes),
         rule_changes=tuple(rule_changes),
         patch=patch,
-        fingerprint=fingerprint(live, settings=settings, secrets=(), rubric="rubric_config" in target),
+        fingerprint=digest(baseline),
+        baseline=baseline,
         managed_settings=tuple(settings),
         manages_rubric="rubric_config" in target,
         previous={k: copy.deepcopy(live[k]) for k in patch if k in live},

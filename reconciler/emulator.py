@@ -60,7 +60,7 @@ INT_FIELDS = frozenset(
         "frequent_calls_cooldown",
     }
 )
-FAULT_KINDS = ("latency", "status", "drop", "timeout_after_write", "malformed", "truncated")
+FAULT_KINDS = ("latency", "status", "drop", "timeout_after_write", "malformed", "truncated", "edit")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,10 @@ class Fault:
     with ``Retry-After: retry_after`` when set, without touching state), ``drop`` (close the
     connection without an answer, state untouched), ``timeout_after_write`` (apply the request,
     then hold the connection ``seconds`` and close it unanswered), ``malformed`` (200 with a body
-    that is not JSON), ``truncated`` (a JSON body cut short of its Content-Length).
+    that is not JSON), ``truncated`` (a JSON body cut short of its Content-Length), ``edit`` (a
+    colleague's edit in the web UI: set ``edit["fields"]`` on project ``edit["project"]`` as the
+    request arrives, then answer it normally). ``skip``: let that many matching requests through
+    untouched first (e.g. edit a project on the tool's second read of it, not the first).
     """
 
     kind: str
@@ -106,6 +109,8 @@ class Fault:
     status: int = 503
     retry_after: float | None = None
     seconds: float = 0.0
+    edit: dict[str, Any] | None = None
+    skip: int = 0
     hits: int = 0
 
     def __post_init__(self) -> None:
@@ -223,6 +228,9 @@ class EmulatorState:
         with self.lock:
             for fault in self.faults:
                 if fault.matches(method, path):
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.hits += 1
                     if fault.times and fault.hits >= fault.times:
                         self.faults.remove(fault)
@@ -556,6 +564,10 @@ class _Handler(BaseHTTPRequestHandler):
         if state.latency:
             time.sleep(state.latency)
         fault = state.take_fault(self.command, split.path)
+        if fault and fault.kind == "edit":
+            edit = fault.edit or {}
+            state.set_project_fields(int(edit["project"]), **edit.get("fields", {}))
+            fault = None
         if fault and fault.kind == "latency":
             time.sleep(fault.seconds)
             fault = None

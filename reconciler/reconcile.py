@@ -7,8 +7,9 @@ with the others.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from reconciler.changes import ProjectPlan
 from reconciler.client import CekuraClient
@@ -31,11 +32,16 @@ def plan_project(
     *,
     rotate: Collection[str] = (),
     read_secrets: bool = True,
+    live: Mapping[str, Any] | None = None,
 ) -> PlannedProject:
-    """GET the project (and its metrics when the rubric is managed), then diff."""
+    """GET the project (and its metrics when the rubric is managed), then diff.
+
+    ``live``: a read of the project just made (apply's fresh read before a PATCH), planned from
+    instead of reading it again."""
     if desired.project_id is None:
         raise PlanError(f"{desired.where(())}: no `project:` id; this file can only be used as a base")
-    live = client.get_project(desired.project_id)
+    if live is None:
+        live = client.get_project(desired.project_id)
     notes: tuple[str, ...] = ()
     if live.get("is_deleted") is True and "is_deleted" not in desired.settings:
         notes = (f"project {desired.project_id} is deleted in Cekura (is_deleted: true)",)

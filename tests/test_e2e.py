@@ -308,7 +308,9 @@ def test_request_counts(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> 
 
     emulator.state.clear_requests()
     assert cli("apply", "--auto-approve", str(settings_only)).code == 0
+    # Plan's read, the fresh read right before the PATCH (nothing moved), the PATCH, the verify.
     assert [(r.method, r.path) for r in emulator.state.requests] == [
+        ("GET", "/user/v1/projects/124/"),
         ("GET", "/user/v1/projects/124/"),
         ("PATCH", "/user/v1/projects/124/"),
         ("GET", "/user/v1/projects/124/"),

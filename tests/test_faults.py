@@ -207,7 +207,7 @@ def test_latency_below_the_timeout_is_just_slow(cli: Cli, emulator: RunningEmula
     result = run(cli, "apply", "--auto-approve", "--timeout", "1", settings_file(tmp_path))
     assert result.code == 0, result.err
     assert "Project 124: applied 1 field in one PATCH; verified." in result.out
-    assert gets(emulator) == 2
+    assert gets(emulator) == 3  # plan, the fresh read before the PATCH, verify
     assert patches(emulator) == [(P124, {"sample_rate": 0.25})]
     assert_changed_only(before, emulator.state.project(124), sample_rate=0.25)
 
@@ -230,7 +230,7 @@ def test_patch_503_is_not_retried_and_reported_not_changed(
     ) in result.err
     assert "Apply complete: 0 changed, 1 failed, 0 unchanged.\n  NOT changed: project 124\n" in result.out
     assert patches(emulator) == [(P124, {"sample_rate": 0.25})]
-    assert gets(emulator) == 2  # plan, then the read-back that decided the outcome
+    assert gets(emulator) == 3  # plan, the fresh read, then the read-back that decided the outcome
     assert emulator.state.project(124) == before
 
 
@@ -272,7 +272,7 @@ def test_patch_applied_but_answer_lost_is_read_back_as_changed(
     ) in result.out
     assert "Apply complete: 1 changed, 0 failed, 0 unchanged." in result.out
     assert patches(emulator) == [(P124, {"sample_rate": 0.25})]  # never re-sent
-    assert gets(emulator) == 2
+    assert gets(emulator) == 3
     assert_changed_only(before, emulator.state.project(124), sample_rate=0.25)
 
 
@@ -363,9 +363,8 @@ def test_patch_lost_while_someone_else_edits_is_unknown(
 
 
 def _only_first_get_succeeds(state: EmulatorState) -> None:
-    # Faults match in order: the planning GET takes the harmless one, every later GET gets a 503.
-    state.add_fault(Fault("latency", method="GET", path=P124, seconds=0))
-    state.add_fault(Fault("status", method="GET", path=P124, status=503, times=0))
+    # The planning GET and apply's fresh read before the PATCH pass; every later GET gets a 503.
+    state.add_fault(Fault("status", method="GET", path=P124, status=503, times=0, skip=2))
 
 
 def test_patch_lost_and_read_back_failing_is_unknown(
@@ -380,7 +379,7 @@ def test_patch_lost_and_read_back_failing_is_unknown(
     assert f"reading the project back failed too (GET {cli.base_url}{P124}" in result.err
     assert "Apply complete: 0 changed, 1 failed, 0 unchanged.\n  outcome UNKNOWN: project 124\n" in result.out
     assert patches(emulator) == [(P124, {"sample_rate": 0.25})]
-    assert gets(emulator) == 1 + GET_ATTEMPTS
+    assert gets(emulator) == 2 + GET_ATTEMPTS  # plan and fresh read, then the retried read-back
     assert emulator.state.project(124) == before  # dropped before it was applied; the tool cannot know
 
 
@@ -397,7 +396,7 @@ def test_patch_accepted_but_verify_read_failing_is_unknown(
     ) in result.err
     assert "Apply complete: 0 changed, 1 failed, 0 unchanged.\n  outcome UNKNOWN: project 124\n" in result.out
     assert patches(emulator) == [(P124, {"sample_rate": 0.25})]
-    assert gets(emulator) == 1 + GET_ATTEMPTS
+    assert gets(emulator) == 2 + GET_ATTEMPTS  # plan and fresh read, then the retried read-back
     assert_changed_only(before, emulator.state.project(124), sample_rate=0.25)
 
 
