@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO, TypeVar
 import click
 
 from reconciler import __version__
+from reconciler.redact import RedactingFilter, Redactor
 
 if TYPE_CHECKING:
     from reconciler.apply import Replan
@@ -30,9 +31,14 @@ EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 T = TypeVar("T")
 
 
+# Every secret value and API key the client sends is added to this one redactor; every error message
+# and log line printed goes through it (reconciler/redact.py).
+_REDACTOR = Redactor()
+
+
 def _fail(message: str, *, err: TextIO | None = None) -> None:
     stream = err or sys.stderr
-    for line in str(message).splitlines() or [""]:
+    for line in _REDACTOR(str(message)).splitlines() or [""]:
         stream.write(f"Error: {line}\n")
 
 
@@ -57,7 +63,7 @@ def _run(body: Callable[[], int]) -> None:
         code = body()
     except InputError as exc:
         for problem in exc.problems:
-            sys.stderr.write(f"{problem}\n")
+            sys.stderr.write(f"{_REDACTOR(str(problem))}\n")
         count = len(exc.problems)
         sys.stderr.write(f"{count} problem{'s' if count != 1 else ''} found; nothing was changed.\n")
         code = EXIT_ERROR
@@ -77,7 +83,14 @@ def _use_color(stream: TextIO) -> bool:
 
 def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter(_REDACTOR))
+    logging.basicConfig(level=level, handlers=[handler])
+    # httpx logs every request at INFO and httpcore the raw response headers at DEBUG: the client
+    # logs its own request lines (method, path, status, time) instead.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class _Cli(click.Group):
@@ -180,10 +193,22 @@ def _api_options(func: Callable[..., None]) -> Callable[..., None]:
             help="At most this many API requests a second, across all threads (default: no limit; "
             "a 429's Retry-After always pauses every thread).",
         ),
+        _retry_budget_option,
     ]
     for option in reversed(options):
         func = option(func)
     return func
+
+
+_retry_budget_option = click.option(
+    "--retry-budget",
+    type=click.FloatRange(min=0.0),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Keep retrying a failed GET (and a PATCH the server did not take) for at most this long; "
+    "no wait, a server's Retry-After included, goes past it. 0: never retry.",
+)
 
 
 def _project_option(func: Callable[..., None]) -> Callable[..., None]:
@@ -214,12 +239,23 @@ def _rotate_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def _client(
-    base_url: str, api_key_file: str | None, timeout: float, max_rps: float | None = None
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    max_rps: float | None = None,
+    retry_budget: float = 60.0,
 ) -> CekuraClient:
-    from reconciler.client import CekuraClient
+    from reconciler.client import CekuraClient, RetryPolicy
     from reconciler.credentials import read_api_key
 
-    return CekuraClient(base_url, read_api_key(api_key_file), timeout=timeout, max_rps=max_rps)
+    return CekuraClient(
+        base_url,
+        read_api_key(api_key_file),
+        timeout=timeout,
+        max_rps=max_rps,
+        retry=RetryPolicy(budget=retry_budget),
+        redactor=_REDACTOR,
+    )
 
 
 PROGRESS_MIN = 10  # projects: fewer finish too fast for progress to help
@@ -524,6 +560,7 @@ def plan(
     timeout: float,
     parallelism: int,
     max_rps: float | None,
+    retry_budget: float,
     rotate: tuple[str, ...],
     rotate_all: bool,
     fmt: str,
@@ -562,7 +599,7 @@ def plan(
         if not impact and ctx.get_parameter_source("since_text") == click.core.ParameterSource.COMMANDLINE:
             sys.stderr.write("Note: --since only applies with --impact; ignored.\n")
         projects = _load_for(paths, only, fmt)
-        with _client(base_url, api_key_file, timeout, max_rps) as client:
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
@@ -618,6 +655,7 @@ def drift(
     timeout: float,
     parallelism: int,
     max_rps: float | None,
+    retry_budget: float,
     fmt: str,
     only: tuple[int, ...],
 ) -> None:
@@ -636,7 +674,7 @@ def drift(
         from reconciler.changes import Plan
 
         projects = _load_for(paths, only, fmt)
-        with _client(base_url, api_key_file, timeout, max_rps) as client:
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=(), rotate_all=False, parallelism=parallelism, read_secrets=False
             )
@@ -927,6 +965,7 @@ def apply(
     timeout: float,
     parallelism: int,
     max_rps: float | None,
+    retry_budget: float,
     rotate: tuple[str, ...],
     rotate_all: bool,
     auto_approve: bool,
@@ -970,7 +1009,7 @@ def apply(
                 "--rotate or --rotate-all (the plan already says what to send; make a new plan to change it)"
             )
         if saved_plans:
-            with _client(base_url, api_key_file, timeout, max_rps) as client:
+            with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
                 return _apply_saved(
                     paths[0],
                     client,
@@ -981,7 +1020,7 @@ def apply(
                     force=force,
                 )
         projects = _select(load_projects(paths), only)
-        with _client(base_url, api_key_file, timeout, max_rps) as client:
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
             )
@@ -1031,6 +1070,7 @@ def restore(
     timeout: float,
     parallelism: int,
     max_rps: float | None,
+    retry_budget: float,
     auto_approve: bool,
     allow_delete: bool,
     force: bool,
@@ -1061,7 +1101,7 @@ def restore(
                 f"{entry}: the entry was written for {record.base_url}, "
                 f"not {base_url.rstrip('/')}; refusing it"
             )
-        with _client(base_url, api_key_file, timeout, max_rps) as client:
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             live = client.get_project(record.project_id)
             restore_plan = diff_restore(record.project_id, entry, live, record.before, record.sent)
             given = _given(force, allow_delete)
@@ -1124,8 +1164,14 @@ def restore(
     show_default=True,
     help="Seconds to wait for each API request.",
 )
+@_retry_budget_option
 def export(
-    project_id: int, output: str | None, base_url: str, api_key_file: str | None, timeout: float
+    project_id: int,
+    output: str | None,
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    retry_budget: float,
 ) -> None:
     """Write a project file from a live project: every writable setting, the rubric, secret references.
 
@@ -1147,7 +1193,7 @@ def export(
         destination = None if output == "-" else output
         if destination and Path(destination).exists():
             raise ReconcilerError(f"{destination} already exists; refusing to overwrite it (remove it first)")
-        with _client(base_url, api_key_file, timeout) as client:
+        with _client(base_url, api_key_file, timeout, retry_budget=retry_budget) as client:
             live, metrics = fetch_export_inputs(client, project_id)
         text = export_project(live, metrics, base_url_comment=base_url)
         if not destination:

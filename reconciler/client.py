@@ -1,11 +1,18 @@
 """The Cekura API client: the only module that speaks HTTP and the only one that sees httpx errors.
 
 It turns every failure into an ``ApiError`` subclass whose message names what was asked for and the
-URL, and never contains the API key or a secret value (callers pass the secret values of a request
-in ``redact`` so that even an error body that echoes them is scrubbed). GETs are retried on
-connection errors, 429 (honouring Retry-After) and 502/503/504 with exponential backoff and jitter;
-a PATCH is retried only when the server cannot have seen it (connection refused, 429), so that an
-outcome is never guessed.
+URL, and never contains the API key or a secret value in any form: every message and log line goes
+through the client's ``Redactor`` (reconciler/redact.py), which knows the key and every secret value
+a request carried (callers pass them in ``redact``), so even an error body, a header or a next-page
+link that echoes one escaped or cut short is masked. Requests are logged here (method, path, status,
+time), never their headers.
+
+GETs are retried on connection errors, timeouts, 429 and 502/503/504, with exponential backoff and
+jitter or the server's Retry-After, for as long as the retry budget (``RetryPolicy.budget``, 60 s by
+default) allows: no wait goes past it, and a Retry-After longer than what is left of it ends the
+retries at once instead of hanging. A PATCH is retried only when the server cannot have seen it
+(connection refused, 429), so that an outcome is never guessed. Time is read from an injectable
+``clock`` and waited with an injectable ``sleep``.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from reconciler.errors import (
     ServerError,
     TransportError,
 )
-from reconciler.model import SENSITIVE_MASK
+from reconciler.redact import Redactor
 
 log = logging.getLogger("reconciler.client")
 
@@ -45,15 +52,21 @@ _RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 4
+    """How long one request may keep being retried.
+
+    ``budget``: seconds from the first attempt after which no retry starts (0: never retry); every
+    wait, a Retry-After included, fits in what is left of it. ``attempts``: an optional cap on the
+    number of attempts on top of that (None: the budget alone bounds them).
+    """
+
+    budget: float = 60.0
     base_delay: float = 0.5
     max_delay: float = 8.0
-    total: float = 60.0
+    attempts: int | None = None
 
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), self.total)
-        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+    def backoff(self, waits: int) -> float:
+        """The wait before retry number ``waits`` (1-based) when the server named none."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** min(waits - 1, 32)))
         return random.uniform(ceiling / 2, ceiling)  # "equal jitter": never zero, never in lockstep
 
 
@@ -89,18 +102,29 @@ def _is_loopback(host: str) -> bool:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+    """Seconds the server asks to wait: >= 0, possibly ``inf``; None when it names no usable wait.
+
+    Delay-seconds or an HTTP-date (a date in the past: 0). NaN, a negative number and anything else
+    (a proxy's garbage) are ignored, never a crash: the normal backoff applies.
+    """
+    value = response.headers.get("Retry-After", "").strip()
     if not value:
         return None
     try:
         seconds = float(value)
     except ValueError:
-        try:  # an HTTP-date; anything else (a proxy's garbage) is ignored, never a crash
+        try:
             parsed = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
+        if parsed.tzinfo is None:  # HTTP-dates are GMT
+            parsed = parsed.replace(tzinfo=UTC)
         return max(0.0, parsed.timestamp() - time.time())
-    return None if math.isnan(seconds) else seconds
+    return seconds if seconds >= 0 else None  # NaN compares False: ignored too
+
+
+def _seconds(value: float) -> str:
+    return "without end" if math.isinf(value) else f"{value:.3g} s" if value < 1000 else f"{value:.0f} s"
 
 
 def describe_drf_body(body: Any) -> str:
@@ -128,16 +152,21 @@ class RateLimiter:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        max_pause: float = 60.0,
     ) -> None:
         self.interval = 1.0 / rate if rate else 0.0
         self._clock, self._sleep = clock, sleep
+        self.max_pause = max_pause
         self._next = 0.0
         self._paused_until = 0.0
         self._lock = threading.Lock()
 
     def pause(self, seconds: float) -> None:
+        """Hold every request for ``seconds``, at most ``max_pause``; NaN or a negative is ignored."""
+        if not seconds > 0:
+            return
         with self._lock:
-            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._paused_until = max(self._paused_until, self._clock() + min(seconds, self.max_pause))
 
     def acquire(self) -> None:
         """Wait for this request's slot (the slot is taken under the lock, the wait outside it)."""
@@ -161,14 +190,21 @@ class CekuraClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         max_rps: float | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
-        self.base_url = check_base_url(base_url)
+        # The key is masked from the start: even check_base_url's message goes through the redactor.
+        self.redactor = redactor if redactor is not None else Redactor()
+        self.redactor.add(api_key)
+        try:
+            self.base_url = check_base_url(base_url)
+        except ApiError as exc:
+            raise ApiError(self.redactor(str(exc))) from None
         self.retry = retry or RetryPolicy()
-        self._sleep = sleep
-        self.limiter = RateLimiter(max_rps, sleep=sleep)
-        self._key = api_key
+        self._clock, self._sleep = clock, sleep
+        self.limiter = RateLimiter(max_rps, clock=clock, sleep=sleep, max_pause=self.retry.budget)
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -204,12 +240,10 @@ class CekuraClient:
     def patch_project(
         self, project_id: int, body: dict[str, Any], *, redact: Collection[str] = ()
     ) -> dict[str, Any]:
+        """``redact``: the secret values in ``body``; from now on the client masks them everywhere."""
+        self.redactor.add(*redact)
         answer = self._request(
-            "PATCH",
-            f"/user/v1/projects/{project_id}/",
-            what=f"project {project_id}",
-            json=body,
-            redact=redact,
+            "PATCH", f"/user/v1/projects/{project_id}/", what=f"project {project_id}", json=body
         )
         return _expect_object(answer, f"project {project_id}")
 
@@ -266,8 +300,10 @@ class CekuraClient:
             elif isinstance(body, dict) and isinstance(body.get("results"), list):
                 items, url = body["results"], body.get("next") or None
                 if url is not None and not self._same_origin(url):
-                    raise MalformedResponse(
-                        f"{what}: the next page points to another server ({url}); not following it"
+                    raise self._redacted(
+                        MalformedResponse(
+                            f"{what}: the next page points to another server ({url}); not following it"
+                        )
                     )
                 query = None
             else:
@@ -292,60 +328,88 @@ class CekuraClient:
         what: str,
         params: dict[str, str] | None = None,
         json: Any = None,
-        redact: Collection[str] = (),
     ) -> Any:
+        try:
+            return self._retrying(method, url, what=what, params=params, json=json)
+        except ApiError as exc:
+            raise self._redacted(exc) from None
+
+    def _retrying(self, method: str, url: str, *, what: str, params: dict[str, str] | None, json: Any) -> Any:
         full = url if url.startswith("http") else f"{self.base_url}{url}"
-        started = time.monotonic()
-        attempt = 0
+        shown = urlsplit(full)._replace(scheme="", netloc="").geturl()  # path?query, for the log
+        budget = self.retry.budget
+        started = self._clock()
+        attempt = waits = 0
         while True:
             attempt += 1
             retry_after: float | None = None
+            shared_pause = False
             failure: ApiError
             self.limiter.acquire()
+            sent_at = self._clock()
             try:
                 response = self._http.request(method, url, params=params, json=json)
                 response.read()
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry for any method.
-                failure = TransportError(
-                    self._scrub(f"cannot reach {full} for {what}: {_reason(exc)}", redact)
-                )
+                self._log_request(method, shown, "not sent", sent_at)
+                failure = TransportError(f"cannot reach {full} for {what}: {_reason(exc)}")
             except httpx.HTTPError as exc:
+                self._log_request(method, shown, "no answer", sent_at)
                 sent = method != "GET"
                 failure = TransportError(
-                    self._scrub(f"{method} {full} for {what} did not complete: {_reason(exc)}", redact),
-                    maybe_sent=sent,
+                    f"{method} {full} for {what} did not complete: {_reason(exc)}", maybe_sent=sent
                 )
                 if sent:
                     raise failure from None
             else:
-                log.debug(
-                    "%s %s -> %s (%.0f ms)",
-                    method,
-                    full,
-                    response.status_code,
-                    1000 * (time.monotonic() - started),
-                )
+                self._log_request(method, shown, str(response.status_code), sent_at)
                 if response.status_code not in _RETRY_STATUSES or (
                     method != "GET" and response.status_code != 429
                 ):
-                    return self._answer(response, method, full, what, redact)
+                    return self._answer(response, method, full, what)
                 retry_after = _retry_after(response)
-                if response.status_code == 429 and retry_after:
-                    self.limiter.pause(retry_after)  # every thread waits, not only this one
-                failure = self._error(response, method, full, what, redact)
-            elapsed = time.monotonic() - started
-            wait = self.retry.delay(attempt, retry_after)
-            if attempt >= self.retry.attempts or elapsed + wait > self.retry.total:
-                raise failure
-            log.debug("retrying %s %s in %.2f s (attempt %d): %s", method, full, wait, attempt + 1, failure)
+                shared_pause = response.status_code == 429
+                failure = self._error(response, method, full, what)
+            left = budget - (self._clock() - started)
+            if retry_after is not None and retry_after > left:
+                raise _noted(
+                    failure,
+                    f"; the server asks to wait {_seconds(retry_after)} before retrying, more than the "
+                    f"{budget:g} s retry budget has left (--retry-budget)",
+                )
+            if retry_after is None:
+                waits += 1  # the backoff grows with its own waits; a Retry-After does not count
+            wait = retry_after if retry_after is not None else self.retry.backoff(waits)
+            if wait > left or (self.retry.attempts is not None and attempt >= self.retry.attempts):
+                if attempt == 1:
+                    raise failure
+                spent = self._clock() - started
+                raise _noted(failure, f" ({attempt} attempts in {spent:.1f} s; --retry-budget {budget:g})")
+            if shared_pause and retry_after is not None:
+                self.limiter.pause(wait)  # every thread waits, not only this one
+            log.debug(
+                "%s",
+                self.redactor(
+                    f"retrying {method} {shown} in {wait:.2f} s (attempt {attempt + 1}): {failure}"
+                ),
+            )
             self._sleep(wait)
 
-    def _answer(
-        self, response: httpx.Response, method: str, full: str, what: str, redact: Collection[str]
-    ) -> Any:
+    def _log_request(self, method: str, shown: str, outcome: str, sent_at: float) -> None:
+        """One line per request: never its headers or body (httpx's and httpcore's logs are off)."""
+        if log.isEnabledFor(logging.DEBUG):
+            elapsed = 1000 * (self._clock() - sent_at)
+            log.debug("%s", self.redactor(f"{method} {shown} -> {outcome} ({elapsed:.0f} ms)"))
+
+    def _redacted(self, error: ApiError) -> ApiError:
+        """``error`` with its message masked (same type, same ``maybe_sent``)."""
+        error.args = (self.redactor(str(error)),)
+        return error
+
+    def _answer(self, response: httpx.Response, method: str, full: str, what: str) -> Any:
         if response.status_code >= 400:
-            raise self._error(response, method, full, what, redact)
+            raise self._error(response, method, full, what)
         try:
             return response.json()
         except ValueError:
@@ -355,15 +419,12 @@ class CekuraClient:
                 f"({len(response.content)} bytes of {response.headers.get('content-type', 'unknown type')})"
             ) from None
 
-    def _error(
-        self, response: httpx.Response, method: str, full: str, what: str, redact: Collection[str]
-    ) -> ApiError:
+    def _error(self, response: httpx.Response, method: str, full: str, what: str) -> ApiError:
         status = response.status_code
         try:
             detail = describe_drf_body(response.json())
         except ValueError:
             detail = response.reason_phrase
-        detail = self._scrub(detail, redact)
         if status == 401:
             return AuthError(
                 f"authentication failed for {what} at {full} (401): {detail.rstrip('.')}. "
@@ -377,11 +438,10 @@ class CekuraClient:
             return ServerError(f"{method} {full} for {what} failed with {status}: {detail}")
         return RequestRejected(f"the API rejected {method} {full} for {what} ({status}): {detail}")
 
-    def _scrub(self, text: str, redact: Collection[str]) -> str:
-        for value in (*redact, self._key):
-            if value:
-                text = text.replace(value, SENSITIVE_MASK)
-        return text
+
+def _noted(error: ApiError, note: str) -> ApiError:
+    error.args = (f"{error}{note}",)
+    return error
 
 
 def _reason(exc: httpx.HTTPError) -> str:

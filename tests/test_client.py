@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 
 import httpx
@@ -31,7 +32,7 @@ def make(
         BASE,
         KEY,
         transport=httpx.MockTransport(handler),
-        retry=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.02, total=5),
+        retry=RetryPolicy(attempts=attempts, base_delay=0.01, max_delay=0.02, budget=5),
         sleep=sleeps.append,
     )
     return client, sleeps
@@ -257,3 +258,157 @@ def test_tls_is_verified_for_https_base_urls() -> None:
         context = client._http._transport._pool._ssl_context  # type: ignore[attr-defined]
         assert context.verify_mode == ssl.CERT_REQUIRED
         assert context.check_hostname is True
+
+
+# -- retries bounded by a time budget, on an injected clock --------------------------------------
+
+
+class FakeClock:
+    """Monotonic time that moves only when the client sleeps: no test waits for real."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert math.isfinite(seconds) and seconds >= 0, seconds
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def timed(
+    handler: Callable[[httpx.Request], httpx.Response], *, budget: float = 60.0, max_rps: float | None = None
+) -> tuple[CekuraClient, FakeClock]:
+    clock = FakeClock()
+    client = CekuraClient(
+        BASE,
+        KEY,
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(budget=budget),
+        clock=clock,
+        sleep=clock.sleep,
+        max_rps=max_rps,
+    )
+    return client, clock
+
+
+def answers(*responses: httpx.Response | type[Exception]) -> Callable[[httpx.Request], httpx.Response]:
+    queue = list(responses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answer = queue.pop(0) if queue else httpx.Response(200, json={"id": 1})
+        if isinstance(answer, httpx.Response):
+            return answer
+        raise answer("injected", request=request)  # type: ignore[call-arg]
+
+    return handler
+
+
+def test_a_short_outage_of_429s_503s_and_drops_on_one_get_is_ridden_out() -> None:
+    outage: list[httpx.Response | type[Exception]] = [
+        httpx.Response(429, headers={"Retry-After": "3"}),
+        httpx.Response(429, headers={"Retry-After": "3"}),
+        httpx.Response(503),
+        httpx.Response(503),
+        httpx.Response(502),
+        httpx.ConnectError,
+        httpx.RemoteProtocolError,
+        httpx.ReadTimeout,
+        httpx.Response(504),
+    ]
+    client, clock = timed(answers(*outage))
+    assert client.get_project(1) == {"id": 1}
+    assert len(clock.slept) == len(outage)
+    assert clock.slept[:2] == [3.0, 3.0]
+    assert sum(clock.slept) <= 60.0
+
+
+def test_a_get_that_keeps_failing_gives_up_when_the_budget_is_spent() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503, json={"detail": "busy"})
+
+    client, clock = timed(handler, budget=20)
+    with pytest.raises(ServerError, match=r"failed with 503: busy .*attempts in .* s; --retry-budget 20"):
+        client.get_project(1)
+    assert len(calls) > 4  # bounded by time, not by a small count
+    assert sum(clock.slept) <= 20
+    assert all(0 < seconds <= 8.0 for seconds in clock.slept)  # exponential backoff, capped at 8 s
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "gives_up"),
+    [
+        ("1000000000", True),
+        ("inf", True),
+        ("Infinity", True),
+        ("1e400", True),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", True),
+        ("nan", False),
+        ("-5", False),
+        ("Thu, 01 Jan 1970 00:00:00 GMT", False),
+        ("soon", False),
+    ],
+)
+def test_any_retry_after_is_handled_within_the_budget(retry_after: str, gives_up: bool) -> None:
+    handler = answers(httpx.Response(429, headers={"Retry-After": retry_after}, json={"detail": "slow down"}))
+    client, clock = timed(handler, budget=30, max_rps=5)
+    if gives_up:
+        with pytest.raises(
+            ServerError, match=r"429: slow down; the server asks to wait .* more than the 30 s"
+        ):
+            client.get_project(1)
+    else:
+        assert client.get_project(1) == {"id": 1}
+    # The shared rate limiter was not paused for longer than the budget either: the next request goes.
+    assert client.get_project(1) == {"id": 1}
+    assert sum(clock.slept) <= 30
+
+
+def test_an_http_date_retry_after_is_waited_until() -> None:
+    import email.utils
+    import time
+
+    when = email.utils.formatdate(time.time() + 20, usegmt=True)
+    client, clock = timed(answers(httpx.Response(503, headers={"Retry-After": when})))
+    assert client.get_project(1) == {"id": 1}
+    assert len(clock.slept) == 1 and 18 <= clock.slept[0] <= 20
+
+
+def test_a_retry_after_longer_than_what_is_left_of_the_budget_ends_the_retries() -> None:
+    client, clock = timed(
+        answers(*[httpx.Response(503, headers={"Retry-After": "8"})] * 3, httpx.Response(200, json={})),
+        budget=20,
+    )
+    with pytest.raises(ServerError, match="more than the 20 s retry budget has left"):
+        client.get_project(1)
+    assert clock.slept == [8.0, 8.0]
+
+
+def test_a_zero_budget_means_no_retry() -> None:
+    calls: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(503)
+
+    client, clock = timed(handler, budget=0)
+    with pytest.raises(ServerError):
+        client.get_project(1)
+    assert calls == [1] and clock.slept == []
+
+
+def test_the_rate_limiter_pause_is_capped() -> None:
+    from reconciler.client import RateLimiter
+
+    clock = FakeClock()
+    limiter = RateLimiter(None, clock=clock, sleep=clock.sleep, max_pause=10.0)
+    for seconds in (1e9, math.inf, math.nan, -5.0):
+        limiter.pause(seconds)
+        limiter.acquire()
+    assert clock.slept == [10.0, 10.0]
