@@ -197,6 +197,20 @@ def _rotate_options(func: Callable[..., None]) -> Callable[..., None]:
     )(func)
 
 
+def _secrets_dir_option(func: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--secrets-dir",
+        "secrets_dir",
+        multiple=True,
+        type=click.Path(file_okay=False),
+        envvar="CEKURA_SECRETS_DIRS",
+        metavar="DIR",
+        help="Allow {file: PATH} secrets with an absolute (or ~) PATH in this folder (repeatable; env "
+        "CEKURA_SECRETS_DIRS, folders separated by the OS path separator). Relative paths need no "
+        "folder allowed: they stay inside the project file's repository.",
+    )(func)
+
+
 def _client(
     base_url: str, api_key_file: str | None, timeout: float, max_rps: float | None = None
 ) -> CekuraClient:
@@ -258,8 +272,10 @@ def _plan_all(
     rotate_all: bool,
     parallelism: int,
     read_secrets: bool = True,
+    secrets_dir: tuple[str, ...] = (),
 ) -> tuple[list[PlannedProject], list[tuple[str, str]]]:
     """Plan every project; one project's failure (file, message) does not stop the others."""
+    from reconciler.credentials import secrets_dirs
     from reconciler.errors import InputError, ReconcilerError
     from reconciler.reconcile import plan_project
 
@@ -269,12 +285,15 @@ def _plan_all(
         from reconciler.errors import PlanError
 
         raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret")
+    allowed = secrets_dirs(secrets_dir)
 
     def one(desired: DesiredProject) -> PlannedProject | tuple[str, str]:
         # --rotate NAME over many files: the files that reference NAME rotate it.
         names = tuple(desired.secrets) if rotate_all else tuple(n for n in rotate if n in desired.secrets)
         try:
-            return plan_project(client, desired, rotate=names, read_secrets=read_secrets)
+            return plan_project(
+                client, desired, rotate=names, read_secrets=read_secrets, secrets_dirs=allowed
+            )
         except InputError as exc:
             return desired.file, "\n".join(str(p) for p in exc.problems)
         except ReconcilerError as exc:
@@ -412,6 +431,7 @@ def _error_text(file: str, message: str) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
 @_rotate_options
+@_secrets_dir_option
 @click.option(
     "--format",
     "fmt",
@@ -456,6 +476,7 @@ def plan(
     max_rps: float | None,
     rotate: tuple[str, ...],
     rotate_all: bool,
+    secrets_dir: tuple[str, ...],
     fmt: str,
     detailed_exitcode: bool,
     out_file: str | None,
@@ -494,7 +515,12 @@ def plan(
         projects = _load_for(paths, only, fmt)
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(
-                client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
+                client,
+                projects,
+                rotate=rotate,
+                rotate_all=rotate_all,
+                parallelism=parallelism,
+                secrets_dir=secrets_dir,
             )
             result = Plan(tuple(p.plan for p in planned))
             reports = None
@@ -700,12 +726,13 @@ def _apply_saved(
     journal_dir: str,
     allow_delete: bool,
     force: bool,
+    secrets_dir: tuple[str, ...] = (),
 ) -> int:
     from pathlib import Path
 
     from reconciler.apply import live_fingerprint
     from reconciler.changes import Plan
-    from reconciler.credentials import resolve_secret
+    from reconciler.credentials import resolve_secret, saved_plan_root, secrets_dirs
     from reconciler.errors import PlanError, RefusedError
     from reconciler.model import Secret, SecretRef
     from reconciler.render import render_text
@@ -750,10 +777,17 @@ def _apply_saved(
         for name, value in s.plan.patch.items():
             if isinstance(value, SecretRef):
                 try:
-                    values[name] = Secret(resolve_secret(value, base_dir=Path(s.secret_dir)))
+                    values[name] = Secret(
+                        resolve_secret(
+                            value,
+                            base_dir=Path(s.secret_dir),
+                            root=saved_plan_root(Path(s.secret_dir)),
+                            allowed_dirs=secrets_dirs(secrets_dir),
+                        )
+                    )
                 except ValueError as exc:
                     raise PlanError(
-                        f"project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
+                        f"{path}: project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
                         "nothing was sent"
                     ) from None
         previous = {k: live[k] for k in s.plan.patch if k in live and k not in s.plan.managed_secrets}
@@ -775,6 +809,7 @@ def _apply_saved(
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
 @_rotate_options
+@_secrets_dir_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation (for pipelines).")
 @click.option("--allow-delete", is_flag=True, help="Allow a plan that sets is_deleted: true.")
 @click.option("--force", is_flag=True, help="Allow a plan that removes most of the live rubric rules.")
@@ -789,6 +824,7 @@ def apply(
     max_rps: float | None,
     rotate: tuple[str, ...],
     rotate_all: bool,
+    secrets_dir: tuple[str, ...],
     auto_approve: bool,
     allow_delete: bool,
     force: bool,
@@ -836,11 +872,17 @@ def apply(
                     journal_dir=journal_dir,
                     allow_delete=allow_delete,
                     force=force,
+                    secrets_dir=secrets_dir,
                 )
         projects = _select(load_projects(paths), only)
         with _client(base_url, api_key_file, timeout, max_rps) as client:
             planned, errors = _plan_all(
-                client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
+                client,
+                projects,
+                rotate=rotate,
+                rotate_all=rotate_all,
+                parallelism=parallelism,
+                secrets_dir=secrets_dir,
             )
             given = _given(force, allow_delete)
             render_text(
