@@ -2,6 +2,11 @@
 
 Errors name the reference (``{env: NAME}``, ``{file: PATH}``) and the file position, never a
 value. Values are wrapped in ``Secret`` at once so that no later stage can print them by accident.
+
+A ``{file: PATH}`` reads only what the user meant to share: a relative path stays inside the
+repository of the file that writes it (its git root, or its own folder outside git), an absolute
+or ``~`` path inside a folder allowed with --secrets-dir / CEKURA_SECRETS_DIRS, links judged by
+their target; only a regular file of at most 64 KiB is opened, never blocking on a FIFO.
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ from reconciler.errors import Position, Problem, ReconcilerError, SecretReferenc
 from reconciler.model import DesiredProject, Secret, SecretRef
 
 API_KEY_ENV = "CEKURA_API_KEY"
-
-
 SECRET_FILE_MAX_BYTES = 64 * 1024  # a secret is a key or a token, never a document
 SECRETS_DIRS_ENV = "CEKURA_SECRETS_DIRS"
 _ALLOW_HINT = f"allow its folder with --secrets-dir DIR or {SECRETS_DIRS_ENV}"
@@ -57,7 +60,7 @@ def saved_plan_root(secret_dir: Path) -> Path:
 
 def secrets_dirs(given: Iterable[str]) -> tuple[Path, ...]:
     """The folders allowed for absolute (and ``~``) references, with ``~`` expanded and links resolved."""
-    return tuple(Path(os.path.realpath(Path(d).expanduser())) for d in given if d)
+    return tuple(Path(os.path.realpath(os.path.expanduser(d))) for d in given if d)
 
 
 def references_escaping(name: str, directory: Path) -> bool:
