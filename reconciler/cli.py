@@ -238,6 +238,20 @@ def _rotate_options(func: Callable[..., None]) -> Callable[..., None]:
     )(func)
 
 
+def _secrets_dir_option(func: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--secrets-dir",
+        "secrets_dir",
+        multiple=True,
+        type=click.Path(file_okay=False),
+        envvar="CEKURA_SECRETS_DIRS",
+        metavar="DIR",
+        help="Allow {file: PATH} secrets with an absolute (or ~) PATH in this folder (repeatable; env "
+        "CEKURA_SECRETS_DIRS, folders separated by the OS path separator). Relative paths need no "
+        "folder allowed: they stay inside the project file's repository.",
+    )(func)
+
+
 def _client(
     base_url: str,
     api_key_file: str | None,
@@ -344,13 +358,24 @@ def _rotation(desired: DesiredProject, rotate: tuple[str, ...], rotate_all: bool
 
 
 def _replanner(
-    client: CekuraClient, desired: DesiredProject, rotate: tuple[str, ...], rotate_all: bool
+    client: CekuraClient,
+    desired: DesiredProject,
+    rotate: tuple[str, ...],
+    rotate_all: bool,
+    secrets_dir: tuple[str, ...],
 ) -> Replan:
     """--auto-approve: plan a project again from the fresh read apply made just before its PATCH."""
+    from reconciler.credentials import secrets_dirs
     from reconciler.reconcile import plan_project
 
     def replan(live: Mapping[str, Any]) -> tuple[ProjectPlan, Mapping[str, Secret]]:
-        planned = plan_project(client, desired, rotate=_rotation(desired, rotate, rotate_all), live=live)
+        planned = plan_project(
+            client,
+            desired,
+            rotate=_rotation(desired, rotate, rotate_all),
+            live=live,
+            secrets_dirs=secrets_dirs(secrets_dir),
+        )
         return planned.plan, planned.secret_values
 
     return replan
@@ -364,8 +389,10 @@ def _plan_all(
     rotate_all: bool,
     parallelism: int,
     read_secrets: bool = True,
+    secrets_dir: tuple[str, ...] = (),
 ) -> tuple[list[PlannedProject], list[tuple[str, str]]]:
     """Plan every project; one project's failure (file, message) does not stop the others."""
+    from reconciler.credentials import secrets_dirs
     from reconciler.errors import InputError, ReconcilerError
     from reconciler.reconcile import plan_project
 
@@ -375,11 +402,16 @@ def _plan_all(
         from reconciler.errors import PlanError
 
         raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret")
+    allowed = secrets_dirs(secrets_dir)
 
     def one(desired: DesiredProject) -> PlannedProject | tuple[str, str]:
         try:
             return plan_project(
-                client, desired, rotate=_rotation(desired, rotate, rotate_all), read_secrets=read_secrets
+                client,
+                desired,
+                rotate=_rotation(desired, rotate, rotate_all),
+                read_secrets=read_secrets,
+                secrets_dirs=allowed,
             )
         except InputError as exc:
             return desired.file, "\n".join(str(p) for p in exc.problems)
@@ -518,6 +550,7 @@ def _error_text(file: str, message: str) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
 @_rotate_options
+@_secrets_dir_option
 @click.option(
     "--format",
     "fmt",
@@ -563,6 +596,7 @@ def plan(
     retry_budget: float,
     rotate: tuple[str, ...],
     rotate_all: bool,
+    secrets_dir: tuple[str, ...],
     fmt: str,
     detailed_exitcode: bool,
     out_file: str | None,
@@ -601,7 +635,12 @@ def plan(
         projects = _load_for(paths, only, fmt)
         with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
-                client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
+                client,
+                projects,
+                rotate=rotate,
+                rotate_all=rotate_all,
+                parallelism=parallelism,
+                secrets_dir=secrets_dir,
             )
             result = Plan(tuple(p.plan for p in planned))
             reports = None
@@ -865,13 +904,14 @@ def _apply_saved(
     journal_dir: str,
     allow_delete: bool,
     force: bool,
+    secrets_dir: tuple[str, ...] = (),
 ) -> int:
     from dataclasses import replace
     from pathlib import Path
 
     from reconciler.apply import live_fingerprint
     from reconciler.changes import Plan
-    from reconciler.credentials import resolve_secret
+    from reconciler.credentials import resolve_secret, saved_plan_root, secrets_dirs
     from reconciler.diff import watched_values
     from reconciler.errors import PlanError, RefusedError
     from reconciler.model import Secret, SecretRef
@@ -928,10 +968,17 @@ def _apply_saved(
         for name, value in s.plan.patch.items():
             if isinstance(value, SecretRef):
                 try:
-                    values[name] = Secret(resolve_secret(value, base_dir=Path(s.secret_dir)))
+                    values[name] = Secret(
+                        resolve_secret(
+                            value,
+                            base_dir=Path(s.secret_dir),
+                            root=saved_plan_root(Path(s.secret_dir)),
+                            allowed_dirs=secrets_dirs(secrets_dir),
+                        )
+                    )
                 except ValueError as exc:
                     raise PlanError(
-                        f"project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
+                        f"{path}: project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
                         "nothing was sent"
                     ) from None
         # A reviewed plan is never re-planned: a project that moves before its PATCH is refused.
@@ -953,6 +1000,7 @@ def _apply_saved(
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
 @_rotate_options
+@_secrets_dir_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation (for pipelines).")
 @click.option("--allow-delete", is_flag=True, help="Allow a plan that sets is_deleted: true.")
 @click.option("--force", is_flag=True, help="Allow a plan that removes most of the live rubric rules.")
@@ -968,6 +1016,7 @@ def apply(
     retry_budget: float,
     rotate: tuple[str, ...],
     rotate_all: bool,
+    secrets_dir: tuple[str, ...],
     auto_approve: bool,
     allow_delete: bool,
     force: bool,
@@ -1018,11 +1067,17 @@ def apply(
                     journal_dir=journal_dir,
                     allow_delete=allow_delete,
                     force=force,
+                    secrets_dir=secrets_dir,
                 )
         projects = _select(load_projects(paths), only)
         with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
-                client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
+                client,
+                projects,
+                rotate=rotate,
+                rotate_all=rotate_all,
+                parallelism=parallelism,
+                secrets_dir=secrets_dir,
             )
             given = _given(force, allow_delete)
             render_text(
@@ -1033,7 +1088,11 @@ def apply(
                 (
                     p.plan,
                     p.secret_values,
-                    _replanner(client, by_file[p.plan.file], rotate, rotate_all) if auto_approve else None,
+                    (
+                        _replanner(client, by_file[p.plan.file], rotate, rotate_all, secrets_dir)
+                        if auto_approve
+                        else None
+                    ),
                 )
                 for p in planned
                 if p.plan.has_changes

@@ -51,7 +51,7 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
     base = _rekey_base(base)
     base_dir = Path(base.file).resolve().parent  # absolute: secrets resolve against the child's dir
     secrets = {
-        name: SecretRef("file", str(base_dir / ref.name))
+        name: SecretRef("file", str(base_dir / ref.name), relative_to=str(base_dir))
         if ref.kind == "file" and not Path(ref.name).expanduser().is_absolute()
         else ref
         for name, ref in base.secrets.items()

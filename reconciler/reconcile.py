@@ -7,8 +7,9 @@ with the others.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.changes import ProjectPlan
@@ -33,6 +34,7 @@ def plan_project(
     rotate: Collection[str] = (),
     read_secrets: bool = True,
     live: Mapping[str, Any] | None = None,
+    secrets_dirs: Sequence[Path] = (),
 ) -> PlannedProject:
     """GET the project (and its metrics when the rubric is managed), then diff.
 
@@ -55,7 +57,7 @@ def plan_project(
         or not is_configured(live.get(f"{name}_configured"))
     ]
     # A drift check sends nothing: it reports a secret that is not configured without its value.
-    secret_values = resolve_secrets(desired, needed) if read_secrets else {}
+    secret_values = resolve_secrets(desired, needed, allowed_dirs=secrets_dirs) if read_secrets else {}
     if desired.rubric is None:
         return PlannedProject(
             diff_project(desired, live, rotate=rotate, secret_values=secret_values, warnings=notes),

@@ -53,7 +53,7 @@ def _checksum(body: dict[str, Any]) -> str:
 
 def _encode_value(value: Any, secret_dir: Path) -> Any:
     if isinstance(value, SecretRef):
-        if value.kind == "file" and Path(value.name).is_absolute():
+        if value.kind == "file" and value.relative_to is not None:
             # A base file's reference (made absolute by extends): relative to secret_dir again, so
             # the plan carries no path of the checkout it was made in.
             value = SecretRef("file", os.path.relpath(value.name, secret_dir))

@@ -405,7 +405,9 @@ def _secrets_section(doc: _Schema) -> list[str]:
             ]
         ),
         _table(["Form", "Type", "Constraints", "Description", "Example"], forms),
-        "A relative `file` path is read relative to the project file that names it (or its base file).",
+        "A relative `file` path is read relative to the project file that names it (or its base file) "
+        "and must stay inside that file's repository (its git root, or its own folder outside git); a "
+        "link is judged by its target. A UTF-8 BOM and trailing line breaks are not part of the value.",
     ]
     # The reference examples, given to the first and the last secret: deterministic and short.
     names = list(properties)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from reconciler.credentials import reference_root, references_escaping
 from reconciler.errors import InputError, Problem
 from reconciler.loader import Document, JsonPath, format_path, one_line
 from reconciler.model import (
@@ -518,6 +519,19 @@ def _semantic_problems(doc: Document) -> list[Problem]:
         found = _timezone_problem(doc, path, period["time_zone"])
         if found:
             problems.append(found)
+    for name, ref in _mapping(data.get("secrets")).items():
+        written = _mapping(ref).get("file")
+        if isinstance(written, str) and written and references_escaping(written, Path(doc.path).parent):
+            # The path is not repeated: this stage never echoes what was written under `secrets`.
+            root = reference_root(Path(doc.path).parent)
+            problems.append(
+                doc.problem(
+                    ("secrets", name),
+                    f"secrets.{name}: the file reference leaves the repository {root}; a relative "
+                    "reference must stay inside it (for a file elsewhere, write its absolute path and "
+                    "allow its folder with --secrets-dir or CEKURA_SECRETS_DIRS)",
+                )
+            )
     rules = _mapping(data.get("rubric")).get("rules")
     if not isinstance(rules, list):
         rules = []
