@@ -86,7 +86,7 @@ def _setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(_REDACTOR))
-    logging.basicConfig(level=level, handlers=[handler])
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # httpx logs every request at INFO and httpcore the raw response headers at DEBUG: the client
     # logs its own request lines (method, path, status, time) instead.
     for name in ("httpx", "httpcore"):
