@@ -981,14 +981,14 @@ def export(
     """
 
     def body() -> int:
-        import os
         from pathlib import Path
 
+        from reconciler.atomic import write_atomic
         from reconciler.errors import ReconcilerError
         from reconciler.export import export_project, fetch_export_inputs
 
         destination = None if output == "-" else output
-        if destination and Path(destination).exists():
+        if destination and Path(destination).is_file():
             raise ReconcilerError(f"{destination} already exists; refusing to overwrite it (remove it first)")
         with _client(base_url, api_key_file, timeout) as client:
             live, metrics = fetch_export_inputs(client, project_id)
@@ -996,14 +996,7 @@ def export(
         if not destination:
             click.echo(text, nl=False)
             return EXIT_OK
-        target = Path(destination)
-        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            temp.write_text(text, encoding="utf-8")
-            os.replace(temp, target)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise ReconcilerError(f"cannot write {destination}: {exc.strerror}") from None
+        write_atomic(destination, text, 0o666)  # a project file: as readable as any the user writes
         sys.stderr.write(f"Wrote project {project_id} to {destination}.\n")
         return EXIT_OK
 

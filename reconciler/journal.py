@@ -9,15 +9,15 @@ written: only their names, since their values cannot be read back from the API a
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.atomic import write_private
 from reconciler.changes import ProjectPlan
-from reconciler.errors import ApplyError, PlanError
+from reconciler.errors import ApplyError, PlanError, WriteError
 from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS
 
 KIND = "cekura-reconciler/journal-entry"
@@ -55,14 +55,13 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
     folder = Path(directory)
     target = folder / f"{stamp}-project-{plan.project_id}.json"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        temp = folder / f".{target.name}.tmp"
-        temp.write_text(json.dumps(entry, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(temp, target)
-    except OSError as exc:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # 0700 when this creates it
+        write_private(target, json.dumps(entry, indent=2, ensure_ascii=False) + "\n")
+    except (OSError, WriteError) as exc:
+        reason = exc.reason if isinstance(exc, WriteError) else exc.strerror or str(exc)
         raise ApplyError(
             f"project {plan.project_id}: cannot write the backup journal entry in {directory} "
-            f"({exc.strerror}); nothing was sent"
+            f"({reason}); nothing was sent"
         ) from None
     return str(target)
 

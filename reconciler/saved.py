@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.atomic import write_private
 from reconciler.changes import FieldChange, ProjectPlan, RuleChange
 from reconciler.errors import PlanError
 from reconciler.model import SecretRef
@@ -123,7 +124,8 @@ def _project(plan: ProjectPlan) -> dict[str, Any]:
 
 
 def write_saved_plan(path: str, plans: Sequence[ProjectPlan], *, base_url: str, created_at: str) -> None:
-    """Write the plan atomically (a reviewer must never see half a file)."""
+    """Write the plan atomically (a reviewer must never see half a file), readable by its owner only;
+    raises WriteError."""
     from reconciler import __version__
 
     body = {
@@ -135,14 +137,7 @@ def write_saved_plan(path: str, plans: Sequence[ProjectPlan], *, base_url: str, 
         "projects": [_project(p) for p in plans],
     }
     document = {**body, "checksum": _checksum(body)}
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    try:
-        temp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        os.replace(temp, target)
-    except OSError as exc:
-        temp.unlink(missing_ok=True)
-        raise PlanError(f"cannot write the plan to {path}: {exc.strerror}") from None
+    write_private(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def looks_like_saved_plan(path: str) -> bool:
