@@ -707,9 +707,9 @@ def _apply_saved(
     from reconciler.changes import Plan
     from reconciler.credentials import resolve_secret
     from reconciler.errors import PlanError, RefusedError
-    from reconciler.model import Secret, SecretRef
+    from reconciler.model import Secret
     from reconciler.render import render_text
-    from reconciler.saved import read_saved_plan
+    from reconciler.saved import read_saved_plan, rebuild, shown_secrets
 
     saved = read_saved_plan(path)
     if saved.base_url != base_url.rstrip("/"):
@@ -736,28 +736,30 @@ def _apply_saved(
             f"{path}: stale plan: the managed fields of project {listed} changed since the plan was made "
             f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
         )
-    given = _given(force, allow_delete)
-    render_text(
-        Plan(tuple(s.plan for s in saved.projects)), sys.stdout, color=_use_color(sys.stdout), given=given
-    )
-    for project_id in sorted(done):
-        click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
+    # What is shown, guarded and sent is the plan made again from the changes the file shows (never
+    # its stored PATCH, which anyone can edit and re-checksum); a file that disagrees is refused.
+    shown = []
     items = []
     for s, live in zip(saved.projects, lives, strict=True):
-        if not s.plan.has_changes or s.plan.project_id in done:
+        if s.plan.project_id in done:
+            shown.append(s.plan)
             continue
         values: dict[str, Secret] = {}
-        for name, value in s.plan.patch.items():
-            if isinstance(value, SecretRef):
-                try:
-                    values[name] = Secret(resolve_secret(value, base_dir=Path(s.secret_dir)))
-                except ValueError as exc:
-                    raise PlanError(
-                        f"project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
-                        "nothing was sent"
-                    ) from None
-        previous = {k: live[k] for k in s.plan.patch if k in live and k not in s.plan.managed_secrets}
-        items.append((s.plan, values, previous))
+        for name, ref in shown_secrets(s).items():
+            try:
+                values[name] = Secret(resolve_secret(ref, base_dir=Path.cwd()))
+            except ValueError as exc:
+                raise PlanError(
+                    f"project {s.plan.project_id}: secret {name} {ref.describe()}: {exc}; nothing was sent"
+                ) from None
+        rebuilt = rebuild(s, live, secret_values=values, where=path)
+        shown.append(rebuilt)
+        if rebuilt.has_changes:
+            items.append((rebuilt, values, rebuilt.previous))
+    given = _given(force, allow_delete)
+    render_text(Plan(tuple(shown)), sys.stdout, color=_use_color(sys.stdout), given=given)
+    for project_id in sorted(done):
+        click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
     return _execute(
         client,
         items,
