@@ -81,11 +81,18 @@ def _encode_value(value: Any, secret_dir: Path) -> Any:
 
 def _decode_value(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {_SECRET_KEY}:
-        ((kind, name),) = value[_SECRET_KEY].items()
+        ref = value[_SECRET_KEY]
+        if not isinstance(ref, dict) or len(ref) != 1:
+            raise ValueError("bad secret reference")
+        ((kind, name),) = ref.items()
         if kind not in ("env", "file") or not isinstance(name, str):
             raise ValueError("bad secret reference")
         return SecretRef(kind, name)
     return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _field_change(change: FieldChange, secret_dir: Path) -> dict[str, Any]:
@@ -170,9 +177,11 @@ def looks_like_saved_plan(path: str) -> bool:
 
 def read_saved_plan(path: str) -> SavedPlan:
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        document = json.loads(Path(path).read_text(encoding="utf-8"), parse_constant=_no_constant)
     except (OSError, ValueError) as exc:
-        raise PlanError(f"{path}: not a readable saved plan ({exc})") from None
+        raise PlanError(f"{path}: not a readable saved plan ({exc}); nothing was sent") from None
+    except RecursionError:
+        raise PlanError(f"{path}: not a readable saved plan (nested too deeply); nothing was sent") from None
     if not isinstance(document, dict) or document.get("kind") != KIND:
         raise PlanError(f"{path}: not a saved plan of cekura-reconciler")
     if document.get("format_version") != SAVED_FORMAT_VERSION:
@@ -339,7 +348,10 @@ def _strict(values: Any) -> str:
             return {_SECRET_KEY: value.to_json()}
         raise TypeError(f"{type(value).__name__} in a saved plan")
 
-    return json.dumps(values, sort_keys=True, default=encode, allow_nan=False)
+    try:
+        return json.dumps(values, sort_keys=True, default=encode, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:  # NaN from the API, say: no JSON equals it
+        raise _Edited(f"it holds a value that is not JSON ({exc})") from None
 
 
 def _desired(saved: SavedProject, live: Mapping[str, Any]) -> tuple[DesiredProject, tuple[ResolvedRule, ...]]:

@@ -486,6 +486,8 @@ EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
     ]["conditions"][0].update(value=1),
     "a setting dropped from the managed settings": lambda p: p["managed_settings"].remove("sample_rate"),
     "the rubric no longer managed": lambda p: p.update(manages_rubric=False),
+    "a secret reference that is not an object": lambda p: p["patch"].update(vapi_api_key={"$secret": "X"}),
+    "NaN as a value shown": lambda p: _change(p, "sample_rate").update(before=float("nan")),
     "the changes are not a list": lambda p: p.update(field_changes={"path": "sample_rate"}),
     "the PATCH is not an object": lambda p: p.update(patch=["sample_rate"]),
 }
@@ -657,3 +659,14 @@ def test_apply_of_a_saved_plan_shows_what_plan_showed(
     assert set(patch.json) == {"sample_rate", "no_calls_notify_time_period", "rubric_config"}
     assert patch.json["no_calls_notify_time_period"]["time_zone"] == "Europe/Paris"
     assert len(patch.json["rubric_config"]["rules"]) == 3
+
+
+def test_a_saved_plan_nested_too_deeply_is_a_clean_error(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "deep.plan"
+    out.write_text('{"kind": "cekura-reconciler/saved-plan", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    result = cli("apply", str(out))
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    assert "(nested too deeply); nothing was sent" in result.err
+    assert emulator.state.requests == []
