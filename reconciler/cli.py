@@ -906,17 +906,15 @@ def _apply_saved(
     force: bool,
     secrets_dir: tuple[str, ...] = (),
 ) -> int:
-    from dataclasses import replace
     from pathlib import Path
 
     from reconciler.apply import live_fingerprint
     from reconciler.changes import Plan
     from reconciler.credentials import resolve_secret, saved_plan_root, secrets_dirs
-    from reconciler.diff import watched_values
     from reconciler.errors import PlanError, RefusedError
-    from reconciler.model import Secret, SecretRef
+    from reconciler.model import Secret
     from reconciler.render import render_text
-    from reconciler.saved import read_saved_plan
+    from reconciler.saved import read_saved_plan, rebuild, secret_references
 
     saved = read_saved_plan(path)
     if saved.base_url != base_url.rstrip("/"):
@@ -943,46 +941,40 @@ def _apply_saved(
             f"{path}: stale plan: the managed fields of project {listed} changed since the plan was made "
             f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
         )
-    given = _given(force, allow_delete)
-    render_text(
-        Plan(tuple(s.plan for s in saved.projects)), sys.stdout, color=_use_color(sys.stdout), given=given
-    )
-    for project_id in sorted(done):
-        click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
+    # What is shown, guarded and sent is the plan made again from the changes the file shows (never
+    # its stored PATCH, which anyone can edit and re-checksum); a file that disagrees is refused.
+    shown = []
     items: list[tuple[ProjectPlan, Mapping[str, Secret], Replan | None]] = []
     for s, live in zip(saved.projects, lives, strict=True):
-        if not s.plan.has_changes or s.plan.project_id in done:
+        if s.plan.project_id in done:
+            shown.append(s.plan)
             continue
-        # This read matched the plan's fingerprint, so it is what the plan was made from: the
-        # baseline that says what moved if the read right before the PATCH differs.
-        plan_ = replace(
-            s.plan,
-            baseline=watched_values(
-                live,
-                settings=s.plan.managed_settings,
-                secrets=s.plan.managed_secrets,
-                rubric=s.plan.manages_rubric,
-            ),
-        )
         values: dict[str, Secret] = {}
-        for name, value in s.plan.patch.items():
-            if isinstance(value, SecretRef):
-                try:
-                    values[name] = Secret(
-                        resolve_secret(
-                            value,
-                            base_dir=Path(s.secret_dir),
-                            root=saved_plan_root(Path(s.secret_dir)),
-                            allowed_dirs=secrets_dirs(secrets_dir),
-                        )
+        for name, ref in secret_references(s).items():
+            try:
+                values[name] = Secret(
+                    resolve_secret(
+                        ref,
+                        base_dir=Path(s.secret_dir),
+                        root=saved_plan_root(Path(s.secret_dir)),
+                        allowed_dirs=secrets_dirs(secrets_dir),
                     )
-                except ValueError as exc:
-                    raise PlanError(
-                        f"{path}: project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
-                        "nothing was sent"
-                    ) from None
-        # A reviewed plan is never re-planned: a project that moves before its PATCH is refused.
-        items.append((plan_, values, None))
+                )
+            except ValueError as exc:
+                raise PlanError(
+                    f"{path}: project {s.plan.project_id}: secret {name} {ref.describe()}: {exc}; "
+                    "nothing was sent"
+                ) from None
+        # Planned from this read, which matched the plan's fingerprint: its baseline says what moved
+        # if the read right before the PATCH differs. A reviewed plan is never re-planned then.
+        rebuilt = rebuild(s, live, secret_values=values, where=path)
+        shown.append(rebuilt)
+        if rebuilt.has_changes:
+            items.append((rebuilt, values, None))
+    given = _given(force, allow_delete)
+    render_text(Plan(tuple(shown)), sys.stdout, color=_use_color(sys.stdout), given=given)
+    for project_id in sorted(done):
+        click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
     return _execute(
         client,
         items,
@@ -1243,14 +1235,14 @@ def export(
     """
 
     def body() -> int:
-        import os
         from pathlib import Path
 
+        from reconciler.atomic import write_atomic
         from reconciler.errors import ReconcilerError
         from reconciler.export import export_project, fetch_export_inputs
 
         destination = None if output == "-" else output
-        if destination and Path(destination).exists():
+        if destination and Path(destination).is_file():
             raise ReconcilerError(f"{destination} already exists; refusing to overwrite it (remove it first)")
         with _client(base_url, api_key_file, timeout, retry_budget=retry_budget) as client:
             live, metrics = fetch_export_inputs(client, project_id)
@@ -1258,14 +1250,7 @@ def export(
         if not destination:
             click.echo(text, nl=False)
             return EXIT_OK
-        target = Path(destination)
-        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            temp.write_text(text, encoding="utf-8")
-            os.replace(temp, target)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise ReconcilerError(f"cannot write {destination}: {exc.strerror}") from None
+        write_atomic(destination, text, 0o666)  # a project file: as readable as any the user writes
         sys.stderr.write(f"Wrote project {project_id} to {destination}.\n")
         return EXIT_OK
 

@@ -234,7 +234,12 @@ def reseal(plan: Path, edit: str) -> None:
     who can write the file would (the checksum catches damage, not intent)."""
     document = json.loads(plan.read_text())
     document.pop("checksum")
-    document["projects"][0]["patch"]["webhook_secret"] = {"$secret": {"file": edit}}
+    project = document["projects"][0]
+    project["patch"]["webhook_secret"] = {"$secret": {"file": edit}}
+    # The changes too: apply refuses a PATCH that is not what the changes show.
+    for change in project["field_changes"]:
+        if change.get("path") == "webhook_secret":
+            change["after"] = {"$secret": {"file": edit}}
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     document["checksum"] = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
     plan.write_text(json.dumps(document))
