@@ -2,29 +2,34 @@
 
 A project's ``rubric_config`` decides each call's pass/fail from the call's metric results. Before a
 rubric change is applied, this module replays the project's recent production calls (the
-``/observability/v1/call-logs/`` list) through the live rubric and through the desired one and counts
+``/observability/v2/call-logs/`` list) through the live rubric and through the desired one and counts
 the calls that flip: pass -> fail and fail -> pass, with a few example call ids per direction and,
 per metric, how many flips its rules caused.
 
-Evaluation semantics (the PATCH documentation of ``rubric_config``, made exact):
+Evaluation semantics (the spec's ``rubric_config`` documentation and the product's rubric page,
+made exact):
 
-- A rubric is ``{"evaluation_logic": "and", "rules": [...]}``; ``{}`` or ``None`` is no rubric. Only
-  ``"and"`` exists, at both levels: every rule must pass, and within a rule every condition.
-- A rule whose metric produced no result on the call is skipped: it neither passes nor fails.
-- Decided here: a result whose tested field has no value (``score`` or ``enum`` is null or absent)
-  counts as "no value" for that field, so a condition on it is skipped too (a single-condition
-  rule, the documented shape, is then skipped as a whole). A rule with several conditions fails
-  when any condition that could be evaluated fails.
+- A rubric is ``{"evaluation_logic": "and", "rules": [...]}``; ``{}`` or ``None`` is no rubric. The
+  API only accepts ``"and"``, at both levels: every rule must pass, and within a rule every
+  condition. A live rubric written otherwise (the product docs mention AND/OR) is judged as written:
+  ``"or"`` at the top passes a call when any rule that is not skipped passes, and a rule's
+  ``operator: "or"`` passes when any of its conditions that could be evaluated holds.
+- A rule is skipped (neither passes nor fails) when its metric produced no result on the call, or a
+  result marked irrelevant (``extra.trigger_failed: true``: the metric's trigger did not fire).
+- Decided here: a result whose tested field has no value (``score`` or ``enum`` null, absent or an
+  empty string) counts as "no value" for that field, so a condition on it is skipped too (a
+  single-condition rule, the documented shape, is then skipped as a whole). A rule with several
+  conditions fails when any condition that could be evaluated fails.
 - When every rule is skipped, or there is no rubric, the call passes.
 - Binary metrics: ``true`` is ``5`` and ``false`` is ``0``, in rules and in results alike.
 - Ops: ``eq``/``neq``/``gt``/``gte``/``lt``/``lte`` on ``score`` (numbers, compared exactly);
   ``eq``/``neq``/``in`` on ``enum`` (strings); ``in`` also on ``score`` with a list of numbers. A
   rule outside these shapes raises :class:`RubricFormatError` when the rubric is compiled.
-- A call's ``metrics[]`` entry gives ``id``, ``score`` and ``enum``; an enum metric may carry its
-  value only in ``value``, which is then used. Non-finite scores count as no value.
+- A call's ``metrics[]`` entry gives ``id``, ``score``, ``enum`` and ``value``; an enum metric may
+  carry its value only in ``value``, which is then used. Non-finite scores count as no value.
 
-Speed: :func:`compile_rubric` turns a rubric into a flat tuple of ``(metric_id, field, predicate)``
-checks once; evaluating a call is then a loop over that tuple with no parsing. Only the metric
+Speed: :func:`compile_rubric` turns a rubric into flat tuples of ``(field, predicate)`` checks per
+rule once; evaluating a call is then a loop over them with no parsing. Only the metric
 results that some rule looks at are converted. The report is a fixed set of counters, so memory
 does not grow with the number of calls, and :func:`compute_impact` never holds more than one page of
 calls per window being fetched.
@@ -94,10 +99,17 @@ class MetricResult(NamedTuple):
         """From a call log's ``metrics[]`` entry (``score``, ``enum``, ``value``)."""
         score = _number(entry.get("score"))
         enum = entry.get("enum")
-        if not isinstance(enum, str):
+        if not isinstance(enum, str) or not enum:
             value = entry.get("value")
-            enum = value if isinstance(value, str) and score is None else None
+            enum = value if isinstance(value, str) and value else None
         return cls(score, enum)
+
+
+def is_irrelevant(entry: Mapping[str, Any]) -> bool:
+    """A ``metrics[]`` entry the product marked irrelevant: the metric's trigger did not fire
+    (``extra.trigger_failed: true``), so it did not run on the call and its rule is skipped."""
+    extra = entry.get("extra")
+    return isinstance(extra, Mapping) and extra.get("trigger_failed") is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,35 +122,63 @@ class Verdict:
 
 PASS = Verdict(True)
 
+Check = tuple[int, Predicate]  # (index into MetricResult, predicate on that field's value)
+CompiledRule = tuple[int, bool, tuple[Check, ...]]  # (metric_id, any condition suffices, checks)
+
 
 class CompiledRubric:
-    """A rubric turned into flat checks once, to evaluate many calls fast."""
+    """A rubric turned into flat checks once, to evaluate many calls fast. ``any_rule``: the rubric's
+    evaluation_logic is "or" (any rule that is not skipped passing passes the call)."""
 
-    __slots__ = ("checks", "metric_ids", "source")
+    __slots__ = ("any_rule", "metric_ids", "rules", "source")
 
-    def __init__(self, checks: tuple[tuple[int, int, Predicate], ...], source: Any) -> None:
-        self.checks = checks
-        self.metric_ids = frozenset(metric_id for metric_id, _, _ in checks)
+    def __init__(self, rules: tuple[CompiledRule, ...], source: Any, *, any_rule: bool = False) -> None:
+        self.rules = rules
+        self.any_rule = any_rule
+        self.metric_ids = frozenset(metric_id for metric_id, _, _ in rules)
         self.source = source
 
+    @property
+    def checks(self) -> int:
+        """How many conditions the rubric checks."""
+        return sum(len(checks) for _, _, checks in self.rules)
+
     def __repr__(self) -> str:
-        return f"CompiledRubric({len(self.checks)} checks on metrics {sorted(self.metric_ids)})"
+        logic = "or" if self.any_rule else "and"
+        return f"CompiledRubric({self.checks} checks on metrics {sorted(self.metric_ids)}, {logic})"
 
     def evaluate(self, results: Mapping[int, MetricResult]) -> Verdict:
         failed: list[int] | None = None
+        passed_one = False
         get = results.get
-        for metric_id, index, holds in self.checks:
+        for metric_id, any_check, checks in self.rules:
             result = get(metric_id)
             if result is None:
                 continue
-            actual = result[index]
-            if actual is None or holds(actual):
+            verdict: bool | None = None
+            for index, holds in checks:
+                actual = result[index]
+                if actual is None:
+                    continue
+                if holds(actual):
+                    verdict = True
+                    if any_check:
+                        break
+                else:
+                    verdict = False
+                    if not any_check:
+                        break
+            if verdict is None:
                 continue
-            if failed is None:
+            if verdict:
+                passed_one = True
+            elif failed is None:
                 failed = [metric_id]
             elif metric_id not in failed:
                 failed.append(metric_id)
-        return PASS if failed is None else Verdict(False, tuple(failed))
+        if failed is None or (self.any_rule and passed_one):
+            return PASS
+        return Verdict(False, tuple(failed))
 
 
 def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
@@ -172,6 +212,9 @@ def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
     return _SCORE, partial(_SCORE_OPS[op], number)
 
 
+_LOGICS = ("and", "or")
+
+
 def compile_rubric(rubric: Mapping[str, Any] | CompiledRubric | None) -> CompiledRubric:
     """Check a ``rubric_config`` value's shape and compile it; raises RubricFormatError."""
     if isinstance(rubric, CompiledRubric):
@@ -181,12 +224,12 @@ def compile_rubric(rubric: Mapping[str, Any] | CompiledRubric | None) -> Compile
     if not isinstance(rubric, Mapping):
         raise RubricFormatError(f"rubric_config must be an object, not {rubric!r}")
     logic = rubric.get("evaluation_logic", "and")
-    if logic != "and":
-        raise RubricFormatError(f'rubric_config evaluation_logic must be "and", not {logic!r}')
+    if logic not in _LOGICS:
+        raise RubricFormatError(f'rubric_config evaluation_logic must be "and" or "or", not {logic!r}')
     rules = rubric.get("rules", [])
     if not isinstance(rules, list):
         raise RubricFormatError(f"rubric_config rules must be a list, not {rules!r}")
-    checks: list[tuple[int, int, Predicate]] = []
+    compiled: list[CompiledRule] = []
     for number, rule in enumerate(rules, 1):
         if not isinstance(rule, Mapping):
             raise RubricFormatError(f"rubric rule {number}: a rule must be an object, not {rule!r}")
@@ -197,12 +240,12 @@ def compile_rubric(rubric: Mapping[str, Any] | CompiledRubric | None) -> Compile
         group = rule.get("conditions")
         if not isinstance(group, Mapping) or not isinstance(group.get("conditions"), list):
             raise RubricFormatError(f'{where}: conditions must be {{"operator": "and", "conditions": [...]}}')
-        if group.get("operator", "and") != "and":
-            raise RubricFormatError(f'{where}: operator must be "and", not {group.get("operator")!r}')
-        for cond in group["conditions"]:
-            index, holds = _compile_condition(where, cond)
-            checks.append((metric_id, index, holds))
-    return CompiledRubric(tuple(checks), rubric)
+        operator = group.get("operator", "and")
+        if operator not in _LOGICS:
+            raise RubricFormatError(f'{where}: operator must be "and" or "or", not {operator!r}')
+        checks = tuple(_compile_condition(where, cond) for cond in group["conditions"])
+        compiled.append((metric_id, operator == "or", checks))
+    return CompiledRubric(tuple(compiled), rubric, any_rule=logic == "or")
 
 
 def evaluate(
@@ -213,15 +256,16 @@ def evaluate(
 
 
 def call_results(call: Mapping[str, Any], only: Iterable[int] | None = None) -> dict[int, MetricResult]:
-    """A call log's ``metrics[]`` as ``{metric_id: MetricResult}``; ``only`` limits it to some ids."""
+    """A call log's ``metrics[]`` as ``{metric_id: MetricResult}``, without the results marked
+    irrelevant; ``only`` limits it to some ids."""
     wanted = None if only is None else (only if isinstance(only, frozenset | set) else frozenset(only))
     entries = call.get("metrics")
     results: dict[int, MetricResult] = {}
     if not isinstance(entries, list):
         return results
     for entry in entries:
-        if not isinstance(entry, Mapping):
-            continue
+        if not isinstance(entry, Mapping) or is_irrelevant(entry):
+            continue  # an irrelevant result is as if the metric gave none: its rules are skipped
         metric_id = entry.get("id")
         if isinstance(metric_id, int) and (wanted is None or metric_id in wanted):
             results[metric_id] = MetricResult.from_api(entry)
@@ -654,6 +698,7 @@ __all__ = [
     "compute_impact",
     "evaluate",
     "impact_of_calls",
+    "is_irrelevant",
     "parse_since",
     "render_impact_markdown",
     "render_impact_text",

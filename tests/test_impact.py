@@ -43,12 +43,12 @@ def cond(field: str, op: str, value: Any) -> dict[str, Any]:
     return {"field": field, "op": op, "value": value}
 
 
-def rule(metric_id: int, *conditions: dict[str, Any]) -> dict[str, Any]:
-    return {"metric_id": metric_id, "conditions": {"operator": "and", "conditions": list(conditions)}}
+def rule(metric_id: int, *conditions: dict[str, Any], operator: str = "and") -> dict[str, Any]:
+    return {"metric_id": metric_id, "conditions": {"operator": operator, "conditions": list(conditions)}}
 
 
-def rubric(*rules: dict[str, Any]) -> dict[str, Any]:
-    return {"evaluation_logic": "and", "rules": list(rules)}
+def rubric(*rules: dict[str, Any], logic: str = "and") -> dict[str, Any]:
+    return {"evaluation_logic": logic, "rules": list(rules)}
 
 
 def score(value: float | None) -> MetricResult:
@@ -92,6 +92,39 @@ def test_a_rule_whose_field_has_no_value_is_skipped() -> None:
     assert evaluate(both, {1: score(4)}).passed
     assert evaluate(both, {1: score(3)}) == Verdict(False, (1,))
     assert evaluate(both, {1: MetricResult(5, "bad")}) == Verdict(False, (1,))
+
+
+def test_a_result_marked_irrelevant_or_empty_skips_its_rule() -> None:
+    """The product skips "metrics with null/empty values" and "metrics marked as irrelevant" (the
+    metric's trigger did not fire: ``extra.trigger_failed``)."""
+    live = rubric(rule(1, cond("score", "eq", True)), rule(2, cond("enum", "in", ["resolved"])))
+    irrelevant = {
+        "metrics": [
+            {"id": 1, "score": 0, "enum": "", "value": "", "extra": {"trigger_failed": True}},
+            {"id": 2, "score": 0, "enum": "", "value": ""},  # an enum metric without a value
+        ]
+    }
+    assert call_results(irrelevant) == {2: MetricResult(0.0, None)}
+    assert evaluate(live, call_results(irrelevant)) == PASS
+    relevant = {
+        "metrics": [{"id": 1, "score": 0, "enum": "", "value": "", "extra": {"trigger_failed": False}}]
+    }
+    assert evaluate(live, call_results(relevant)) == Verdict(False, (1,))
+    failing_enum = {"metrics": [{"id": 2, "score": 0, "enum": "unresolved", "value": "unresolved"}]}
+    assert evaluate(live, call_results(failing_enum)) == Verdict(False, (2,))
+
+
+def test_a_live_or_rubric_is_judged_as_written() -> None:
+    either = rubric(rule(1, cond("score", "gte", 4)), rule(2, cond("enum", "eq", "ok")), logic="or")
+    assert evaluate(either, {1: score(1), 2: enum("ok")}) == PASS
+    assert evaluate(either, {1: score(5), 2: enum("bad")}) == PASS
+    assert evaluate(either, {1: score(1), 2: enum("bad")}) == Verdict(False, (1, 2))
+    assert evaluate(either, {1: score(1)}) == Verdict(False, (1,))  # the other rule is skipped
+    assert evaluate(either, {}) == PASS  # every rule skipped
+    any_condition = rubric(rule(1, cond("score", "gte", 4), cond("score", "eq", 0), operator="or"))
+    assert evaluate(any_condition, {1: score(0)}) == PASS
+    assert evaluate(any_condition, {1: score(2)}) == Verdict(False, (1,))
+    assert "or" in repr(compile_rubric(either))
 
 
 @pytest.mark.parametrize(
@@ -165,12 +198,12 @@ def test_a_compiled_rubric_is_reused_and_accepted_by_evaluate() -> None:
     ("value", "words"),
     [
         ("nope", "must be an object"),
-        ({"evaluation_logic": "or", "rules": []}, 'evaluation_logic must be "and"'),
+        ({"evaluation_logic": "xor", "rules": []}, 'evaluation_logic must be "and" or "or"'),
         ({"rules": {}}, "rules must be a list"),
         ({"rules": [7]}, "rubric rule 1: a rule must be an object"),
         ({"rules": [{"metric_id": "5512", "conditions": {}}]}, "metric_id must be an integer"),
         ({"rules": [{"metric_id": 5, "conditions": [cond("score", "eq", 5)]}]}, "conditions must be"),
-        ({"rules": [{"metric_id": 5, "conditions": {"operator": "or", "conditions": []}}]}, "operator"),
+        ({"rules": [{"metric_id": 5, "conditions": {"operator": "nor", "conditions": []}}]}, "operator"),
         (rubric(rule(5, "x")), "a condition must be an object"),  # type: ignore[arg-type]
         (rubric(rule(5, cond("value", "eq", 5))), 'field must be "score" or "enum"'),
         (rubric(rule(5, cond("score", "between", 5))), "op must be one of"),
@@ -248,13 +281,15 @@ def condition_for(field_op: tuple[str, str]) -> st.SearchStrategy[dict[str, Any]
 conditions = st.sampled_from(
     [("score", op) for op in [*SCORE_OPS, "in"]] + [("enum", op) for op in ["eq", "neq", "in"]]
 ).flatmap(condition_for)
+LOGICS = st.sampled_from(["and", "and", "or"])  # "and" is what the API accepts; "or" live rubrics too
 rules = st.builds(
-    lambda metric_id, conds: rule(metric_id, *conds),
+    lambda metric_id, conds, operator: rule(metric_id, *conds, operator=operator),
     st.sampled_from(METRIC_IDS),
     st.lists(conditions, min_size=0, max_size=3),
+    LOGICS,
 )
 rubrics = st.one_of(
-    st.builds(lambda rs: rubric(*rs), st.lists(rules, min_size=1, max_size=5)),
+    st.builds(lambda rs, logic: rubric(*rs, logic=logic), st.lists(rules, min_size=1, max_size=5), LOGICS),
     st.sampled_from([None, {}, rubric()]),
 )
 # A field is missing now and then (None), a metric's whole result now and then (absent key).
@@ -267,7 +302,8 @@ results_maps = st.dictionaries(st.sampled_from(METRIC_IDS), metric_results, max_
 
 
 def reference(rubric_value: dict[str, Any] | None, results: dict[int, MetricResult]) -> Verdict:
-    """The doc read literally, with the decided 'no value in that field' rule, and no cleverness."""
+    """The doc read literally, with the decided 'no value in that field' rule, and no cleverness;
+    "or" (at the top or in a rule) as written: any decided rule or condition holding suffices."""
 
     def as_number(x: Any) -> Any:
         if x is True:
@@ -277,11 +313,12 @@ def reference(rubric_value: dict[str, Any] | None, results: dict[int, MetricResu
         return x
 
     failed: list[int] = []
+    decided: list[bool] = []
     for r in (rubric_value or {}).get("rules", []):
         result = results.get(r["metric_id"])
         if result is None:
             continue  # the metric produced no value on this call: skipped
-        rule_ok = True
+        holding: list[bool] = []
         for c in r["conditions"]["conditions"]:
             actual = result.score if c["field"] == "score" else result.enum
             if actual is None:
@@ -304,10 +341,15 @@ def reference(rubric_value: dict[str, Any] | None, results: dict[int, MetricResu
                 holds = actual <= value
             else:
                 holds = actual in value
-            if not holds:
-                rule_ok = False
+            holding.append(bool(holds))
+        if not holding:
+            continue  # no condition could be evaluated: the rule is skipped
+        rule_ok = any(holding) if r["conditions"]["operator"] == "or" else all(holding)
+        decided.append(rule_ok)
         if not rule_ok and r["metric_id"] not in failed:
             failed.append(r["metric_id"])
+    if (rubric_value or {}).get("evaluation_logic") == "or" and any(decided):
+        return PASS
     return Verdict(not failed, tuple(failed))
 
 
@@ -661,7 +703,9 @@ def test_impact_of_tightening_5512_on_the_emulator() -> None:
     flipped = [
         c["id"]
         for c in calls
-        if results(c).get(5512, {}).get("score") == 4 and rubric_passes(live, results(c)) is True
+        if results(c).get(5512, {}).get("score") == 4
+        and not results(c)[5512].get("extra")  # not marked irrelevant
+        and rubric_passes(live, results(c)) is True
     ]
     passing_before = sum(rubric_passes(live, results(c)) is True for c in calls)
     assert flipped == [
