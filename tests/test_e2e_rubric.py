@@ -1,10 +1,10 @@
 """End to end for the rubric: merge and prune by metric, live metric checks, names, guards.
 
-The emulator is seeded with metrics of every eval_type (see reconciler/emulator_seed.py): on project
-123, 5512 continuous_qualitative, 115164 binary, 8821 enum, 7001 numeric, 7002
-binary_workflow_adherence, 7003 observability_topics, 7004 an eval_type the tool does not know, and
-9101 a binary metric scoped to agent 301. Project 124 has 61210 evaluate_expected_outcome, project 125
-61318 observability_dropoff and 61319 binary_qualitative.
+The emulator is seeded with metrics of every current eval_type (see reconciler/emulator_seed.py): on
+project 123, 5512 continuous_qualitative, 115164 and 7002 binary, 8821 and 7003 enum, 7001 numeric,
+and 9101 a binary metric scoped to agent 301. Project 124 has 61210 (binary), project 125 61318
+(enum) and 61319 (binary). Metrics of legacy eval_types and of one the tool does not know are added
+by the tests that need them.
 """
 
 from __future__ import annotations
@@ -164,11 +164,11 @@ def test_every_eval_type_family_is_accepted(cli: Cli, emulator: RunningEmulator,
     rules = "\n".join(
         [
             rule("metric_id: 115164", "score", "eq", False),  # binary
-            rule("metric_id: 7002", "score", "neq", 0),  # binary_workflow_adherence
+            rule("metric_id: 7002", "score", "neq", 0),  # binary, legacy 0
             rule("metric_id: 5512", "score", "gt", 2.5),  # continuous_qualitative
             rule("metric_id: 7001", "score", "lte", 12),  # numeric: not limited to 0-5
             rule("metric_id: 8821", "enum", "neq", "unresolved"),  # enum
-            rule("metric_id: 7003", "enum", "in", ["billing", "insurance"]),  # observability_topics
+            rule("metric_id: 7003", "enum", "in", ["billing", "insurance"]),  # enum
             rule("metric_id: 9101", "score", "eq", True),  # agent-scoped binary
         ]
     )
@@ -180,22 +180,62 @@ def test_every_eval_type_family_is_accepted(cli: Cli, emulator: RunningEmulator,
     assert live_rules(emulator)[115164] == [[{"field": "score", "op": "eq", "value": False}]]
     other = "\n".join(
         [
-            rule("metric_id: 61210", "score", "eq", True),  # evaluate_expected_outcome
+            rule("metric_id: 61210", "score", "eq", True),  # binary
         ]
     )
     assert cli("apply", "--auto-approve", str(rubric_file(tmp_path, other, project=124))).code == 0
     dropoff = "\n".join(
         [
-            rule("metric_id: 61318", "enum", "eq", "payment"),  # observability_dropoff
-            rule("metric_id: 61319", "score", "eq", 5),  # binary_qualitative
+            rule("metric_id: 61318", "enum", "eq", "payment"),  # enum
+            rule("metric_id: 61319", "score", "eq", 5),  # binary, legacy 5
         ]
     )
     assert cli("apply", "--auto-approve", str(rubric_file(tmp_path, dropoff, project=125))).code == 0
 
 
+def test_legacy_eval_type_names_are_checked_as_the_spec_maps_them(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """binary_workflow_adherence and binary_qualitative are binary (the spec maps them so);
+    evaluate_expected_outcome is binary, observability_topics and observability_dropoff are enum (the
+    rubric documentation): a live server may still hold such metrics."""
+    legacy = {
+        7101: ("binary_workflow_adherence", ()),
+        7102: ("binary_qualitative", ()),
+        7103: ("evaluate_expected_outcome", ()),
+        7104: ("observability_topics", ("billing", "other")),
+        7105: ("observability_dropoff", ("greeting", "payment")),
+    }
+    for metric_id, (eval_type, values) in legacy.items():
+        emulator.state.add_metric(
+            id=metric_id,
+            project=123,
+            name=f"Legacy {eval_type}",
+            eval_type=eval_type,
+            enum_values=list(values),
+        )
+    fitting = "\n".join(
+        [
+            rule("metric_id: 7101", "score", "eq", True),
+            rule("metric_id: 7102", "score", "neq", False),
+            rule("metric_id: 7103", "score", "eq", 5),
+            rule("metric_id: 7104", "enum", "eq", "billing"),
+            rule("metric_id: 7105", "enum", "in", ["payment"]),
+        ]
+    )
+    result = cli("apply", "--auto-approve", str(rubric_file(tmp_path, fitting)))
+    assert result.code == 0, result.err
+    assert {7101, 7102, 7103, 7104, 7105} <= set(live_rules(emulator))
+    misfit = rubric_file(tmp_path, rule("metric_id: 7102", "score", "gte", 3))
+    refused = cli("plan", str(misfit))
+    assert refused.code == 1
+    assert "is binary: op must be eq or neq" in refused.err
+
+
 def test_unknown_eval_type_passes_through_with_a_warning(
     cli: Cli, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
+    emulator.state.add_metric(id=7004, project=123, name="Politeness", eval_type="sentiment_v2")
     path = rubric_file(tmp_path, rule("metric_id: 7004", "score", "gte", 0.2))
     result = cli("plan", str(path))
     assert result.code == 0, result.err

@@ -21,7 +21,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.export import export_project, fetch_export_inputs, quote, secret_env_name
 from reconciler.files import load_projects
 from reconciler.loader import load_text
-from reconciler.model import SECRET_FIELDS
+from reconciler.model import SECRET_FIELDS, is_configured
 from reconciler.reconcile import plan_project
 from reconciler.rubric import MetricCatalog, resolve_rules
 from reconciler.validate import validate_document
@@ -213,7 +213,7 @@ def test_secrets_appear_only_as_references(project_id: int) -> None:
         if stored:
             assert stored not in text
     secrets = yaml.safe_load(text).get("secrets") or {}
-    configured = {n for n in SECRET_FIELDS if live[f"{n}_configured"]}
+    configured = {n for n in SECRET_FIELDS if is_configured(live[f"{n}_configured"])}
     assert set(secrets) == configured
     for name, ref in secrets.items():
         assert ref == {"env": secret_env_name(project_id, name)}
@@ -374,7 +374,7 @@ def test_exported_file_plans_no_changes_over_http(
         env = {
             secret_env_name(project_id, name): "placeholder-value"
             for name in SECRET_FIELDS
-            if live[f"{name}_configured"]
+            if is_configured(live[f"{name}_configured"])
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
