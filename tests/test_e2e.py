@@ -320,7 +320,7 @@ def test_request_counts(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> 
     assert cli("plan", str(path), env=SECRET_ENV).code == 0
     assert [(r.method, r.path) for r in emulator.state.requests] == [
         ("GET", "/user/v1/projects/123/"),
-        ("GET", "/test_framework/v1/metrics/"),
+        ("GET", "/test_framework/v2/metrics/"),
     ]
 
 

@@ -249,13 +249,13 @@ def test_agent_scoped_metrics_are_looked_up_only_when_needed(
 ) -> None:
     project_level = rubric_file(tmp_path, rule("metric_id: 5512", "score", "gte", 3))
     assert cli("plan", str(project_level)).code == 0
-    assert not emulator.state.requests_to("GET", "/test_framework/v1/aiagents/")
+    assert not emulator.state.requests_to("GET", "/test_framework/v2/aiagents/")
     emulator.state.clear_requests()
     scoped = rubric_file(tmp_path, rule("metric_id: 9101", "score", "eq", 5))
     result = cli("plan", str(scoped))
     assert result.code == 0, result.err
     assert "+ metric 9101" in result.out
-    assert emulator.state.requests_to("GET", "/test_framework/v1/aiagents/")
+    assert emulator.state.requests_to("GET", "/test_framework/v2/aiagents/")
 
 
 def test_metrics_by_slug_or_name_resolve_per_project(
@@ -357,7 +357,7 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
     cli = Cli(emulator.base_url, tmp_path)
     # Independently of the tool: fetch every call and decide by hand which ones the change flips.
     calls = httpx.get(
-        f"{emulator.base_url}/observability/v1/call-logs/",
+        f"{emulator.base_url}/observability/v2/call-logs/",
         params={"project_id": "123", "page_size": "500", "timestamp_from": "2026-01-01T00:00:00Z"},
         headers={"X-CEKURA-API-KEY": API_KEY},
     )
@@ -367,7 +367,7 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
 
     start = (emulator.state.now - timedelta(days=31)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     page: str | None = (
-        f"{emulator.base_url}/observability/v1/call-logs/?project_id=123&page_size=500&timestamp_from={start}"
+        f"{emulator.base_url}/observability/v2/call-logs/?project_id=123&page_size=500&timestamp_from={start}"
     )
     while page:
         body = httpx.get(page, headers={"X-CEKURA-API-KEY": API_KEY}).json()
@@ -375,11 +375,18 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
         page = body["next"]
     assert len(everything) == 300
 
+    def entry(call: dict[str, Any], metric: int) -> dict[str, Any] | None:
+        """The metric's result on the call; None when it has none or one marked irrelevant."""
+        found = next((m for m in call["metrics"] if m["id"] == metric), None)
+        return None if found is None or (found.get("extra") or {}).get("trigger_failed") else found
+
     def score(call: dict[str, Any], metric: int) -> Any:
-        return next((m.get("score") for m in call["metrics"] if m["id"] == metric), None)
+        found = entry(call, metric)
+        return None if found is None else found.get("score")
 
     def enum(call: dict[str, Any], metric: int) -> Any:
-        return next((m.get("enum") for m in call["metrics"] if m["id"] == metric), None)
+        found = entry(call, metric)
+        return None if found is None else found.get("enum") or None
 
     def passes(call: dict[str, Any], threshold: int) -> bool:
         checks = [
@@ -403,7 +410,7 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
     assert report["fail_to_pass"]["count"] == 0
     assert report["by_metric"] == [{"metric_id": 5512, "pass_to_fail": len(flipped), "fail_to_pass": 0}]
     # Never more than 33 days per request.
-    for request in emulator.state.requests_to("GET", "/observability/v1/call-logs/"):
+    for request in emulator.state.requests_to("GET", "/observability/v2/call-logs/"):
         since = datetime.fromisoformat(request.query["timestamp_from"][0].replace("Z", "+00:00"))
         until = datetime.fromisoformat(request.query["timestamp_to"][0].replace("Z", "+00:00"))
         assert until - since <= timedelta(days=33)
@@ -413,7 +420,7 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
     assert json.loads(wide.out)["impact"][0]["pass_to_fail"]["count"] == len(flipped)
     windows = {
         (r.query["timestamp_from"][0], r.query["timestamp_to"][0])
-        for r in emulator.state.requests_to("GET", "/observability/v1/call-logs/")
+        for r in emulator.state.requests_to("GET", "/observability/v2/call-logs/")
     }
     assert len(windows) == 2  # 40 days: split into two windows of at most 33
 

@@ -572,7 +572,7 @@ def test_iter_call_logs_pages_with_the_window_and_follows_next() -> None:
         seen.append(request)
         if "page=2" in str(request.url):
             return httpx.Response(200, json={"count": 3, "next": None, "results": [{"id": 3}]})
-        nxt = f"{base}/observability/v1/call-logs/?project_id=7&page=2"
+        nxt = f"{base}/observability/v2/call-logs/?project_id=7&page=2"
         return httpx.Response(200, json={"count": 3, "next": nxt, "results": [{"id": 1}, {"id": 2}]})
 
     client = CekuraClient(
@@ -584,7 +584,7 @@ def test_iter_call_logs_pages_with_the_window_and_follows_next() -> None:
     assert len(seen) == 1
     assert [c["id"] for c in calls] == [2, 3]
     first = parse_qs(urlsplit(str(seen[0].url)).query)
-    assert seen[0].url.path == "/observability/v1/call-logs/"
+    assert seen[0].url.path == "/observability/v2/call-logs/"
     assert first == {
         "project_id": ["7"],
         "timestamp_from": ["2026-01-01T00:00:00Z"],
@@ -721,7 +721,7 @@ def test_impact_of_tightening_5512_on_the_emulator() -> None:
         wide = compute_impact(
             client, 123, live, desired, now - timedelta(days=90), now, parallelism=3, page_size=7
         )
-        requests = emu.state.requests_to("GET", "/observability/v1/call-logs/")
+        requests = emu.state.requests_to("GET", "/observability/v2/call-logs/")
         client.close()
 
     assert report.calls == len(calls) == 300
