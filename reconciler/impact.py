@@ -37,6 +37,7 @@ calls per window being fetched.
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 import re
@@ -48,10 +49,18 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
-from reconciler.errors import PlanError
+from reconciler.errors import PlanError, RequestRejected
 from reconciler.render import plural
 
-MAX_WINDOW_DAYS = 33
+log = logging.getLogger("reconciler.impact")
+
+# The spec: a window "must not exceed 33 days". A server that counts the days inclusively refuses a
+# window of exactly 33, so the tool stays a day inside; a window still refused is split in two.
+MAX_WINDOW_DAYS = 32
+MIN_SPLIT_WINDOW = timedelta(days=1)  # a refused window is split down to this, then the refusal stands
+# The spec documents no maximum page_size for the call-logs lists; 100 is a page a server serves
+# whole (each call carries its transcript), and pages are streamed, so memory stays flat.
+CALL_LOGS_PAGE_SIZE = 100
 MAX_EXAMPLES = 5
 
 CallRef = int | str
@@ -506,16 +515,18 @@ def compute_impact(
     until: datetime,
     parallelism: int = 4,
     *,
-    page_size: int = 100,
+    page_size: int = CALL_LOGS_PAGE_SIZE,
 ) -> ImpactReport:
     """Replay a project's production calls in ``[since, until]`` through both rubrics.
 
-    The window is split into API-sized windows (at most 33 days), fetched by at most
-    ``parallelism`` threads; each thread evaluates its calls as pages arrive into its own report,
-    and the reports are merged newest window first, the API's own order (so the examples are the
-    most recent flipped calls, and deterministic). Raises the
-    client's ApiError if any window fails (the windows not yet started are cancelled), and
-    RubricFormatError before any request if a rubric is malformed.
+    The window is split into API-sized windows (at most 32 days, a day inside the documented
+    limit), fetched by at most ``parallelism`` threads; each thread evaluates its calls as pages
+    arrive into its own report, and the reports are merged newest window first, the API's own
+    order (so the examples are the most recent flipped calls, and deterministic). A window the
+    server still refuses (400) is split in two and each half fetched again, down to a day; only a
+    refusal of a day-long window fails the run. Raises the client's ApiError if any window fails
+    (the windows not yet started are cancelled), and RubricFormatError before any request if a
+    rubric is malformed.
     """
     if parallelism < 1:
         raise ValueError(f"parallelism must be at least 1, not {parallelism}")
@@ -524,8 +535,8 @@ def compute_impact(
     newest = windows[-1]
     stop = threading.Event()
 
-    def one_window(start: datetime, end: datetime) -> ImpactReport:
-        closed = (start, end) == newest  # only the newest window includes its end
+    def one_window(start: datetime, end: datetime, closed: bool) -> ImpactReport:
+        """``closed``: the window includes its end (only the newest one does)."""
 
         def calls() -> Iterator[dict[str, Any]]:
             for call in client.iter_call_logs(project_id, start, end, page_size=page_size):
@@ -535,14 +546,22 @@ def compute_impact(
                     yield call
 
         part = ImpactReport(project_id)
-        part.add_calls(calls(), live, desired)
+        try:
+            part.add_calls(calls(), live, desired)
+        except RequestRejected as refused:
+            if end - start <= MIN_SPLIT_WINDOW or stop.is_set():
+                raise
+            middle = start + (end - start) / 2
+            log.debug("window %s to %s refused (%s); splitting it", _iso(start), _iso(end), refused)
+            part = one_window(middle, end, closed)  # the newer half first: examples stay newest first
+            part.merge(one_window(start, middle, False))
         return part
 
     report = ImpactReport(project_id, since=windows[0][0], until=windows[-1][1])
     pool = ThreadPoolExecutor(max_workers=min(parallelism, len(windows)), thread_name_prefix="impact")
     try:
         futures: list[Future[ImpactReport]] = [
-            pool.submit(one_window, start, end) for start, end in reversed(windows)
+            pool.submit(one_window, start, end, (start, end) == newest) for start, end in reversed(windows)
         ]
         for future in futures:
             report.merge(future.result())
@@ -681,8 +700,10 @@ def render_impact_markdown(reports: Sequence[ImpactReport], metric_names: Mappin
 
 
 __all__ = [
+    "CALL_LOGS_PAGE_SIZE",
     "MAX_EXAMPLES",
     "MAX_WINDOW_DAYS",
+    "MIN_SPLIT_WINDOW",
     "PASS",
     "CallLogSource",
     "CallRef",

@@ -409,11 +409,11 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
     assert set(report["pass_to_fail"]["examples"]) <= set(flipped)
     assert report["fail_to_pass"]["count"] == 0
     assert report["by_metric"] == [{"metric_id": 5512, "pass_to_fail": len(flipped), "fail_to_pass": 0}]
-    # Never more than 33 days per request.
+    # Never more than 32 days per request: a day inside the documented 33.
     for request in emulator.state.requests_to("GET", "/observability/v2/call-logs/"):
         since = datetime.fromisoformat(request.query["timestamp_from"][0].replace("Z", "+00:00"))
         until = datetime.fromisoformat(request.query["timestamp_to"][0].replace("Z", "+00:00"))
-        assert until - since <= timedelta(days=33)
+        assert until - since <= timedelta(days=32)
 
     emulator.state.clear_requests()
     wide = cli("plan", "--impact", "--since", "40d", "--format", "json", str(path))
@@ -422,7 +422,7 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
         (r.query["timestamp_from"][0], r.query["timestamp_to"][0])
         for r in emulator.state.requests_to("GET", "/observability/v2/call-logs/")
     }
-    assert len(windows) == 2  # 40 days: split into two windows of at most 33
+    assert len(windows) == 2  # 40 days: split into two windows of at most 32
 
     text = cli("plan", "--impact", "--since", "31d", str(path))
     assert f"pass -> fail: {len(flipped)} calls" in text.out

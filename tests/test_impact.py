@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from reconciler.client import CekuraClient, RetryPolicy
 from reconciler.emulator import EmulatorState, start
 from reconciler.emulator_seed import default_seed, generate_call_logs, rubric_passes
-from reconciler.errors import PlanError, ServerError
+from reconciler.errors import PlanError, RequestRejected, ServerError
 from reconciler.impact import (
+    MAX_WINDOW_DAYS,
     PASS,
     CompiledRubric,
     ImpactReport,
@@ -372,20 +373,29 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def test_split_window_short_spans_are_one_window() -> None:
     assert split_window(T0, T0 + timedelta(days=30)) == [(T0, T0 + timedelta(days=30))]
-    assert split_window(T0, T0 + timedelta(days=33)) == [(T0, T0 + timedelta(days=33))]
+    assert split_window(T0, T0 + timedelta(days=32)) == [(T0, T0 + timedelta(days=32))]
     assert split_window(T0, T0 + timedelta(minutes=1)) == [(T0, T0 + timedelta(minutes=1))]
+
+
+def test_windows_stay_a_day_inside_the_documented_33_days() -> None:
+    """ "Must not exceed 33 days": a server counting days inclusively refuses exactly 33."""
+    assert MAX_WINDOW_DAYS == 32
+    assert split_window(T0, T0 + timedelta(days=33)) == [
+        (T0, T0 + timedelta(days=32)),
+        (T0 + timedelta(days=32), T0 + timedelta(days=33)),
+    ]
 
 
 def test_split_window_cuts_long_spans_into_consecutive_windows() -> None:
     until = T0 + timedelta(days=90, hours=5)
     windows = split_window(T0, until)
     assert windows == [
-        (T0, T0 + timedelta(days=33)),
-        (T0 + timedelta(days=33), T0 + timedelta(days=66)),
-        (T0 + timedelta(days=66), until),
+        (T0, T0 + timedelta(days=32)),
+        (T0 + timedelta(days=32), T0 + timedelta(days=64)),
+        (T0 + timedelta(days=64), until),
     ]
-    assert len(split_window(T0, T0 + timedelta(days=66))) == 2
-    assert len(split_window(T0, T0 + timedelta(days=66, seconds=1))) == 3
+    assert len(split_window(T0, T0 + timedelta(days=64))) == 2
+    assert len(split_window(T0, T0 + timedelta(days=64, seconds=1))) == 3
     small = split_window(T0, T0 + timedelta(days=10), max_days=3)
     assert [end - start for start, end in small] == [timedelta(days=3)] * 3 + [timedelta(days=1)]
     assert all(a[1] == b[0] for a, b in itertools.pairwise(small))
@@ -596,9 +606,16 @@ def test_iter_call_logs_pages_with_the_window_and_follows_next() -> None:
 class FakeSource:
     """Serves fixed calls per window, newest first, inclusive at both ends like the emulator."""
 
-    def __init__(self, calls: list[dict[str, Any]], *, fail_on: datetime | None = None) -> None:
+    def __init__(
+        self,
+        calls: list[dict[str, Any]],
+        *,
+        fail_on: datetime | None = None,
+        refuse_over: timedelta | None = None,
+    ) -> None:
         self.calls = calls
         self.fail_on = fail_on
+        self.refuse_over = refuse_over  # a server stricter about the window: 400 over this
         self.windows: list[tuple[datetime, datetime, int]] = []
         self.active = 0
         self.most_active = 0
@@ -615,6 +632,8 @@ class FakeSource:
             time.sleep(0.02)
             if start == self.fail_on:
                 raise ServerError("boom")
+            if self.refuse_over is not None and end - start > self.refuse_over:
+                raise RequestRejected("the API rejected GET ... (400): The time window may not exceed")
             for call in self.calls:
                 when = datetime.fromisoformat(call["timestamp"])
                 if start <= when <= end:
@@ -649,6 +668,30 @@ def test_compute_impact_counts_a_call_on_a_seam_once_and_bounds_the_threads() ->
     assert sorted((s, e) for s, e, _ in source.windows) == windows
     assert {size for _, _, size in source.windows} == {50}
     assert report.examples_pass_to_fail == [1, 2, 3, 4, 5]  # newest first, as the API lists them
+
+
+def test_a_refused_window_is_split_and_retried_instead_of_failing_the_run() -> None:
+    until = T0 + timedelta(days=64)
+    moments = [T0 + timedelta(hours=7 * i) for i in range(int(64 * 24 / 7) + 1)]
+    calls = [
+        {"id": i, "timestamp": stamp(m), "metrics": [{"id": 1, "score": 4}]}
+        for i, m in enumerate(sorted(moments, reverse=True))
+    ]
+    live, desired = rubric(rule(1, cond("score", "gte", 4))), rubric(rule(1, cond("score", "gte", 5)))
+    expected = compute_impact(FakeSource(calls), 3, live, desired, T0, until).to_json()
+    strict = FakeSource(calls, refuse_over=timedelta(days=10))
+    report = compute_impact(strict, 3, live, desired, T0, until, parallelism=2)
+    assert report.to_json() == expected  # every call, once, and the same (newest) examples
+    assert report.calls == len(calls)
+    served = [(s, e) for s, e, _ in strict.windows if e - s <= timedelta(days=10)]
+    assert sorted(served) == [
+        (T0 + timedelta(days=8 * i), T0 + timedelta(days=8 * (i + 1))) for i in range(8)
+    ]
+    # A server that refuses even a day-long window: the refusal stands, after a bounded number of tries.
+    hopeless = FakeSource(calls, refuse_over=timedelta(hours=1))
+    with pytest.raises(RequestRejected, match="time window"):
+        compute_impact(hopeless, 3, live, desired, T0, T0 + timedelta(days=32), parallelism=1)
+    assert len(hopeless.windows) <= 1 + 2 + 2 + 2 + 2 + 2
 
 
 def test_compute_impact_raises_the_first_failure_and_checks_its_arguments() -> None:
@@ -742,7 +785,7 @@ def test_impact_of_tightening_5512_on_the_emulator() -> None:
         span = datetime.fromisoformat(query["timestamp_to"][0]) - datetime.fromisoformat(
             query["timestamp_from"][0]
         )
-        assert timedelta(0) < span <= timedelta(days=33)
+        assert timedelta(0) < span <= timedelta(days=32)
 
 
 def test_no_rubric_change_means_no_flips() -> None:

@@ -1,0 +1,162 @@
+"""End to end: the tool speaks the API as the current spec documents it, not as it was in the spring.
+
+The real CLI in a subprocess against the emulator in the modes that tell an up-to-date client from a
+stale one: the v1 lists retired (410), a server without the v2 lists (404), ``next`` links naming
+another host, a server that counts the call-log window's days inclusively or allows less than the
+documented 33 days.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import API_KEY, Cli, Result
+
+from reconciler.emulator import EmulatorState, RunningEmulator, start
+
+V1_LISTS = ("/test_framework/v1/", "/observability/v1/")
+V2_LISTS = ("/test_framework/v2/", "/observability/v2/")
+CALLS_V2 = "/observability/v2/call-logs/"
+
+
+@pytest.fixture
+def live_clock() -> Iterator[RunningEmulator]:
+    """An emulator whose calls are in the last 30 days of the wall clock, as `plan --impact` reads."""
+    running = start(EmulatorState(api_key=API_KEY, now=datetime.now(UTC)))
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def rubric_file(tmp_path: Path) -> Path:
+    """Project 123: tighten 5512 and add a rule for 9101, a metric of one of its agents (so the
+    metrics list, the agents list and an agent's metrics are all read)."""
+    path = tmp_path / "p123.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            version: 1
+            project: 123
+            rubric:
+              rules:
+                - metric_id: 5512
+                  conditions: {operator: and, conditions: [{field: score, op: gte, value: 5}]}
+                - metric_id: 9101
+                  conditions: {operator: and, conditions: [{field: score, op: eq, value: true}]}
+            """
+        )
+    )
+    return path
+
+
+def run(emulator: RunningEmulator, tmp_path: Path, *args: str) -> Result:
+    result = Cli(emulator.base_url, tmp_path)(*args)
+    assert "Traceback" not in result.all, result.all
+    return result
+
+
+def impact(emulator: RunningEmulator, tmp_path: Path, since: str = "30d") -> dict[str, Any]:
+    result = run(
+        emulator,
+        tmp_path,
+        "plan",
+        "--impact",
+        "--since",
+        since,
+        "--format",
+        "json",
+        str(rubric_file(tmp_path)),
+    )
+    assert result.code == 0, result.err
+    [report] = json.loads(result.out)["impact"]
+    assert isinstance(report, dict)
+    return {k: v for k, v in report.items() if k not in ("since", "until")}  # the wall clock moves
+
+
+def windows(emulator: RunningEmulator) -> list[timedelta]:
+    spans = []
+    for request in emulator.state.requests_to("GET", CALLS_V2):
+        if "page" not in request.query:
+            start, end = (
+                datetime.fromisoformat(request.query[name][0].replace("Z", "+00:00"))
+                for name in ("timestamp_from", "timestamp_to")
+            )
+            spans.append(end - start)
+    return spans
+
+
+def test_plan_impact_drift_and_apply_need_no_v1_list(live_clock: RunningEmulator, tmp_path: Path) -> None:
+    live_clock.state.v1_retired = True  # every v1 list answers 410 Gone
+    report = impact(live_clock, tmp_path)
+    assert report["calls"] == 300
+    assert report["pass_to_fail"]["count"] > 0
+    drift = run(live_clock, tmp_path, "drift", str(rubric_file(tmp_path)))
+    assert drift.code == 2, drift.err
+    applied = run(live_clock, tmp_path, "apply", "--auto-approve", str(rubric_file(tmp_path)))
+    assert applied.code == 0, applied.err
+    paths = {r.path for r in live_clock.state.requests}
+    assert not {p for p in paths if p.startswith(V1_LISTS)}
+    assert {"/test_framework/v2/metrics/", "/test_framework/v2/aiagents/", CALLS_V2} <= paths
+
+
+def test_a_server_without_the_v2_lists_is_read_through_v1(
+    live_clock: RunningEmulator, tmp_path: Path
+) -> None:
+    expected = impact(live_clock, tmp_path)
+    live_clock.state.v2_available = False  # an older deployment: 404 for every v2 list
+    live_clock.state.clear_requests()
+    assert impact(live_clock, tmp_path) == expected
+    requests = live_clock.state.requests
+    assert {r.path for r in requests if r.path.startswith(V1_LISTS)} >= {
+        "/test_framework/v1/metrics/",
+        "/test_framework/v1/aiagents/",
+        "/observability/v1/call-logs/",
+    }
+    # v2 is asked once per list (the 404 is remembered), the call-log windows read at once aside.
+    tried = [r.path for r in requests if r.path.startswith(V2_LISTS)]
+    assert tried.count("/test_framework/v2/metrics/") == 1
+    assert tried.count("/test_framework/v2/aiagents/") == 1
+    assert 1 <= tried.count(CALLS_V2) <= 2
+
+
+def test_next_links_naming_another_host_are_followed_on_the_base_url(
+    live_clock: RunningEmulator, tmp_path: Path
+) -> None:
+    """A proxy in front of the API writes its backend's address into ``next``; the tool reads the
+    page from the configured base URL (where the emulator records it) and never from that host."""
+    expected = impact(live_clock, tmp_path)
+    live_clock.state.link_base = "http://cekura-backend.internal:8000"
+    live_clock.state.clear_requests()
+    assert impact(live_clock, tmp_path) == expected
+    second_pages = [r for r in live_clock.state.requests if r.query.get("page") == ["2"]]
+    assert {r.path for r in second_pages} == {"/test_framework/v2/aiagents/", CALLS_V2}
+
+
+def test_a_server_counting_window_days_inclusively_is_never_refused(
+    live_clock: RunningEmulator, tmp_path: Path
+) -> None:
+    """33 days counted with both ends included: a window of exactly 33 days is refused by such a
+    server, so the tool's windows stay at 32."""
+    live_clock.state.call_logs_count_days_inclusively = True
+    report = impact(live_clock, tmp_path, since="66d")
+    assert report["calls"] == 300
+    spans = windows(live_clock)
+    assert len(spans) == 3
+    assert max(spans) == timedelta(days=32)
+
+
+def test_a_window_the_server_refuses_is_split_and_retried(
+    live_clock: RunningEmulator, tmp_path: Path
+) -> None:
+    expected = impact(live_clock, tmp_path)
+    live_clock.state.call_logs_max_window = timedelta(days=20)  # stricter than documented
+    live_clock.state.clear_requests()
+    assert impact(live_clock, tmp_path) == expected
+    assert sorted(windows(live_clock)) == [timedelta(days=15), timedelta(days=15), timedelta(days=30)]
