@@ -160,3 +160,31 @@ def test_a_window_the_server_refuses_is_split_and_retried(
     live_clock.state.clear_requests()
     assert impact(live_clock, tmp_path) == expected
     assert sorted(windows(live_clock)) == [timedelta(days=15), timedelta(days=15), timedelta(days=30)]
+
+
+def test_a_live_or_rubric_is_shown_as_a_change_and_judged_as_written(
+    live_clock: RunningEmulator, tmp_path: Path
+) -> None:
+    """The product docs mention AND/OR; the API takes only "and". A live "or" rubric is never
+    rewritten silently: the plan shows evaluation_logic "or" -> "and", and the impact preview
+    replays the calls under "or" as it stands (the emulator decides its recorded outcomes so too)."""
+    from reconciler.emulator_seed import generate_call_logs, rubric_passes
+
+    live = live_clock.state.project(123)["rubric_config"]
+    either = {**live, "evaluation_logic": "or"}
+    live_clock.state.set_project_fields(123, rubric_config=either)
+    path = rubric_file(tmp_path)
+    text = run(live_clock, tmp_path, "plan", str(path))
+    assert text.code == 0, text.err
+    assert 'rubric_config.evaluation_logic: "or" -> "and"' in text.out
+    report = impact(live_clock, tmp_path)
+    state = live_clock.state
+    project = {**state.project(123), "rubric_config": either}
+    agents = [a for a in state.agents if a.get("project") == 123]
+    metrics = [m for m in state.metrics if m.get("project") == 123 or 9101 in [m["id"]]]
+    calls = generate_call_logs(project, metrics, agents, now=state.now)
+    passing = sum(rubric_passes(either, {m["id"]: m for m in c["metrics"]}) is True for c in calls)
+    assert report["calls"] == 300
+    assert report["passing_before"] == passing
+    assert report["recorded_mismatches"] == 0
+    assert state.patches() == []

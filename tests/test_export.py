@@ -113,6 +113,31 @@ def test_export_is_deterministic() -> None:
     assert export_project(live, metrics) == export_project(dict(reversed(live.items())), metrics[::-1])
 
 
+def test_binary_rules_are_written_in_the_current_form() -> None:
+    """Legacy 5/0 on a binary metric is exported as true/false (the spec's form); other metrics'
+    numbers stay numbers; the file still plans to no change against the legacy live rubric."""
+    live, metrics = seed_live(123)
+    live["rubric_config"] = {
+        "evaluation_logic": "and",
+        "rules": [
+            {"metric_id": 115164, "conditions": {"operator": "and", "conditions": [
+                {"field": "score", "op": "eq", "value": 5}]}},
+            {"metric_id": 7002, "conditions": {"operator": "and", "conditions": [
+                {"field": "score", "op": "neq", "value": 0}]}},
+            {"metric_id": 5512, "conditions": {"operator": "and", "conditions": [
+                {"field": "score", "op": "gte", "value": 5}]}},
+        ],
+    }  # fmt: skip
+    text = export_project(live, metrics)
+    rules = {
+        r["metric_id"]: r["conditions"]["conditions"][0] for r in yaml.safe_load(text)["rubric"]["rules"]
+    }
+    assert rules[115164]["value"] is True
+    assert rules[7002]["value"] is False
+    assert rules[5512]["value"] == 5 and rules[5512]["value"] is not True
+    assert_no_changes(plan_offline(text, live, metrics)[1])
+
+
 def test_golden_project_123() -> None:
     live, metrics = seed_live(123)
     text = export_project(live, metrics, base_url_comment="https://api.cekura.ai")
