@@ -422,7 +422,11 @@ class CekuraClient:
                 "Check CEKURA_API_KEY or --api-key-file"
             )
         if status == 403:
-            return AuthError(f"permission denied for {what} at {full} (403): {detail}")
+            # Cekura has organization, project and read-only keys: say which scope is missing.
+            lacks = "has no access to" if method == "GET" else "lacks write permission on"
+            return AuthError(
+                f"permission denied for {what} at {full} (403): the API key {lacks} it: {detail}"
+            )
         if status == 404:
             return NotFoundError(f"{what} not found at {full} (404): check the id and --base-url")
         if status >= 500 or status in _RETRY_STATUSES:

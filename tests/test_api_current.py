@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from conftest import API_KEY, Cli, Result
 
-from reconciler.emulator import EmulatorState, RunningEmulator, start
+from reconciler.emulator import ApiKey, EmulatorState, RunningEmulator, start
 
 V1_LISTS = ("/test_framework/v1/", "/observability/v1/")
 V2_LISTS = ("/test_framework/v2/", "/observability/v2/")
@@ -188,3 +188,50 @@ def test_a_live_or_rubric_is_shown_as_a_change_and_judged_as_written(
     assert report["passing_before"] == passing
     assert report["recorded_mismatches"] == 0
     assert state.patches() == []
+
+
+READ_ONLY_KEY = "ck-readonly-5e8d1f"
+PROJECT_123_KEY = "ck-project123-77aa02"
+
+
+def settings_file(tmp_path: Path, project: int) -> Path:
+    path = tmp_path / f"settings-{project}.yaml"
+    path.write_text(f"version: 1\nproject: {project}\nsettings:\n  sample_rate: 0.2\n")
+    return path
+
+
+def test_a_read_only_key_can_plan_and_drift_but_not_apply(
+    live_clock: RunningEmulator, tmp_path: Path
+) -> None:
+    live_clock.state.keys[READ_ONLY_KEY] = ApiKey(read_only=True)
+    before = live_clock.state.project(124)
+    cli = Cli(live_clock.base_url, tmp_path)
+    env = {"CEKURA_API_KEY": READ_ONLY_KEY}
+    planned = cli("plan", "--detailed-exitcode", str(settings_file(tmp_path, 124)), env=env)
+    assert planned.code == 2, planned.err
+    assert "sample_rate: 0.5 -> 0.2" in planned.out
+    assert cli("drift", str(settings_file(tmp_path, 124)), env=env).code == 2
+    previewed = cli("plan", "--impact", "--since", "30d", str(rubric_file(tmp_path)), env=env)
+    assert previewed.code == 0, previewed.err
+    refused = cli("apply", "--auto-approve", str(settings_file(tmp_path, 124)), env=env)
+    assert refused.code == 1
+    assert "permission denied for project 124" in refused.err
+    assert "(403): the API key lacks write permission on it" in refused.err
+    assert "NOT changed: project 124" in refused.out
+    assert READ_ONLY_KEY not in refused.all
+    assert live_clock.state.project(124) == before
+
+
+def test_a_project_key_reaches_its_own_project_only(live_clock: RunningEmulator, tmp_path: Path) -> None:
+    live_clock.state.keys[PROJECT_123_KEY] = ApiKey(project=123)
+    cli = Cli(live_clock.base_url, tmp_path)
+    env = {"CEKURA_API_KEY": PROJECT_123_KEY}
+    own = cli("apply", "--auto-approve", str(settings_file(tmp_path, 123)), env=env)
+    assert own.code == 0, own.err
+    assert live_clock.state.project(123)["sample_rate"] == 0.2
+    other = cli("plan", str(settings_file(tmp_path, 124)), env=env)
+    assert other.code == 1
+    assert "permission denied for project 124" in other.err
+    assert "(403): the API key has no access to it" in other.err
+    assert PROJECT_123_KEY not in other.all
+    assert live_clock.state.project(124)["sample_rate"] == 0.5
