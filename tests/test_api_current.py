@@ -235,3 +235,26 @@ def test_a_project_key_reaches_its_own_project_only(live_clock: RunningEmulator,
     assert "(403): the API key has no access to it" in other.err
     assert PROJECT_123_KEY not in other.all
     assert live_clock.state.project(124)["sample_rate"] == 0.5
+
+
+@pytest.mark.parametrize("answer", ["answered", "lost"])
+def test_a_project_deleted_by_apply_that_then_answers_404_is_reported_deleted(
+    emulator: RunningEmulator, tmp_path: Path, answer: str
+) -> None:
+    from reconciler.emulator import Fault
+
+    emulator.state.hide_deleted = True  # a deleted project answers 404, as the API's may
+    if answer == "lost":
+        emulator.state.add_fault(Fault("timeout_after_write", method="PATCH", seconds=2.5))
+    path = tmp_path / "delete-125.yaml"
+    path.write_text("version: 1\nproject: 125\nsettings:\n  is_deleted: true\n")
+    cli = Cli(emulator.base_url, tmp_path)
+    result = cli("apply", "--auto-approve", "--allow-delete", "--timeout", "1", str(path))
+    assert "Traceback" not in result.all
+    assert result.code == 0, result.all
+    assert "Project 125: applied 1 field in one PATCH" in result.out
+    assert "deleted: the project now answers 404" in result.out
+    assert "UNKNOWN" not in result.all
+    assert "Apply complete: 1 changed, 0 failed" in result.out
+    assert emulator.state.project(125)["is_deleted"] is True
+    assert len(emulator.state.patches()) == 1
