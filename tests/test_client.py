@@ -58,7 +58,8 @@ def test_sends_the_key_header_and_reads_a_project() -> None:
         (
             403,
             AuthError,
-            "permission denied for project 7 at https://api.example.test/user/v1/projects/7/ (403): the API key has no access to it",
+            "permission denied for project 7 at https://api.example.test/user/v1/projects/7/ (403): "
+            "the API key has no access to it",
         ),
         (404, NotFoundError, "project 7 not found at https://api.example.test/user/v1/projects/7/"),
         (400, RequestRejected, "sample_rate: A valid number is required."),
