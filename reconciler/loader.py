@@ -273,6 +273,10 @@ def _too_deep() -> str:
     return f"values are nested more than {MAX_DEPTH} levels deep here; refusing to read further"
 
 
+def _merges_too_deep() -> str:
+    return f"`<<` merges are chained more than {MAX_DEPTH} deep here; refusing to read further"
+
+
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording positions and problems."""
 
@@ -407,19 +411,24 @@ class _Builder:
         return key_value
 
     def _pairs(
-        self, node: yaml.MappingNode, *, merged: bool = False
+        self, node: yaml.MappingNode, *, top: yaml.MappingNode | None = None, chain: int = 0
     ) -> Iterator[tuple[yaml.Node, yaml.Node, bool]]:
-        """The mapping's own pairs, then (flagged as merged) those of its `<<` sources, in order."""
+        """The mapping's own pairs, then (flagged as merged) those of its `<<` sources, in order.
+
+        ``top`` is the mapping being built when ``node`` is one of its sources, ``chain`` merges away.
+        """
         merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 merges.extend(sources)
             else:
-                yield key_node, value_node, merged
+                yield key_node, value_node, top is not None
         for source in merges:
             if isinstance(source, yaml.MappingNode):
-                yield from self._pairs(source, merged=True)
+                if chain >= MAX_DEPTH:  # a source merging a source...: `&x {<<: *x}`, or long chains
+                    raise _OverLimit(_position(self.file, top or node), _merges_too_deep())
+                yield from self._pairs(source, top=top or node, chain=chain + 1)
             else:
                 self.problems.append(
                     Problem(
@@ -480,41 +489,38 @@ def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Probl
     )
 
 
+def _values(node: yaml.Node) -> list[yaml.Node]:
+    """A collection's values (a mapping's keys are not values: they are never built)."""
+    if isinstance(node, yaml.MappingNode):
+        return [value for _, value in node.value]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def _first_too_large(root: yaml.Node) -> yaml.Node | None:
     """The innermost node that expands, aliases and `<<` merges included, past MAX_EXPANDED_VALUES.
 
     Counted without expanding: each distinct node is visited once, so a billion-laughs file is refused
-    at once instead of after building millions of values.
+    at once instead of after building millions of values. Walked with a stack of its own, not by
+    recursion: aliases to keys (never visited as values) can chain any number of levels.
     """
     sizes: dict[int, int] = {}
-
-    def size(node: yaml.Node) -> int:
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        sizes[id(node)] = 0  # a node inside itself (a recursive alias) is left to the builder
-        if isinstance(node, yaml.MappingNode):
-            children = [value for _, value in node.value]
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        else:
-            children = []
-        total = min(1 + sum(size(child) for child in children), MAX_EXPANDED_VALUES + 1)
-        sizes[id(node)] = total
-        return total
-
-    if size(root) <= MAX_EXPANDED_VALUES:
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted = stack.pop()
+        if counted:  # every child is done now (or is this node's ancestor: a recursive alias, 0)
+            total = 1 + sum(sizes[id(child)] for child in _values(node))
+            sizes[id(node)] = min(total, MAX_EXPANDED_VALUES + 1)
+        elif id(node) not in sizes:
+            sizes[id(node)] = 0  # a node inside itself (a recursive alias) is left to the builder
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(_values(node)) if id(child) not in sizes)
+    if sizes[id(root)] <= MAX_EXPANDED_VALUES:
         return None
     node = root
     while True:
-        children = (
-            [value for _, value in node.value]
-            if isinstance(node, yaml.MappingNode)
-            else list(node.value)
-            if isinstance(node, yaml.SequenceNode)
-            else []
-        )
-        larger = [child for child in children if sizes.get(id(child), 0) > MAX_EXPANDED_VALUES]
+        larger = [child for child in _values(node) if sizes[id(child)] > MAX_EXPANDED_VALUES]
         if not larger:
             return node
         node = larger[0]
@@ -598,7 +604,7 @@ def load_text(file: str, text: str) -> Document:
         builder.doc.data = builder.build(root, ())
     except _OverLimit as exc:
         raise InputError([exc.problem]) from None
-    except RecursionError:  # not expected: every walk above is at most MAX_DEPTH deep
+    except RecursionError:  # not expected: no walk above recurses more than MAX_DEPTH deep
         raise InputError([Problem(Position(file, 1, 1), "the file is nested too deeply")]) from None
     # dict.fromkeys: a value reached through several aliases is reported once
     builder.doc.problems = [Problem(p.position, one_line(p.message)) for p in dict.fromkeys(builder.problems)]

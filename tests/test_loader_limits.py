@@ -198,6 +198,44 @@ def test_nesting_through_aliases_is_refused_at_the_limit(text: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param(
+            "version: 1\nm0: &m0 {k: 1}\n"
+            + "".join(f"m{i}: &m{i} {{<<: *m{i - 1}}}\n" for i in range(1, 1400)),
+            (MAX_DEPTH + 3, 6),  # `&m65 {...}` on line 67: the first mapping whose merges chain 65 deep
+            id="merge-chain",
+        ),
+        pytest.param("version: 1\na: &x {<<: *x}\n", (2, 4), id="recursive-merge"),
+    ],
+)
+def test_merges_chained_too_deep_are_refused_at_the_mapping(text: str, where: tuple[int, int]) -> None:
+    """`<<: *m` where m merges another, and so on: followed 64 deep at most (it once recursed until
+    Python gave up, reported at 1:1)."""
+    with pytest.raises(InputError) as caught:
+        load_text("merges.yaml", text)
+    [problem] = caught.value.problems
+    assert str(problem) == (
+        f"merges.yaml:{where[0]}:{where[1]}: `<<` merges are chained more than {MAX_DEPTH} deep here; "
+        "refusing to read further"
+    )
+
+
+def test_a_chain_of_aliases_through_keys_is_refused_where_it_gets_too_deep() -> None:
+    """Keys are not values: the alias-bomb count once followed each alias to a key afresh, until
+    Python gave up (1,000 levels), and the file was reported at 1:1."""
+    keys = "".join(f"? &k{i} [{f'*k{i - 1}' if i else 1}]\n: {i}\n" for i in range(1_000))
+    with pytest.raises(InputError) as caught:
+        load_text("keys.yaml", "version: 1\n" + keys + "v: *k999\n")
+    too_deep = [p for p in caught.value.problems if "nested more than" in p.message]
+    # `v` (k999) is level 2; level 65 is k936, 63 aliases further, written on line 2 + 2 * 936.
+    assert [str(p) for p in too_deep] == [
+        f"keys.yaml:1874:3: values are nested more than {MAX_DEPTH} levels deep here; "
+        "refusing to read further"
+    ]
+
+
 def test_100k_deep_nesting_is_refused_cleanly_by_the_cli(tmp_path: Path) -> None:
     path = tmp_path / "deep.yaml"
     path.write_text("version: 1\nsettings:\n  name: " + "[" * 100_000 + "]" * 100_000 + "\n")
