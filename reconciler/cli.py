@@ -512,6 +512,8 @@ def _impact(
 
 
 def _check_since(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.DEFAULT:
+        return value  # known good; checking it would import the impact module into every plan
     from reconciler.impact import parse_since
 
     try:
@@ -621,7 +623,7 @@ def plan(
 
     def body() -> int:
         from reconciler.changes import Plan
-        from reconciler.saved import looks_like_saved_plan
+        from reconciler.saved_kind import looks_like_saved_plan
 
         saved = [p for p in paths if looks_like_saved_plan(p)]
         if saved:
@@ -1039,7 +1041,7 @@ def apply(
         from reconciler.changes import Plan
         from reconciler.files import load_projects
         from reconciler.render import render_text
-        from reconciler.saved import looks_like_saved_plan
+        from reconciler.saved_kind import looks_like_saved_plan
 
         saved_plans = [p for p in paths if looks_like_saved_plan(p)]
         if saved_plans and (len(paths) > 1 or only or rotate or rotate_all):

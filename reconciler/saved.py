@@ -41,8 +41,8 @@ from reconciler.model import (
     SecretRef,
 )
 from reconciler.rubric import ResolvedRule
+from reconciler.saved_kind import KIND
 
-KIND = "cekura-reconciler/saved-plan"
 SAVED_FORMAT_VERSION = 2  # 2: a secret change names its reference; the PATCH is rebuilt from the changes
 _SECRET_KEY = "$secret"
 
@@ -163,16 +163,6 @@ def write_saved_plan(path: str, plans: Sequence[ProjectPlan], *, base_url: str, 
     }
     document = {**body, "checksum": _checksum(body)}
     write_private(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-
-
-def looks_like_saved_plan(path: str) -> bool:
-    """True for a file that starts like a saved plan (cheap: reads the first bytes only)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    return head.lstrip().startswith(b"{") and KIND.encode() in head
 
 
 def read_saved_plan(path: str) -> SavedPlan:
