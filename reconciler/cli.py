@@ -258,6 +258,7 @@ def _client(
     timeout: float,
     max_rps: float | None = None,
     retry_budget: float = 60.0,
+    parallelism: int = 1,
 ) -> CekuraClient:
     from reconciler.client import CekuraClient, RetryPolicy
     from reconciler.credentials import read_api_key
@@ -269,6 +270,7 @@ def _client(
         max_rps=max_rps,
         retry=RetryPolicy(budget=retry_budget),
         redactor=_REDACTOR,
+        parallelism=parallelism,
     )
 
 
@@ -635,7 +637,7 @@ def plan(
         if not impact and ctx.get_parameter_source("since_text") == click.core.ParameterSource.COMMANDLINE:
             sys.stderr.write("Note: --since only applies with --impact; ignored.\n")
         projects = _load_for(paths, only, fmt)
-        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
             planned, errors = _plan_all(
                 client,
                 projects,
@@ -715,7 +717,7 @@ def drift(
         from reconciler.changes import Plan
 
         projects = _load_for(paths, only, fmt)
-        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=(), rotate_all=False, parallelism=parallelism, read_secrets=False
             )
@@ -1052,7 +1054,7 @@ def apply(
                 "--rotate or --rotate-all (the plan already says what to send; make a new plan to change it)"
             )
         if saved_plans:
-            with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
+            with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
                 return _apply_saved(
                     paths[0],
                     client,
@@ -1064,7 +1066,7 @@ def apply(
                     secrets_dir=secrets_dir,
                 )
         projects = _select(load_projects(paths), only)
-        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
             planned, errors = _plan_all(
                 client,
                 projects,
@@ -1154,7 +1156,7 @@ def restore(
                 f"{entry}: the entry was written for {record.base_url}, "
                 f"not {base_url.rstrip('/')}; refusing it"
             )
-        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
             live = client.get_project(record.project_id)
             restore_plan = diff_restore(record.project_id, entry, live, record.before, record.sent)
             given = _given(force, allow_delete)

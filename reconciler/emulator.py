@@ -118,6 +118,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
+    peer: str = ""  # the client's address and port: one per connection
 
     @property
     def json(self) -> Any:
@@ -1003,6 +1004,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(split.query),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            peer=f"{self.client_address[0]}:{self.client_address[1]}",
         )
         state.record(request)
         if state.latency:
