@@ -167,6 +167,7 @@ class _Composer:
         self.parser = parser
         self.anchors: dict[str, yaml.Node] = {}
         self.nodes = 0
+        self.aliases = 0  # without any, no node is reached twice: the tree is its own expansion
 
     def single_node(self) -> yaml.Node | None:
         """The one document's root node, None for an empty stream (PyYAML's get_single_node)."""
@@ -201,6 +202,7 @@ class _Composer:
                     return node
                 continue
             if isinstance(event, yaml.AliasEvent):
+                self.aliases += 1
                 if event.anchor not in self.anchors:
                     raise yaml.composer.ComposerError(None, None, "found undefined alias", _mark(event))
                 node, opens = self.anchors[event.anchor], False
@@ -544,9 +546,15 @@ def _decode(file: str, raw: bytes) -> str:
 
 
 def _compose(file: str, text: str) -> yaml.Node | None:
+    return _compose_counted(file, text)[0]
+
+
+def _compose_counted(file: str, text: str) -> tuple[yaml.Node | None, bool]:
+    """The root node, and whether the document has aliases (``*name``)."""
     loader = _SafeLoader(text)
     try:
-        return _Composer(file, loader).single_node()
+        composer = _Composer(file, loader)
+        return composer.single_node(), composer.aliases > 0
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         if _SafeLoader is yaml.SafeLoader or mark is None or exc.problem != "exceeded maximum nesting depth":
@@ -572,7 +580,7 @@ def load_text(file: str, text: str) -> Document:
     if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in _lines(text)):
         raise InputError([Problem(Position(file, 1, 1), "the file is empty; expected at least `version: 1`")])
     try:
-        root = _compose(file, text)
+        root, aliased = _compose_counted(file, text)
     except _OverLimit as exc:
         raise InputError([exc.problem]) from None
     except yaml.MarkedYAMLError as exc:
@@ -598,7 +606,9 @@ def load_text(file: str, text: str) -> Document:
         raise InputError([Problem(Position(file, 1, 1), "the file is empty; expected at least `version: 1`")])
     builder = _Builder(file)
     try:
-        bomb = _first_too_large(root)
+        # Without aliases every node is built once: at most MAX_NODES (checked while composing),
+        # far below MAX_EXPANDED_VALUES, so the walk that counts expansions is needed only with them.
+        bomb = _first_too_large(root) if aliased or MAX_NODES > MAX_EXPANDED_VALUES else None
         if bomb is not None:
             raise _OverLimit(_position(file, bomb), _expands_too_much())
         builder.doc.data = builder.build(root, ())
