@@ -370,6 +370,12 @@ class CekuraClient:
         prefix = urlsplit(self.base_url).path.rstrip("/")
         if prefix and (path == prefix or path.startswith(prefix + "/")):
             path = path[len(prefix) :] or "/"
+        if not path.startswith("/") or path.startswith("//"):
+            # "http:http://host/x" has a scheme, no host and a URL for a path; "//host/x" reads as
+            # a host. Sent as they are, either would take the key to that host.
+            raise self._redacted(
+                MalformedResponse(f"the next page link ({link}) names no path on {self.base_url}")
+            )
         if parts.netloc and (parts.scheme, parts.netloc) != urlsplit(self.base_url)[:2]:
             log.debug("next page link names %s://%s; following its path on %s", *parts[:2], self.base_url)
         return path + (f"?{parts.query}" if parts.query else "")
