@@ -3,10 +3,18 @@ it is today": each test failed on the code it was written against."""
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
 import httpx
 import pytest
+from conftest import API_KEY, ROOT
 
 from reconciler.client import CekuraClient
+from reconciler.emulator import RunningEmulator
 from reconciler.errors import MalformedResponse
 
 KEY = "review-key-7d1e0b5a93"
@@ -48,3 +56,61 @@ def test_a_next_link_refused_as_no_path_shows_no_key() -> None:
     with pytest.raises(MalformedResponse, match="names no path") as caught:
         client.list_agents(1)
     assert KEY not in str(caught.value)
+
+
+def _cli_subprocess(
+    args: list[str], env: dict[str, str], *, stdin: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess whose memory is capped at 1 GiB: a read without end fails there,
+    not in the test worker."""
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        cwd=ROOT,
+        env=env,
+        stdin=stdin if stdin is not None else subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=cap,
+    )
+
+
+def test_an_api_key_file_that_is_a_device_is_refused_not_read_without_end(
+    emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """`--api-key-file /dev/zero` read until memory ran out (a MemoryError traceback); the key file
+    is now read like a secret file: at most 64 KiB, never a device. A pipe (`<(pass show ...)`,
+    /dev/stdin fed by a pipe) still works."""
+    project = tmp_path / "p.yaml"
+    project.write_text("version: 1\nproject: 124\nsettings:\n  sample_rate: 0.25\n")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(tmp_path),
+        "CEKURA_BASE_URL": emulator.base_url,
+    }
+    zero = _cli_subprocess(["plan", "--api-key-file", "/dev/zero", str(project)], env)
+    assert zero.returncode == 1, zero.stderr
+    assert "Traceback" not in zero.stderr and "MemoryError" not in zero.stderr
+    assert "--api-key-file /dev/zero" in zero.stderr and "device" in zero.stderr
+
+    huge = tmp_path / "huge-key"
+    huge.write_bytes(b"k" * (1 << 20))
+    big = _cli_subprocess(["plan", "--api-key-file", str(huge), str(project)], env)
+    assert big.returncode == 1 and "64 KiB" in big.stderr and "Traceback" not in big.stderr
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, (API_KEY + "\n").encode())
+    os.close(write_end)
+    try:
+        piped = _cli_subprocess(["plan", "--api-key-file", "/dev/stdin", str(project)], env, stdin=read_end)
+    finally:
+        os.close(read_end)
+    assert piped.returncode == 0, piped.stderr
+    assert "sample_rate" in piped.stdout
+    assert emulator.state.patches() == []
