@@ -15,7 +15,7 @@ from conftest import API_KEY, ROOT
 
 from reconciler.client import CekuraClient
 from reconciler.emulator import RunningEmulator
-from reconciler.errors import MalformedResponse
+from reconciler.errors import ApiError, MalformedResponse
 
 KEY = "review-key-7d1e0b5a93"
 BASE = "https://api.example.test"
@@ -114,3 +114,37 @@ def test_an_api_key_file_that_is_a_device_is_refused_not_read_without_end(
     assert piped.returncode == 0, piped.stderr
     assert "sample_rate" in piped.stdout
     assert emulator.state.patches() == []
+
+
+SLASHED = "Ab3/Cd4/Ef5/Gh6/Ij7/Kl8"  # base64-like: every piece between the slashes is short
+ANGLED = "Mn1<Op2&Qr3>St4<Uv5"
+ACCENTED = "Wä1Xö2Yü3Zß4"
+
+
+@pytest.mark.parametrize(
+    ("secret", "echoed"),
+    [
+        (SLASHED, SLASHED.replace("/", "\\/")),  # PHP's json_encode, Java's org.json: \/
+        (ANGLED, ANGLED.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")),  # Go
+        (ANGLED, ANGLED.replace("<", "\\u003C").replace(">", "\\u003E").replace("&", "\\u0026")),
+        (ACCENTED, "W\\u00E41X\\u00F62Y\\u00FC3Z\\u00DF4"),  # Jackson: upper-case hex
+        (ACCENTED, "W\\u00e41X\\u00f62Y\\u00fc3Z\\u00df4"),  # Python, PHP: lower-case hex
+    ],
+)
+def test_a_secret_echoed_json_escaped_the_way_other_encoders_write_it_is_masked(
+    secret: str, echoed: str
+) -> None:
+    """JSON may escape any character: ``/`` as ``\\/`` (PHP by default), ``<``, ``>`` and ``&`` as
+    ``\\u003c`` (Go by default), non-ASCII with upper-case hex (Jackson). A server that puts the
+    request body it got, encoded so, into its error (``{"detail": "invalid body: {...}"}``) showed
+    the whole secret: no 8-character run of any form the redactor knew matched."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {"detail": 'invalid body: {"webhook_secret": "' + echoed + '"}'}
+        return httpx.Response(400, json=body)
+
+    client = CekuraClient(BASE, KEY, transport=httpx.MockTransport(handler), sleep=lambda s: None)
+    with pytest.raises(ApiError) as caught:
+        client.patch_project(124, {"webhook_secret": secret}, redact=[secret])
+    message = str(caught.value)
+    assert message.endswith('invalid body: {"webhook_secret": "(sensitive)"}'), message
