@@ -7,6 +7,7 @@ import os
 import resource
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -148,3 +149,26 @@ def test_a_secret_echoed_json_escaped_the_way_other_encoders_write_it_is_masked(
         client.patch_project(124, {"webhook_secret": secret}, redact=[secret])
     message = str(caught.value)
     assert message.endswith('invalid body: {"webhook_secret": "(sensitive)"}'), message
+
+
+def test_an_endless_answer_is_refused_before_it_fills_the_memory() -> None:
+    """A broken proxy or a hostile server may send a body without end (the read timeout is per
+    chunk, so a steady stream never times out): everything was read into memory first. The client
+    now stops reading at 64 MiB and says so."""
+    produced = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal produced
+        chunk = b" " * (1 << 20)
+        for _ in range(96):  # 96 MiB of JSON whitespace, then a valid project
+            produced += len(chunk)
+            yield chunk
+        yield b'{"id": 124}'
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless(), headers={"content-type": "application/json"})
+
+    client = CekuraClient(BASE, KEY, transport=httpx.MockTransport(handler), sleep=lambda s: None)
+    with pytest.raises(MalformedResponse, match="larger than 64 MiB"):
+        client.get_project(124)
+    assert produced <= 66 << 20
