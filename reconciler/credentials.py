@@ -139,6 +139,9 @@ def _read_secret_file(path: Path, real: Path) -> str:
         raise ValueError(f"file {path} cannot be read ({exc.strerror})") from None
     if len(data) > SECRET_FILE_MAX_BYTES:
         raise ValueError(f"file {path} is larger than 64 KiB; a secret file holds the secret alone")
+    if data and found.st_size == 0:
+        # /proc files pass as regular files of 0 bytes: /proc/self/environ is no secret file.
+        raise ValueError(f"{path} is not a file on disk (a /proc file, whose size says 0)")
     try:
         # utf-8-sig: a BOM (as some Windows editors write) is not part of the secret.
         return data.decode("utf-8-sig")

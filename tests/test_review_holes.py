@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import API_KEY, ROOT
+from conftest import API_KEY, ROOT, Cli
 
 from reconciler.client import CekuraClient
 from reconciler.emulator import RunningEmulator
@@ -172,3 +172,18 @@ def test_an_endless_answer_is_refused_before_it_fills_the_memory() -> None:
     with pytest.raises(MalformedResponse, match="larger than 64 MiB"):
         client.get_project(124)
     assert produced <= 66 << 20
+
+
+def test_a_proc_file_is_never_read_as_a_secret_even_inside_an_allowed_folder(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The README promises a secret file is never a FIFO, a device "or /proc". /proc/self/environ
+    passes as a regular file (its size says 0), so with --secrets-dir /proc it was read and would
+    have been sent as the secret (the process's whole environment: the API key included)."""
+    project = tmp_path / "p.yaml"
+    project.write_text("version: 1\nproject: 124\nsecrets:\n  webhook_secret: {file: /proc/self/environ}\n")
+    result = cli("plan", "--secrets-dir", "/proc", str(project))
+    assert result.code == 1, result.all
+    assert "p.yaml:4:" in result.err and "/proc/self/environ" in result.err
+    assert "Traceback" not in result.all and API_KEY not in result.all
+    assert emulator.state.patches() == []
