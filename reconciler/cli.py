@@ -124,6 +124,8 @@ def main(verbose: int) -> None:
       cekura-reconciler plan examples/project.yaml
       cekura-reconciler apply examples/project.yaml
     """
+    # One command per run: values a previous run in this process masked are not this run's secrets.
+    _REDACTOR.clear()
     _setup_logging(verbose)
 
 
