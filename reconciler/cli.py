@@ -186,7 +186,7 @@ def _api_options(func: Callable[..., None]) -> Callable[..., None]:
             type=click.IntRange(min=1, max=64),
             default=8,
             show_default=True,
-            help="Projects read at the same time.",
+            help="Projects read (and, by apply, written) at the same time.",
         ),
         click.option(
             "--max-rps",
@@ -774,14 +774,18 @@ def _execute(
     confirm: bool,
     errors: list[tuple[str, str]],
     total: int,
+    parallelism: int = 1,
 ) -> int:
     """Guards, confirmation, then per project: fresh read, journal entry, one PATCH, verify.
 
     ``items`` are (plan, secret values, re-plan from a fresh read or None) of the projects with
     changes: with None, a project that moved since its plan was shown is refused, not re-planned.
-    An interruption (Ctrl-C, SIGTERM) still reports what became of every project.
+    Up to ``parallelism`` projects are written at once, each in its own order. An interruption
+    (Ctrl-C, SIGTERM) still reports what became of every project: the gate closes, so a project
+    reported as not changed sends nothing afterwards, and projects still being written are not
+    waited for.
     """
-    from reconciler.apply import Attempt, check_guards, write_project
+    from reconciler.apply import Attempt, Gate, Stopped, check_guards, write_project
     from reconciler.errors import ApplyError, ReconcilerError
 
     ready = []
@@ -813,36 +817,51 @@ def _execute(
         "unverified": [],
         "now_matching": [],
     }
-    attempts = [Attempt(plan_.project_id) for plan_, _, _ in ready]
-    interrupted: KeyboardInterrupt | None = None
-    try:
-        for (plan_, secret_values, replan), attempt in zip(ready, attempts, strict=True):
-            try:
-                outcome = write_project(
-                    plan_,
-                    client,
-                    secret_values=secret_values,
-                    journal_dir=journal_dir,
-                    base_url=base_url,
-                    allow_delete=allow_delete,
-                    force=force,
-                    replan=replan,
-                    on_replan=_show_replan,
-                    attempt=attempt,
-                )
-            except ReconcilerError as exc:
+    gate = Gate()  # its lock also keeps one project's lines together
+    attempts = [Attempt(plan_.project_id, gate=gate) for plan_, _, _ in ready]
+    order = {attempt.project_id: index for index, attempt in enumerate(attempts)}
+
+    def show_replan(plan_: ProjectPlan, moved: list[str]) -> None:
+        with gate.lock:
+            if not gate.closed:
+                _show_replan(plan_, moved)
+
+    def write_one(index: int) -> None:
+        (plan_, secret_values, replan), attempt = ready[index], attempts[index]
+        try:
+            outcome = write_project(
+                plan_,
+                client,
+                secret_values=secret_values,
+                journal_dir=journal_dir,
+                base_url=base_url,
+                allow_delete=allow_delete,
+                force=force,
+                replan=replan,
+                on_replan=show_replan,
+                attempt=attempt,
+            )
+        except Stopped:
+            return  # interrupted before sending anything: reported as not changed
+        except ReconcilerError as exc:
+            with gate.lock:
+                if gate.closed:
+                    return  # interrupted meanwhile: the report says where it stood then
                 attempt.stage = "done"
                 # An ApplyError says what became of the project; any other error (the PATCH refused
                 # with a 4xx, or never sent) left it unchanged.
                 group = exc.outcome if isinstance(exc, ApplyError) else "not_changed"
                 groups.get(group, groups["not_changed"]).append(plan_.project_id)
                 _fail(str(exc))
-                continue
+            return
+        with gate.lock:
+            if gate.closed:
+                return
             attempt.stage = "done"
             if outcome.status == "unchanged":
                 groups["now_matching"].append(outcome.project_id)
                 click.echo(f"Project {outcome.project_id}: {outcome.detail}; nothing to send.")
-                continue
+                return
             groups["changed"].append(plan_.project_id)
             detail = f" {outcome.detail}" if outcome.detail else ""
             sent = attempt.plan or plan_
@@ -851,16 +870,26 @@ def _execute(
                 f"Project {outcome.project_id}: applied {count} field{'s' if count != 1 else ''} in one "
                 f"PATCH; verified.{detail} Backup: {attempt.journal_entry}"
             )
+
+    interrupted: KeyboardInterrupt | None = None
+    try:
+        _in_parallel(write_one, range(len(ready)), parallelism)
     except KeyboardInterrupt as exc:
         interrupted = exc
+    with gate.lock:  # from here on no project starts a step towards its PATCH
+        gate.closed = True
+        stages = {a.project_id: a.stage for a in attempts}
+        groups = {k: sorted(v, key=order.__getitem__) for k, v in groups.items()}
+        entries = {a.project_id: a.journal_entry for a in attempts if a.journal_entry}
+    if interrupted is not None:
         for attempt in attempts:
-            if attempt.stage == "sending":
+            stage = stages[attempt.project_id]
+            if stage == "sending":
                 groups["unknown"].append(attempt.project_id)
-            elif attempt.stage == "verifying":
+            elif stage == "verifying":
                 groups["unverified"].append(attempt.project_id)
-            elif attempt.stage != "done":
+            elif stage != "done":
                 groups["not_changed"].append(attempt.project_id)
-    entries = {a.project_id: a.journal_entry for a in attempts if a.journal_entry}
     failed = sum(len(groups[k]) for k in ("not_changed", "unknown", "not_converged", "unverified"))
     failed += len(errors)
     unchanged = total - len(items) + len(groups["now_matching"])
@@ -991,6 +1020,7 @@ def _apply_saved(
         confirm=False,
         errors=[],
         total=len(saved.projects),
+        parallelism=parallelism,
     )
 
 
@@ -1105,6 +1135,7 @@ def apply(
                 confirm=not auto_approve,
                 errors=errors,
                 total=len(planned),
+                parallelism=parallelism,
             )
 
     _run(body)

@@ -5,15 +5,17 @@ intact. Never timed: what is checked is what the emulator saw."""
 from __future__ import annotations
 
 import copy
+import itertools
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import API_KEY, Cli
 
 from reconciler.emulator import EmulatorState, RunningEmulator, start
 from reconciler.emulator_seed import default_seed
-from tests.conftest import API_KEY, Cli
 
 FIRST = 500_000
 
@@ -53,3 +55,32 @@ def test_every_thread_keeps_its_connection(fleet: RunningEmulator, tmp_path: Pat
     requests = fleet.state.requests_to("GET", "/user/v1/projects/")
     assert len(requests) == 96
     assert len({r.peer for r in requests}) <= 32
+
+
+def test_apply_writes_projects_in_parallel_each_in_its_own_order(
+    fleet: RunningEmulator, tmp_path: Path
+) -> None:
+    """24 changed projects at --parallelism 8: the writes of different projects overlap in the
+    emulator's log (they were one after the other), while each project still goes plan read,
+    fresh read, PATCH, verifying read, with its journal entry of the fresh read, and the report
+    lists every project."""
+    folder = settings_files(tmp_path / "projects", 24, sample_rate=0.35)
+    fleet.state.latency = 0.02
+    result = Cli(fleet.base_url, tmp_path)("apply", "--auto-approve", "--parallelism", "8", str(folder))
+    assert result.code == 0, result.all
+    assert "Apply complete: 24 changed, 0 failed, 0 unchanged." in result.out
+    log = [(r.method, r.path) for r in fleet.state.requests]
+    paths = [f"/user/v1/projects/{FIRST + i}/" for i in range(24)]
+    for path in paths:
+        assert [m for m, p in log if p == path] == ["GET", "GET", "PATCH", "GET"]
+        assert fleet.state.project(int(path.split("/")[-2]))["sample_rate"] == 0.35
+    # Each project's write: from its fresh read to its verifying read. Some start before others end.
+    spans = []
+    for path in paths:
+        at = [i for i, (_, p) in enumerate(log) if p == path]
+        spans.append((at[1], at[3]))
+    spans.sort()
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+    entries = [json.loads(p.read_text()) for p in (tmp_path / "journal").glob("*.json")]
+    assert sorted(e["project_id"] for e in entries) == [FIRST + i for i in range(24)]
+    assert all(e["before"] == {"sample_rate": 0.5} and e["sent"] == {"sample_rate": 0.35} for e in entries)
