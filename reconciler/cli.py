@@ -485,33 +485,27 @@ def _render(
 def _impact(
     client: CekuraClient, plans: Sequence[Any], since_text: str, parallelism: int
 ) -> tuple[list[Any], list[tuple[str, str]]]:
-    """Replay the window's calls under the live and the planned rubric of each project it changes."""
+    """Replay the window's calls under the live and the planned rubric of each project it changes:
+    every project's windows at once, at most ``parallelism`` requests in flight."""
     from datetime import UTC, datetime
 
-    from reconciler.errors import ReconcilerError
-    from reconciler.impact import compute_impact, parse_since
+    from reconciler.impact import ImpactReport, ImpactRequest, compute_impacts, parse_since
 
     until = datetime.now(UTC)
     since = until - parse_since(since_text)
+    changed = [p for p in plans if "rubric_config" in p.patch]
+    requests = [
+        ImpactRequest(p.project_id, p.previous.get("rubric_config") or {}, p.patch["rubric_config"])
+        for p in changed
+    ]
     reports, errors = [], []
-    for project in plans:
-        if "rubric_config" not in project.patch:
-            continue
-        live = project.previous.get("rubric_config") or {}
-        try:
-            reports.append(
-                compute_impact(
-                    client,
-                    project.project_id,
-                    live,
-                    project.patch["rubric_config"],
-                    since,
-                    until,
-                    parallelism=min(4, parallelism),
-                )
-            )
-        except ReconcilerError as exc:
-            errors.append((project.file, f"rubric impact: {exc}"))
+    for project, result in zip(
+        changed, compute_impacts(client, requests, since, until, parallelism), strict=True
+    ):
+        if isinstance(result, ImpactReport):
+            reports.append(result)
+        else:
+            errors.append((project.file, f"rubric impact: {result}"))
     return reports, errors
 
 

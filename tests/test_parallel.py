@@ -84,3 +84,71 @@ def test_apply_writes_projects_in_parallel_each_in_its_own_order(
     entries = [json.loads(p.read_text()) for p in (tmp_path / "journal").glob("*.json")]
     assert sorted(e["project_id"] for e in entries) == [FIRST + i for i in range(24)]
     assert all(e["before"] == {"sample_rate": 0.5} and e["sent"] == {"sample_rate": 0.35} for e in entries)
+
+
+IMPACT_FIRST = 510_000
+
+
+def impact_state(count: int, calls: int) -> EmulatorState:
+    """``count`` copies of project 123 (its rubric, its metrics under new ids), each with ``calls``
+    calls over the last 90 days of the wall clock."""
+    from datetime import UTC, datetime
+
+    from reconciler.emulator_seed import iter_generated_calls
+
+    seed = default_seed()
+    template = next(p for p in seed["projects"] if p["id"] == 123)
+    metrics = [m for m in seed["metrics"] if m.get("project") == 123]
+    copies = []
+    for index in range(count):
+        pid = IMPACT_FIRST + index
+        new_id = {m["id"]: pid * 10 + k for k, m in enumerate(metrics)}
+        rules = [{**r, "metric_id": new_id[r["metric_id"]]} for r in template["rubric_config"]["rules"]]
+        rules = [r for r in rules if r["metric_id"] in new_id.values()]
+        project = {
+            **copy.deepcopy(template),
+            "id": pid,
+            "rubric_config": {"evaluation_logic": "and", "rules": rules},
+        }
+        seed["projects"].append(project)
+        mine = [{**copy.deepcopy(m), "id": new_id[m["id"]], "project": pid} for m in metrics]
+        seed["metrics"] += mine
+        copies.append((project, mine))
+    now = datetime.now(UTC)
+    state = EmulatorState(seed, api_key=API_KEY, now=now)
+    for project, mine in copies:
+        state.set_call_logs(
+            project["id"], iter_generated_calls(project, mine, [], now=now, count=calls, days=90)
+        )
+    return state
+
+
+def test_plan_impact_previews_the_projects_in_parallel_in_pages_of_500(tmp_path: Path) -> None:
+    """Four projects whose rubric changes, 3,000 calls each over 90 days (3 windows of 2 or 3
+    pages): every call-log page is asked for 500 calls, and the projects are fetched at the same
+    time: the second project's first page is asked for before the first project's last one (they
+    were one project after the other, in pages of 100)."""
+    folder = tmp_path / "projects"
+    folder.mkdir()
+    for index in range(4):
+        pid = IMPACT_FIRST + index
+        (folder / f"p{index}.yaml").write_text(
+            f"version: 1\nproject: {pid}\nrubric:\n  rules:\n    - metric_id: {pid * 10}\n"
+            "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 5}]}\n",
+            encoding="utf-8",
+        )
+    with start(impact_state(4, 3_000)) as emu:
+        emu.state.latency = 0.02
+        args = ("plan", "--impact", "--since", "90d", "--parallelism", "8", "--format", "json", str(folder))
+        result = Cli(emu.base_url, tmp_path)(*args)
+        assert result.code == 0, result.all
+        pages = emu.state.requests_to("GET", "/observability/v2/call-logs/")
+    reports = json.loads(result.out)["impact"]
+    assert [r["project_id"] for r in reports] == [IMPACT_FIRST + i for i in range(4)]
+    assert all(r["calls"] == 3_000 for r in reports)
+    assert {r.query["page_size"][0] for r in pages if "page_size" in r.query} == {"500"}
+    # 12 windows, 8 threads: the first pages of the first two projects' windows are all asked for
+    # at once, before the first project's next pages.
+    owners = [r.query["project_id"][0] for r in pages]
+    first, second = str(IMPACT_FIRST), str(IMPACT_FIRST + 1)
+    assert owners.index(second) < len(owners) - 1 - owners[::-1].index(first)
