@@ -84,6 +84,11 @@ _ALL_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "in")
 
 def _number(value: Any) -> float | None:
     """A score as a float: true/false are 5/0; anything else (null, text, NaN, inf) is no number."""
+    kind = type(value)
+    if kind is float:  # the usual cases first: no isinstance, no conversion
+        return value if math.isfinite(value) else None
+    if kind is int and -(2**53) <= value <= 2**53:
+        return float(value)
     if value is True or value is False:
         return 5.0 if value else 0.0
     if isinstance(value, int | float):
@@ -120,6 +125,8 @@ def is_irrelevant(entry: Mapping[str, Any]) -> bool:
     """A ``metrics[]`` entry the product marked irrelevant: the metric's trigger did not fire
     (``extra.trigger_failed: true``), so it did not run on the call and its rule is skipped."""
     extra = entry.get("extra")
+    if extra is None:
+        return False  # most results: no need for the (slow) Mapping check
     return isinstance(extra, Mapping) and extra.get("trigger_failed") is True
 
 
@@ -275,10 +282,13 @@ def call_results(call: Mapping[str, Any], only: Iterable[int] | None = None) -> 
     if not isinstance(entries, list):
         return results
     for entry in entries:
-        if not isinstance(entry, Mapping) or is_irrelevant(entry):
-            continue  # an irrelevant result is as if the metric gave none: its rules are skipped
+        # JSON gives dicts: `type(...) is dict` spares the Mapping check (an ABC, slow) per result.
+        if type(entry) is not dict and not isinstance(entry, Mapping):
+            continue
         metric_id = entry.get("id")
-        if isinstance(metric_id, int) and (wanted is None or metric_id in wanted):
+        if not isinstance(metric_id, int) or (wanted is not None and metric_id not in wanted):
+            continue  # results no rule looks at are never converted
+        if not is_irrelevant(entry):  # an irrelevant result is as if the metric gave none
             results[metric_id] = MetricResult.from_api(entry)
     return results
 
