@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -621,6 +621,21 @@ def load_text(file: str, text: str) -> Document:
     return builder.doc
 
 
+def _read_at_most(stream: BinaryIO, limit: int, *, hint: int) -> bytes:
+    """Up to ``limit`` bytes of ``stream``, in pieces of the file's size (``hint``, plus the byte that
+    shows it grew) or 64 KiB: one read of ``limit`` bytes allocated that much (10 MiB) for every file."""
+    parts: list[bytes] = []
+    left = limit
+    piece = max(hint + 1, 1 << 16)
+    while left > 0:
+        chunk = stream.read(min(piece, left))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
 def load_file(path: str | Path) -> Document:
     """Read and parse one project file."""
     file = str(path)
@@ -638,7 +653,7 @@ def load_file(path: str | Path) -> Document:
             )
         with p.open("rb") as stream:
             # Not read_bytes(): a pipe, /dev/zero or a file still growing has no size to check first.
-            raw = stream.read(MAX_FILE_BYTES + 1)
+            raw = _read_at_most(stream, MAX_FILE_BYTES + 1, hint=size)
         if len(raw) > MAX_FILE_BYTES:
             raise InputError(
                 [
