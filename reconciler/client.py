@@ -474,16 +474,6 @@ class CekuraClient:
         read until memory runs out."""
         request = self._http.build_request(method, url, params=params, json=json)
         response = self._http.send(request, stream=True)
-        length = response.headers.get("content-length", "")
-        encoding = response.headers.get("content-encoding", "identity").strip().lower()
-        if length.isdigit() and int(length) <= MAX_BODY_BYTES and encoding in ("identity", ""):
-            # Bounded already: the framing ends the body at Content-Length and nothing is decoded
-            # (the usual answer; read as httpx reads it, without copying it into a new response).
-            try:
-                response.read()
-            finally:
-                response.close()
-            return response
         body = bytearray()
         try:
             for chunk in response.iter_bytes():
