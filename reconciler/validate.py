@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,6 @@ from reconciler.model import (
     RubricSpec,
     RuleSpec,
     SecretRef,
-    is_number,
 )
 
 SCHEMA_NAME = "project.schema.json"
@@ -103,6 +102,8 @@ def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> It
 
 @cache
 def _validator() -> Any:
+    """jsonschema's Draft 2020-12 validator of the schema, built once per process: it words every
+    problem. Only `format: uri` is checked (as an http(s) URL); other formats are annotations."""
     from jsonschema import Draft202012Validator, FormatChecker, validators
 
     checker = FormatChecker(formats=())
@@ -113,160 +114,31 @@ def _validator() -> Any:
     return cls(load_schema(), format_checker=checker)
 
 
-# -- a fast path for valid files --------------------------------------------------------------------
-#
-# Importing jsonschema (with referencing, attrs, rpds and the metaschemas it loads at import) costs
-# more than everything else `validate` does. Most files are valid, so a small checker of the keywords
-# the schema uses answers first; it says "valid" only when jsonschema would find no error, and
-# anything it does not model exactly raises _NotSure. Only then, or for an invalid file, jsonschema
-# runs and produces the messages, so every message is exactly what it was.
-
-
-class _NotSure(Exception):
-    pass
-
-
-_JSON_TYPES = (dict, list, str, int, float, bool, type(None))
-_ANNOTATIONS = frozenset(
-    {"$schema", "$comment", "$defs", "title", "description", "examples", "default", "deprecated"}
-    | {"readOnly", "writeOnly", "then", "else"}  # then/else are read by `if`
-)
-
-
-def _surely_valid(data: Any) -> bool:
-    """True only if jsonschema would find no error in ``data``; False: ask jsonschema."""
-    try:
-        schema = load_schema()
-        return _conforms(data, schema, schema)
-    except Exception:  # _NotSure, or anything unforeseen: jsonschema decides, as before
-        return False
-
-
 @cache
-def _resolve(ref: str) -> Any:
-    if not ref.startswith("#/") or "~" in ref or "%" in ref:
-        raise _NotSure(ref)
-    node: Any = load_schema()
-    for part in ref[2:].split("/"):
-        if not isinstance(node, dict) or part not in node:
-            raise _NotSure(ref)
-        node = node[part]
-    return node
+def _gate() -> Any:
+    """jsonschema-rs's Draft 2020-12 validator of the same schema, built once per process: the fast
+    "is it valid" answer (see _passes_gate)."""
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(
+        load_schema(), formats={"uri": _is_http_url}, validate_formats=True
+    )
 
 
-def _is_type(value: Any, name: Any) -> bool:
-    if name == "object":
-        return isinstance(value, dict)
-    if name == "array":
-        return isinstance(value, list)
-    if name == "string":
-        return isinstance(value, str)
-    if name == "boolean":
-        return isinstance(value, bool)
-    if name == "null":
-        return value is None
-    if name == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
-    if name == "integer":
-        if isinstance(value, bool):
-            return False
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    raise _NotSure(name)
+def _passes_gate(data: Any) -> bool:
+    """True when jsonschema-rs finds ``data`` valid; False: let jsonschema decide and word it.
 
-
-def _conforms(value: Any, schema: Any, root: dict[str, Any]) -> bool:
-    if schema is True:
-        return True
-    if schema is False:
+    Importing jsonschema (with referencing, attrs, rpds and every draft's metaschema) costs more than
+    all else `validate` does, and most files are valid; jsonschema-rs imports in a few ms and checks
+    a 5,000-rule file in a few more. Only its "valid" is trusted: any doubt (it finds a problem, or
+    cannot take a value, such as an integer beyond 64 bits or a non-string key) goes to jsonschema,
+    so every message is jsonschema's, worded below. tests/test_schema_validator.py holds the gate to
+    jsonschema's verdict on every shipped file and on mutations of them.
+    """
+    try:
+        return bool(_gate().is_valid(data))
+    except Exception:  # a value jsonschema-rs cannot convert: jsonschema decides
         return False
-    if not isinstance(schema, dict) or ("$id" in schema and schema is not root):
-        raise _NotSure("schema")
-    if type(value) not in _JSON_TYPES or (isinstance(value, dict) and any(type(k) is not str for k in value)):
-        raise _NotSure("value")
-    for key, arg in schema.items():
-        if key in _ANNOTATIONS or key == "$id":
-            continue
-        if not _KEYWORDS.get(key, _unknown_keyword)(value, arg, schema, root):
-            return False
-    return True
-
-
-def _unknown_keyword(value: Any, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
-    raise _NotSure("keyword")
-
-
-def _additional(value: Any, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
-    if not isinstance(value, dict):
-        return True
-    if "patternProperties" in schema:
-        raise _NotSure("patternProperties")
-    known = schema.get("properties", {})
-    extras = [k for k in value if k not in known]
-    if isinstance(arg, dict):
-        return all(_conforms(value[k], arg, root) for k in extras)
-    return bool(arg) or not extras
-
-
-def _items(value: Any, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
-    if not isinstance(value, list):
-        return True
-    if "prefixItems" in schema:
-        raise _NotSure("prefixItems")
-    if arg is False:
-        return not value
-    return all(_conforms(item, arg, root) for item in value)
-
-
-def _if(value: Any, arg: Any, schema: dict[str, Any], root: dict[str, Any]) -> bool:
-    branch = "then" if _conforms(value, arg, root) else "else"
-    return branch not in schema or _conforms(value, schema[branch], root)
-
-
-def _equal(a: Any, b: Any) -> bool:
-    return bool(_same_json(a) == _same_json(b))
-
-
-def _unique(value: Any) -> bool:
-    return len({_same_json(item) for item in value}) == len(value)
-
-
-_Keyword = Callable[[Any, Any, dict[str, Any], dict[str, Any]], bool]
-_KEYWORDS: dict[str, _Keyword] = {
-    "type": lambda v, a, s, r: any(_is_type(v, t) for t in (a if isinstance(a, list) else [a])),
-    "$ref": lambda v, a, s, r: _conforms(v, _resolve(a), r),
-    "properties": lambda v, a, s, r: (
-        not isinstance(v, dict) or all(_conforms(v[k], sub, r) for k, sub in a.items() if k in v)
-    ),
-    "additionalProperties": _additional,
-    "required": lambda v, a, s, r: not isinstance(v, dict) or all(k in v for k in a),
-    "minProperties": lambda v, a, s, r: not isinstance(v, dict) or len(v) >= a,
-    "maxProperties": lambda v, a, s, r: not isinstance(v, dict) or len(v) <= a,
-    "dependentRequired": lambda v, a, s, r: (
-        not isinstance(v, dict) or all(d in v for k, deps in a.items() if k in v for d in deps)
-    ),
-    "dependentSchemas": lambda v, a, s, r: (
-        not isinstance(v, dict) or all(_conforms(v, sub, r) for k, sub in a.items() if k in v)
-    ),
-    "items": _items,
-    "minItems": lambda v, a, s, r: not isinstance(v, list) or len(v) >= a,
-    "maxItems": lambda v, a, s, r: not isinstance(v, list) or len(v) <= a,
-    "uniqueItems": lambda v, a, s, r: not a or not isinstance(v, list) or _unique(v),
-    "minLength": lambda v, a, s, r: not isinstance(v, str) or len(v) >= a,
-    "maxLength": lambda v, a, s, r: not isinstance(v, str) or len(v) <= a,
-    "pattern": lambda v, a, s, r: not isinstance(v, str) or re.search(a, v) is not None,
-    "format": lambda v, a, s, r: a != "uri" or _is_http_url(v),  # the only format checked
-    "minimum": lambda v, a, s, r: not is_number(v) or not v < a,
-    "maximum": lambda v, a, s, r: not is_number(v) or not v > a,
-    "exclusiveMinimum": lambda v, a, s, r: not is_number(v) or not v <= a,
-    "exclusiveMaximum": lambda v, a, s, r: not is_number(v) or not v >= a,
-    "const": lambda v, a, s, r: _equal(v, a),
-    "enum": lambda v, a, s, r: any(_equal(v, e) for e in a),
-    "allOf": lambda v, a, s, r: all(_conforms(v, sub, r) for sub in a),
-    "anyOf": lambda v, a, s, r: any(_conforms(v, sub, r) for sub in a),
-    "oneOf": lambda v, a, s, r: sum(1 for sub in a if _conforms(v, sub, r)) == 1,
-    "not": lambda v, a, s, r: not _conforms(v, a, r),
-    "if": _if,
-}
 
 
 def _json_type(value: Any) -> str:
@@ -370,7 +242,7 @@ def _unknown_key_message(where: JsonPath, key: str, allowed: list[str]) -> str:
 
 
 def _schema_problems(doc: Document) -> list[Problem]:
-    if _surely_valid(doc.data):
+    if _passes_gate(doc.data):
         return []
     from jsonschema.exceptions import best_match
 
