@@ -18,8 +18,9 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from reconciler.changes import FieldChange, ProjectPlan, RuleAction, RuleChange
+from reconciler.conditions import BINARY_TYPES
 from reconciler.model import OBJECT_FIELDS, DesiredProject, Metric, Secret, is_configured, is_number
-from reconciler.rubric import BINARY_TYPES, ResolvedRule
+from reconciler.rubric import ResolvedRule
 
 MATH_EPSILON = 1e-9
 SET_FIELDS = frozenset({"daily_report_dashboard_ids"})

@@ -23,10 +23,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from reconciler.conditions import BINARY_FALSE, BINARY_TRUE, family
 from reconciler.errors import InputError, PlanError, ReconcilerError
 from reconciler.loader import Document, load_text
 from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured, is_number
-from reconciler.rubric import MetricCatalog, family, resolve_rules
+from reconciler.rubric import MetricCatalog, resolve_rules
 from reconciler.validate import load_schema, validate_document
 
 if TYPE_CHECKING:
@@ -316,9 +317,9 @@ def _current_binary(rule: dict[str, Any]) -> dict[str, Any]:
     conditions = []
     for cond in group["conditions"]:
         value = cond.get("value") if isinstance(cond, Mapping) else None
-        legacy = is_number(value) and value in (0, 5)
+        legacy = is_number(value) and value in (BINARY_FALSE, BINARY_TRUE)
         if isinstance(cond, Mapping) and cond.get("field") == "score" and legacy:
-            cond = {**cond, "value": value == 5}
+            cond = {**cond, "value": value == BINARY_TRUE}
         conditions.append(cond)
     return {**rule, "conditions": {**group, "conditions": conditions}}
 

@@ -7,7 +7,7 @@ that a secret value can never be printed by accident: its ``repr`` and ``str`` a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 # Write-only fields: a GET shows only `<name>_configured`.
 SECRET_FIELDS: tuple[str, ...] = (
@@ -139,6 +139,6 @@ def is_configured(value: Any) -> bool:
     return bool(value)
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """A JSON number: int or float, not a boolean (which Python counts as an int)."""
     return isinstance(value, int | float) and not isinstance(value, bool)

@@ -13,9 +13,9 @@ from collections.abc import Collection, Sequence
 from typing import Any, TextIO
 
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
+from reconciler.conditions import OP_SYMBOLS as _OPS
 from reconciler.model import SENSITIVE_MASK, SecretRef
 
-_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
 _COLORS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "bold": "\033[1m"}
 _RESET = "\033[0m"
 

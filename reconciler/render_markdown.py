@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
+from reconciler.conditions import OP_SYMBOLS as _OPS
 from reconciler.model import SENSITIVE_MASK, Secret, SecretRef
 from reconciler.render import plural
 
@@ -30,7 +31,6 @@ MARKER_PREFIX = "<!-- cekura-reconciler:"
 DETAILS_THRESHOLD = 15
 
 _TITLES: dict[str, str] = {"plan": "Cekura plan", "drift": "Cekura drift"}
-_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
 _NONE = "—"
 # ASCII punctuation that could start markdown syntax in running text: emphasis, code, links, HTML,
 # tables, strikethrough, entities, headings and GitHub's $math$.
