@@ -27,6 +27,7 @@ from reconciler.model import (
     RubricSpec,
     RuleSpec,
     SecretRef,
+    is_number,
 )
 
 SCHEMA_NAME = "project.schema.json"
@@ -369,18 +370,23 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def call_durations_problem(settings: Mapping[str, Any]) -> str | None:
+    """The check across settings: ``min_call_duration`` above ``max_call_duration``, as written
+    (``120.0`` is a whole number too). Run on each file, and by ``files`` on a file merged with the
+    base it extends, where each alone may be fine."""
+    low, high = settings.get("min_call_duration"), settings.get("max_call_duration")
+    if is_number(low) and is_number(high) and low > high:
+        return f"settings.min_call_duration ({low}) is greater than settings.max_call_duration ({high})"
+    return None
+
+
 def _semantic_problems(doc: Document) -> list[Problem]:
     data = doc.data
     problems: list[Problem] = []
     settings = _mapping(data.get("settings"))
-    low, high = settings.get("min_call_duration"), settings.get("max_call_duration")
-    if isinstance(low, int) and isinstance(high, int) and low > high:
-        problems.append(
-            doc.problem(
-                ("settings", "min_call_duration"),
-                f"settings.min_call_duration ({low}) is greater than settings.max_call_duration ({high})",
-            )
-        )
+    durations = call_durations_problem(settings)
+    if durations:
+        problems.append(doc.problem(("settings", "min_call_duration"), durations))
     if isinstance(settings.get("timezone"), str):
         found = _timezone_problem(doc, ("settings", "timezone"), settings["timezone"])
         if found:
