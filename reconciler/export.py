@@ -26,9 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 from reconciler.conditions import BINARY_FALSE, BINARY_TRUE, family
 from reconciler.errors import InputError, PlanError, ReconcilerError
 from reconciler.loader import Document, load_text
-from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured, is_number
+from reconciler.model import NOT_SETTINGS, SECRET_FIELDS, Metric, Secret, is_configured, is_number
 from reconciler.rubric import MetricCatalog, resolve_rules
-from reconciler.validate import load_schema, validate_document
+from reconciler.validate import load_schema, settings_names, validate_document
 
 if TYPE_CHECKING:
     from reconciler.client import CekuraClient
@@ -37,13 +37,9 @@ FORMAT_VERSION = 1
 MAX_WIDTH = 110  # a mapping or list longer than this on one line is written in block style
 _LIVE = "<live>"  # the "file" name of the documents built here to check live values
 
-# Live fields that are not settings and that the file format deliberately does not carry.
-_NOT_SETTINGS = frozenset(
-    READ_ONLY_FIELDS
-    | {f"{name}_configured" for name in SECRET_FIELDS}
-    | set(SECRET_FIELDS)
-    | {"rubric_config", "organization_id", "is_deleted"}
-)
+# Live fields that are not settings and that the file format deliberately does not carry under
+# `settings:` (rubric_config is the `rubric:` key; is_deleted: see _IS_DELETED_NOTE).
+_NOT_SETTINGS: frozenset[str] = NOT_SETTINGS | {"rubric_config", "is_deleted"}
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # YAML 1.1 words that a plain key would turn into a boolean or null.
@@ -236,7 +232,7 @@ _SETTING_IN_MESSAGE = re.compile(r"settings\.([A-Za-z_][A-Za-z0-9_]*)")
 
 def _settings(live: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The writable settings in schema order, and the reason each left-out one was left out."""
-    names = [n for n in load_schema()["properties"]["settings"]["properties"] if n not in _NOT_SETTINGS]
+    names = [n for n in settings_names() if n not in _NOT_SETTINGS]
     settings: dict[str, Any] = {}
     left_out: dict[str, str] = {}
     for name in names:
@@ -371,7 +367,7 @@ def _header(
 
 
 def _known_live_fields() -> frozenset[str]:
-    return _NOT_SETTINGS | frozenset(load_schema()["properties"]["settings"]["properties"])
+    return _NOT_SETTINGS | frozenset(settings_names())
 
 
 def secret_env_name(project_id: int, secret: str) -> str:
@@ -441,13 +437,12 @@ def export_project(
         raise ReconcilerError("the live project has no valid id; cannot export it")
     catalog = MetricCatalog()
     catalog.add(dict(m) for m in metrics)
-    schema = load_schema()
     lines = _header(project_id, live, schema_url or "project.schema.json", base_url_comment)
     lines += [f"version: {FORMAT_VERSION}", f"project: {project_id}", ""]
 
     settings, left_out = _settings(live)
     lines.append("settings:")
-    for name in schema["properties"]["settings"]["properties"]:
+    for name in settings_names():
         if name in settings:
             lines += _entry(2, name, settings[name])
         elif name in left_out:

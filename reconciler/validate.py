@@ -23,6 +23,7 @@ from reconciler.loader import Document, JsonPath, format_path, one_line
 from reconciler.model import (
     READ_ONLY_FIELDS,
     SECRET_FIELDS,
+    WRITE_ONLY_FIELDS,
     DesiredProject,
     RubricSpec,
     RuleSpec,
@@ -199,9 +200,10 @@ def _in_secrets(path: JsonPath) -> bool:
     return bool(path) and path[0] == "secrets"
 
 
-def _settings_names() -> list[str]:
-    props = load_schema()["properties"]["settings"]["properties"]
-    return sorted(props)
+@cache
+def settings_names() -> tuple[str, ...]:
+    """The settings a file may hold, in the schema's order: the schema is their one list."""
+    return tuple(load_schema()["properties"]["settings"]["properties"])
 
 
 def _unknown_key_message(where: JsonPath, key: str, allowed: list[str]) -> str:
@@ -218,9 +220,9 @@ def _unknown_key_message(where: JsonPath, key: str, allowed: list[str]) -> str:
                 "`rubric_config` is managed under the top-level `rubric:` key, which merges rules by "
                 "metric instead of replacing the whole rubric"
             )
-        if key == "organization_id":
-            return "`organization_id` is write-only and cannot be read back, so it cannot be managed"
-    if where == () and key in _settings_names():
+        if key in WRITE_ONLY_FIELDS:
+            return f"`{key}` is write-only and cannot be read back, so it cannot be managed"
+    if where == () and key in settings_names():
         return f"unknown top-level key `{key}`; project settings go under `settings:`"
     if where == () and key in SECRET_FIELDS:
         return (
