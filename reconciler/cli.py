@@ -1213,6 +1213,79 @@ def export(
     _run(body)
 
 
+# -- pull -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_api_options
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: exit 2 when a pull would change a file, 0 when none, 1 on error.",
+)
+@_project_option
+def pull(
+    paths: tuple[str, ...],
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    parallelism: int,
+    max_rps: float | None,
+    retry_budget: float,
+    check: bool,
+    only: tuple[int, ...],
+) -> None:
+    """Write the live values of the fields each file manages back into the file (adopt UI edits).
+
+    Settings the file names and the rubric rules of the metrics it names are written as the live
+    project has them, in the file's own style: comments, key order, quoting and layout are kept.
+    Nothing else is written, and secrets never (their references stay). With extends, a value is
+    written where it is set: in a base when every file given that extends it reads the same live
+    value, else as an override in each file whose project differs. Nothing is sent to Cekura; plan
+    right after shows no changes.
+
+    \b
+    Example:
+      cekura-reconciler pull projects/
+      cekura-reconciler pull --check projects/   # exit 2: the UI changed something
+    """
+
+    def body() -> int:
+        from reconciler.errors import InputError, ReconcilerError
+        from reconciler.files import load_projects
+        from reconciler.pull import LiveRead, compute_pull, read_live, render_pull_text, write_pull
+
+        projects = _select(load_projects(paths), only)
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
+
+            def one(desired: DesiredProject) -> LiveRead | tuple[DesiredProject, str]:
+                try:
+                    return read_live(client, desired)
+                except InputError as exc:
+                    return desired, "\n".join(str(p) for p in exc.problems)
+                except ReconcilerError as exc:
+                    return desired, str(exc)
+
+            results = _in_parallel(one, projects, parallelism, _Progress(len(projects), "Reading projects"))
+        reads = [r for r in results if isinstance(r, LiveRead)]
+        failed = [r for r in results if not isinstance(r, LiveRead)]
+        result = compute_pull(reads, failed=[desired for desired, _ in failed])
+        render_pull_text(result, sys.stdout, check=check)
+        for note in result.notes:
+            sys.stderr.write(f"Note: {note}\n")
+        if not check:
+            for file in write_pull(result):
+                sys.stderr.write(f"Wrote {file}.\n")
+        for desired, error in failed:
+            _fail(_error_text(desired.file, error))
+        if failed:
+            return EXIT_ERROR
+        return EXIT_CHANGES if check and result.has_changes else EXIT_OK
+
+    _run(body)
+
+
 # -- schema & emulator ---------------------------------------------------------------------------
 
 
