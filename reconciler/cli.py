@@ -1138,12 +1138,35 @@ def restore(
 
 
 @main.command()
-@click.argument("project_id", type=click.IntRange(min=1))
+@click.argument("project_id", type=click.IntRange(min=1), required=False)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the file here (refuses to overwrite an existing file) instead of stdout; - is stdout.",
+    type=click.Path(),
+    help="Write the file here (refuses to overwrite an existing file) instead of stdout; - is stdout. "
+    "With --all: the directory to write the files into (created if missing).",
+)
+@click.option(
+    "--all",
+    "all_projects",
+    is_flag=True,
+    help="Export every project the key can see, one file each in the -o directory, named "
+    "<id>-<name>.yaml (soft-deleted projects only when named with --project).",
+)
+@click.option(
+    "--project",
+    "only",
+    type=click.IntRange(min=1),
+    multiple=True,
+    metavar="ID",
+    help="With --all: only this project (repeatable).",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="With --all: projects read at the same time.",
 )
 @click.option(
     "--base-url",
@@ -1166,8 +1189,11 @@ def restore(
 )
 @_retry_budget_option
 def export(
-    project_id: int,
+    project_id: int | None,
     output: str | None,
+    all_projects: bool,
+    only: tuple[int, ...],
+    parallelism: int,
     base_url: str,
     api_key_file: str | None,
     timeout: float,
@@ -1176,14 +1202,30 @@ def export(
     """Write a project file from a live project: every writable setting, the rubric, secret references.
 
     Configured secrets become {env: CEKURA_<ID>_<NAME>} references to fill in (their values cannot
-    be read). The exported file plans to no changes against the project it came from.
+    be read). The exported file plans to no changes against the project it came from. With --all,
+    one file per project the key can see, into a directory: onboarding a whole organisation.
 
     \b
     Example:
       cekura-reconciler export 123 -o projects/support.yaml
+      cekura-reconciler export --all -o projects/
     """
 
     def body() -> int:
+        if all_projects or only:
+            return _export_all(
+                output,
+                only,
+                base_url=base_url,
+                api_key_file=api_key_file,
+                timeout=timeout,
+                retry_budget=retry_budget,
+                parallelism=parallelism,
+            )
+        if project_id is None:
+            from reconciler.errors import ReconcilerError
+
+            raise ReconcilerError("give a PROJECT_ID, or --all -o DIR for every project")
         import os
         from pathlib import Path
 
@@ -1211,6 +1253,92 @@ def export(
         return EXIT_OK
 
     _run(body)
+
+
+def _export_all(
+    output: str | None,
+    only: tuple[int, ...],
+    *,
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    retry_budget: float,
+    parallelism: int,
+) -> int:
+    """export --all: every project the key can see (or those of --project), one file each."""
+    from pathlib import Path
+
+    from reconciler.errors import ReconcilerError
+    from reconciler.export import (
+        export_project,
+        fetch_export_inputs,
+        files_managing,
+        project_file_name,
+        write_new_file,
+    )
+
+    if not output or output == "-":
+        raise ReconcilerError("--all writes one file per project: give the directory with -o DIR")
+    directory = Path(output)
+    if directory.exists() and not directory.is_dir():
+        raise ReconcilerError(f"{output} is not a directory")
+    with _client(base_url, api_key_file, timeout, retry_budget=retry_budget) as client:
+        listed = {p["id"]: p for p in client.list_projects() if type(p.get("id")) is int}
+        if only:
+            missing = [str(i) for i in only if i not in listed]
+            if missing:
+                raise ReconcilerError(
+                    f"--project {', '.join(missing)}: not among the projects this key can see"
+                )
+            chosen = list(dict.fromkeys(only))
+        else:
+            deleted = sorted(i for i, p in listed.items() if p.get("is_deleted") is True)
+            chosen = sorted(i for i in listed if i not in deleted)
+            if deleted:
+                sys.stderr.write(
+                    f"Note: skipping soft-deleted project(s) {', '.join(map(str, deleted))}; name one "
+                    "with --project to export it.\n"
+                )
+        if not chosen:
+            raise ReconcilerError("this key sees no project to export")
+        targets = {i: directory / project_file_name(i, listed[i].get("name")) for i in chosen}
+        taken = files_managing(directory, chosen) if directory.is_dir() else {}
+        clashes = [f"{path} (manages project {i})" for i, path in taken.items()]
+        clashes += [str(path) for i, path in targets.items() if path.exists() and i not in taken]
+        if clashes:
+            raise ReconcilerError(
+                "refusing to overwrite: " + "; ".join(clashes) + ". Remove them, or update them with "
+                "`cekura-reconciler pull`; nothing was written"
+            )
+
+        def one(project_id: int) -> tuple[int, str | None, str | None]:
+            try:
+                live, metrics = fetch_export_inputs(client, project_id)
+                return project_id, export_project(live, metrics, base_url_comment=base_url), None
+            except ReconcilerError as exc:
+                return project_id, None, str(exc)
+
+        results = _in_parallel(one, chosen, parallelism, _Progress(len(chosen), "Exporting projects"))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot create {output}: {exc.strerror}") from None
+    written = 0
+    errors: list[tuple[str, str]] = []
+    for project_id, text, error in results:
+        if text is None:
+            errors.append((f"project {project_id}", error or "failed"))
+            continue
+        try:
+            write_new_file(targets[project_id], text)
+        except ReconcilerError as exc:
+            errors.append((str(targets[project_id]), str(exc)))
+            continue
+        written += 1
+    sys.stderr.write(f"Wrote {written} project file{'s' if written != 1 else ''} to {output}.\n")
+    for what, error in errors:
+        _fail(f"{what}: {error}")
+    return EXIT_ERROR if errors else EXIT_OK
 
 
 # -- pull -----------------------------------------------------------------------------------------

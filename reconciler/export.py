@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import textwrap
 import unicodedata
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.errors import InputError, PlanError, ReconcilerError
-from reconciler.loader import Document, load_text
+from reconciler.loader import Document, load_file, load_text
 from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured
 from reconciler.rubric import MetricCatalog, resolve_rules
 from reconciler.validate import load_schema, validate_document
@@ -487,6 +489,41 @@ def _self_check(text: str, live: Mapping[str, Any], catalog: MetricCatalog) -> N
         raise ReconcilerError(
             "internal error: the exported file would change the project: " + ", ".join(changed or ["rubric"])
         )
+
+
+# -- export --all: file names and the directory ----------------------------------------------------
+
+
+def files_managing(directory: Path, project_ids: Iterable[int]) -> dict[int, Path]:
+    """The project files under ``directory`` that already manage one of ``project_ids`` (a file
+    that cannot be read is not one)."""
+    wanted = set(project_ids)
+    found: dict[int, Path] = {}
+    for path in sorted(directory.rglob("*")):
+        if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+            continue
+        try:
+            data = load_file(path).data
+        except InputError:
+            continue
+        project = data.get("project") if isinstance(data, dict) else None
+        if type(project) is int and project in wanted:
+            found.setdefault(project, path)
+    return found
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, which must not exist yet, through a temporary file renamed into
+    place (a reader never sees half a file)."""
+    if path.exists():
+        raise ReconcilerError(f"{path} already exists; refusing to overwrite it")
+    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise ReconcilerError(f"cannot write {path}: {exc.strerror}") from None
 
 
 # -- reading what an export needs ------------------------------------------------------------------

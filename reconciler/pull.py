@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 RULES: tuple[str, ...] = ("rubric", "rules")
 _SET_LISTS = frozenset({"time_periods", "exception_numbers", "agents"})
-_SHOWN = 60  # characters of a value shown in the report
 
 
 @dataclass(frozen=True)
@@ -209,7 +208,9 @@ class _Group:
     kind: str  # "setting" | "rules" | "new-rules"
     name: Any  # the setting's name, the indexes of the owner's rule entries, or a metric id
     readers: list[_Reader] = field(default_factory=list)
-    blocked: bool = False  # a project reading it could not be read, or its value cannot be pulled
+    # Why nothing of it is pulled: a project reading it could not be read, or has a live value the
+    # file format cannot hold (then writing the others' values could only be a guess).
+    blocked: str | None = None
 
 
 class _Pull:
@@ -228,7 +229,10 @@ class _Pull:
     def group(self, owner: str, kind: str, name: Any) -> _Group:
         key = (_key(owner), kind, json.dumps(name))
         if key not in self.groups:
-            self.groups[key] = _Group(owner, kind, name, blocked=_key(owner) in self.blocked_files)
+            blocked = "a project reading it from this file could not be read"
+            self.groups[key] = _Group(
+                owner, kind, name, blocked=blocked if _key(owner) in self.blocked_files else None
+            )
         return self.groups[key]
 
     def collect(self) -> None:
@@ -242,7 +246,9 @@ class _Pull:
                 reason = "not returned by the API" if value is _MISSING else _setting_reason(name, value)
                 if reason:
                     self._leave(read, name, f"settings.{name}: the live value cannot be written ({reason})")
-                    group.blocked = True
+                    group.blocked = (
+                        group.blocked or "the live value of another project reading it cannot be written"
+                    )
                     continue
                 group.readers.append(_Reader(read, value))
             if read.desired.rubric is not None:
@@ -272,7 +278,9 @@ class _Pull:
             if reason:
                 label = _metric_label(read, metric)
                 self._leave(read, metric, f"rubric: the live rules of {label} cannot be written ({reason})")
-                group.blocked = True
+                group.blocked = (
+                    group.blocked or "the live rules of another project reading them cannot be written"
+                )
                 continue
             group.readers.append(_Reader(read, rules, metric))
 
@@ -306,16 +314,38 @@ class _Pull:
         for group in sorted(self.groups.values(), key=order):
             if not group.readers:
                 continue
+            if group.blocked:
+                self._skip(group)
+                continue
             if group.kind == "setting":
                 self._decide_setting(group)
             else:
                 self._decide_rules(group)
 
+    def _skip(self, group: _Group) -> None:
+        """Nothing of a blocked group is written, where the readers' live values differ from it."""
+        if group.kind == "setting":
+            name = str(group.name)
+            current = _settings_of(self.files.doc(group.owner)).get(name, _MISSING)
+            differ = [r for r in group.readers if not settings_equal(name, r.value, current)]
+            what = f"settings.{name}"
+        else:
+            entries = _rule_entries(self.files.doc(group.owner))
+            indexes = list(group.name) if group.kind == "rules" else []
+            current = [
+                {"conditions": entries[i]["conditions"]} for i in indexes if "conditions" in entries[i]
+            ]
+            differ = [r for r in group.readers if not rules_equal(r.value, current, binary=_binary(r))]
+            what = f"the rules of {_metric_label(differ[0].read, differ[0].metric or 0)}" if differ else ""
+        if not differ:
+            return
+        for reader in differ:
+            self.left[_key(reader.file)].add(group.name if group.kind == "setting" else reader.metric or 0)
+        self.notes.append(f"{group.owner}: {what} not pulled: {group.blocked}; left as it is")
+
     def _target(self, group: _Group, current: Any, same: Callable[[_Reader, Any, Any], bool]) -> Any:
         """What the owner should hold: its own project's value, else the value every reader agrees on,
         else what it holds (then the readers that differ get overrides)."""
-        if group.blocked:
-            return current
         own = next((r for r in group.readers if _key(r.file) == _key(group.owner)), None)
         if own is not None:
             return own.value
@@ -532,7 +562,8 @@ class _Pull:
                 readers.setdefault(_key(base), []).append(read.desired.file)
         projects = {_key(r.desired.file): r.desired.project_id for r in self.reads}
         files: list[PulledFile] = []
-        for key in self.files.order:
+        order = sorted(self.files.order, key=lambda k: (k not in projects, self.files.order.index(k)))
+        for key in order:
             if key not in texts or texts[key] == self.files.editable[key].original:
                 continue
             name = self.files.names[key]
@@ -730,8 +761,7 @@ def _sub_changes(name: str, before: Any, after: Any) -> list[tuple[str, Any, Any
 def _show(value: Any) -> str:
     if value is _MISSING:
         return "(not set)"
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
+    return json.dumps(value, ensure_ascii=False)
 
 
 # -- the entry points -------------------------------------------------------------------------------

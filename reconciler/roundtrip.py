@@ -26,17 +26,17 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.anchor import Anchor
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.emitter import Emitter
 from ruamel.yaml.representer import RoundTripRepresenter
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
 from reconciler.errors import InputError, Position, Problem
 from reconciler.export import _float as yaml_float
-from reconciler.loader import format_path
+from reconciler.loader import format_path, load_text
 
 Path = tuple[str | int, ...]
 MAX_FLOW_WIDTH = 80  # a new mapping or list whose flow form is longer than this is written in block style
@@ -53,6 +53,19 @@ class UnsafeEdit(InputError):
 class _Representer(RoundTripRepresenter):
     """Floats as YAML 1.1 floats (``1.0e-05``, which PyYAML reads as a number, not ``1e-05``, which it
     reads as text) and None as ``null`` (ruamel writes an empty value)."""
+
+
+class _Emitter(Emitter):
+    """An end-of-line comment that a longer value reaches keeps two spaces before its `#` (ruamel
+    keeps the comment's column, and leaves a single space once the value runs into it)."""
+
+    def write_comment(self, comment: Any, pre: bool = False) -> None:
+        value = comment.value
+        mark: Any = getattr(comment, "start_mark", None)
+        eol = not pre and value and not value.startswith("\n") and self.column and mark is not None
+        if eol and mark.column - self.column < 2:
+            mark.column = self.column + 2
+        super().write_comment(comment, pre)
 
 
 def _represent_float(representer: Any, value: float) -> Any:
@@ -74,7 +87,9 @@ def plain_safe(text: str, *, flow: bool) -> bool:
     if not pattern.match(text) or text != text.strip() or ": " in text or text.endswith(":"):
         return False
     try:
-        return bool(yaml.safe_load(text) == text and YAML(typ="safe", pure=True).load(text) == text)
+        doc = load_text("-", f"value: {text}\n")  # this tool's reader, with its checks for YAML traps
+        same = not doc.problems and doc.data == {"value": text}
+        return bool(same and YAML(typ="safe", pure=True).load(text) == text)
     except Exception:  # any reader's error: quote it
         return False
 
@@ -515,9 +530,10 @@ def _indentation(text: str) -> tuple[int, int]:
         if above.lstrip().startswith("- "):
             base += 2
         indent = len(below) - len(below.lstrip(" "))
-        if indent <= base:
+        dash = below.lstrip().startswith("- ")
+        if indent < base or (indent == base and not dash):
             continue
-        bucket = offset if below.lstrip().startswith("- ") else mapping
+        bucket = offset if dash else mapping
         bucket[indent - base] = bucket.get(indent - base, 0) + 1
     best_mapping = max(mapping, key=lambda k: (mapping[k], -k)) if mapping else 2
     best_offset = max(offset, key=lambda k: (offset[k], -k)) if offset else 2
@@ -529,6 +545,7 @@ def _indentation(text: str) -> tuple[int, int]:
 def _new_yaml(text: str) -> YAML:
     rt = YAML(typ="rt")
     rt.Representer = _Representer
+    rt.Emitter = _Emitter
     rt.preserve_quotes = True
     rt.width = 4096  # never re-wrap a long line
     mapping, offset = _indentation(text)
@@ -632,25 +649,31 @@ def merge_lines(original: str, unedited: str, edited: str) -> str:
     on = difflib.SequenceMatcher(None, o, n, autojunk=False).get_opcodes()
     ne = difflib.SequenceMatcher(None, n, e, autojunk=False).get_opcodes()
     # Positions between lines of the unedited rendering (N) where it lines up with the original (O),
-    # with the O position of each: inside or at the edges of equal runs, at the edges of the rest.
-    o_at: dict[int, int] = {0: 0, len(n): len(o)}
-    for tag, i1, _i2, j1, j2 in on:
-        stop = j2 - j1 if tag == "equal" else 0
-        for k in range(stop + 1):
+    # with the O position of each (lines the emitter dropped go with the region after them).
+    o_at: dict[int, int] = {}
+    for tag, i1, i2, j1, j2 in on:
+        for k in range(j2 - j1 + 1 if tag == "equal" else 1):
             o_at.setdefault(j1 + k, i1 + k)
-        o_at.setdefault(j2, _i2)
-    # N positions strictly inside a stretch the edit left alone, with the edited (E) position of each.
-    e_at: dict[int, int] = {0: 0, len(n): len(e)}
-    for tag, j1, j2, k1, _k2 in ne:
-        if tag == "equal":
-            for j in range(j1 + 1, j2):
-                e_at[j] = k1 + (j - j1)
-    cuts = sorted(set(o_at) & set(e_at))
-    edits = [(j1, j2) for tag, j1, j2, _k1, _k2 in ne if tag != "equal"]
-    out: list[str] = []
+        o_at.setdefault(j2, i2)
+    o_at[0], o_at[len(n)] = 0, len(o)
+    # The same between N and the edited rendering (E): before and after the lines an edit inserted
+    # at that position (the same place when it inserted none).
+    e_before: dict[int, int] = {}
+    e_after: dict[int, int] = {}
+    for tag, j1, j2, k1, k2 in ne:
+        points = [(j, k1 + j - j1) for j in range(j1, j2 + 1)] if tag == "equal" else [(j1, k1), (j2, k2)]
+        for j, k in points:
+            e_before[j] = min(e_before.get(j, k), k)
+            e_after[j] = max(e_after.get(j, k), k)
+    if not ne:
+        e_before[0] = e_after[0] = 0
+    cuts = sorted(set(o_at) & set(e_before))
+    changes = [(tag, j1, j2) for tag, j1, j2, _k1, _k2 in ne if tag != "equal"]
+    out: list[str] = e[e_before[0] : e_after[0]]
     for a, b in itertools.pairwise(cuts):
-        touched = any((j1 < b and j2 > a) or (j1 == j2 and a <= j1 <= b) for j1, j2 in edits)
-        out.extend(e[e_at[a] : e_at[b]] if touched else o[o_at[a] : o_at[b]])
+        touched = any((j1 < b and j2 > a) if tag != "insert" else a < j1 < b for tag, j1, j2 in changes)
+        out.extend(e[e_after[a] : e_before[b]] if touched else o[o_at[a] : o_at[b]])
+        out.extend(e[e_before[b] : e_after[b]])  # lines inserted right at b
     return "".join(out)
 
 

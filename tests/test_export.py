@@ -96,9 +96,8 @@ def test_rubric_rules_are_exported_with_metric_comments() -> None:
     data = yaml.safe_load(text)
     assert data["rubric"]["prune"] is False
     slugs = {m["id"]: m["slug"] for m in metrics}
-    live_rules = [
-        {"metric": slugs[r["metric_id"]], "conditions": r["conditions"]} for r in live["rubric_config"]["rules"]
-    ]
+    rules = live["rubric_config"]["rules"]
+    live_rules = [{"metric": slugs[r["metric_id"]], "conditions": r["conditions"]} for r in rules]
     assert data["rubric"]["rules"] == live_rules
 
 
@@ -401,7 +400,8 @@ def test_agent_scoped_metric_rules_are_fetched_and_exported(
         live, metrics = fetch_export_inputs(client, 123)
         assert 9101 in {m["id"] for m in metrics}
         text = export_project(live, metrics)
-        assert '    - metric: "greeting_compliance_9101"  # Greeting Compliance (binary), metric 9101\n' in text
+        label = "Greeting Compliance (binary), metric 9101"
+        assert f'    - metric: "greeting_compliance_9101"  # {label}\n' in text
         path = tmp_path / "project.yaml"
         path.write_text(text, encoding="utf-8")
         [desired] = load_projects([str(path)])
@@ -421,7 +421,8 @@ def test_agent_scoped_metric_rules_are_fetched_and_exported(
 def test_rules_name_their_metric_by_slug_when_the_slug_is_unique_in_the_project() -> None:
     live, metrics = seed_live(123)
     text = export_project(live, metrics)
-    assert '    - metric: "customer_satisfaction_5512"  # Customer Satisfaction (continuous_qualitative), ' in text
+    label = "Customer Satisfaction (continuous_qualitative)"
+    assert f'    - metric: "customer_satisfaction_5512"  # {label}, ' in text
     assert "metric_id: 5512" not in text
     data = yaml.safe_load(text)
     assert [r.get("metric") for r in data["rubric"]["rules"]] == [
