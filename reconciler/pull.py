@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -777,24 +776,16 @@ def compute_pull(reads: Sequence[LiveRead], *, failed: Sequence[DesiredProject] 
 
 
 def write_pull(result: PullResult) -> list[str]:
-    """Write every changed file atomically, with its permissions; returns the files written."""
+    """Write every changed file atomically, keeping its permissions; returns the files written."""
+    from reconciler.atomic import replace_keeping_mode
+
     written: list[str] = []
     for pulled in result.files:
-        target = Path(pulled.file)
-        temp = target.with_name(f".{target.name}.pull-{os.getpid()}")
         try:
-            mode = stat.S_IMODE(target.stat().st_mode)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-            with os.fdopen(fd, "wb") as out:
-                out.write(pulled.data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(temp, mode)  # os.open's mode is filtered by the umask
-            os.replace(temp, target)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
+            replace_keeping_mode(pulled.file, pulled.data)
+        except ReconcilerError as exc:
             done = f" (already written: {', '.join(written)})" if written else ""
-            raise ReconcilerError(f"cannot write {pulled.file}: {exc.strerror}{done}") from None
+            raise ReconcilerError(f"{exc}{done}") from None
         written.append(pulled.file)
     return written
 
