@@ -37,9 +37,12 @@ _REDACTOR = Redactor()
 
 
 def _fail(message: str, *, err: TextIO | None = None) -> None:
+    from reconciler.render import clean
+
     stream = err or sys.stderr
+    # Server text (a DRF detail, a metric name) can hold escape sequences: never raw to a terminal.
     for line in _REDACTOR(str(message)).splitlines() or [""]:
-        stream.write(f"Error: {line}\n")
+        stream.write(f"Error: {clean(line)}\n")
 
 
 class _Terminated(KeyboardInterrupt):
