@@ -1448,12 +1448,12 @@ def pull(
         reads = [r for r in results if isinstance(r, LiveRead)]
         failed = [r for r in results if not isinstance(r, LiveRead)]
         result = compute_pull(reads, failed=[desired for desired, _ in failed])
+        written = [] if check else write_pull(result)  # a failed write says which files were written
         render_pull_text(result, sys.stdout, check=check)
         for note in result.notes:
             sys.stderr.write(f"Note: {note}\n")
-        if not check:
-            for file in write_pull(result):
-                sys.stderr.write(f"Wrote {file}.\n")
+        for file in written:
+            sys.stderr.write(f"Wrote {file}.\n")
         for desired, error in failed:
             _fail(_error_text(desired.file, error))
         if failed:
