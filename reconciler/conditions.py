@@ -17,7 +17,7 @@ Plain data and pure functions: no I/O, nothing imported beyond the standard libr
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, Literal
 
@@ -90,6 +90,18 @@ def is_binary_value(value: Any) -> bool:
     return isinstance(value, bool) or (
         isinstance(value, int | float) and value in (BINARY_TRUE, BINARY_FALSE)
     )
+
+
+def with_bool_value(condition: Any) -> Any:
+    """A binary metric's condition in the API's current form: a legacy ``score`` 5/0 written as
+    true/false (the API takes both and the plan counts them equal). Anything else as it is."""
+    if not isinstance(condition, Mapping) or condition.get("field") != "score":
+        return condition
+    value = condition.get("value")
+    legacy = isinstance(value, int | float) and not isinstance(value, bool)
+    if legacy and value in (BINARY_TRUE, BINARY_FALSE):
+        return {**condition, "value": value == BINARY_TRUE}
+    return condition
 
 
 def in_words(ops: tuple[str, ...]) -> str:

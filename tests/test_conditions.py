@@ -26,6 +26,7 @@ from reconciler.conditions import (
     family,
     in_words,
     is_binary_value,
+    with_bool_value,
 )
 from reconciler.validate import load_schema
 
@@ -107,3 +108,19 @@ def test_binary_values_and_words() -> None:
     assert in_words(FAMILY_OPS["binary"]) == "eq or neq"
     assert in_words(FAMILY_OPS["enum"]) == "eq, neq or in"
     assert in_words(("eq",)) == "eq"
+
+
+def test_with_bool_value_writes_legacy_binary_values_as_booleans() -> None:
+    assert with_bool_value({"field": "score", "op": "eq", "value": 5}) == {
+        "field": "score",
+        "op": "eq",
+        "value": True,
+    }
+    assert with_bool_value({"field": "score", "op": "neq", "value": 0.0})["value"] is False
+    for kept in (
+        {"field": "score", "op": "eq", "value": True},
+        {"field": "score", "op": "gte", "value": 4},
+        {"field": "enum", "op": "eq", "value": 5},
+        "not a condition",
+    ):
+        assert with_bool_value(kept) == kept
