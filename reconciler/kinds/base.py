@@ -112,10 +112,6 @@ class Kind(ABC):
         """Its part of a validated file; None when the file does not manage it."""
         return project.parts.get(self.key)
 
-    def merge(self, base: Any, child: Any) -> Any:
-        """Its part of a file that ``extends`` a base: the child's part over the base's (whole)."""
-        return child if child is not None else base
-
     # -- reading live ------------------------------------------------------------------------------
 
     def read(self, client: CekuraClient, project: DesiredProject, live: Mapping[str, Any]) -> Any:
