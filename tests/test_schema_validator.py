@@ -55,7 +55,6 @@ def test_the_validators_are_draft_2020_12_and_built_once() -> None:
         with contextlib.suppress(InputError):
             validate_document(load_file(str(path)))
     assert _validator() is validator and _gate() is gate
-    assert _validator.cache_info().misses == 1 and _gate.cache_info().misses == 1
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
