@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -1038,6 +1039,11 @@ def main() -> int:
         "impact": section_impact,
         "suite": section_suite,
     }
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background (`make bench &`, nohup): children would inherit SIGINT ignored,
+        # so the CLI could not be interrupted and the suite's Ctrl-C tests would fail. Children of a
+        # handled SIGINT get the default back at exec.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     info = machine()
     print(" | ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
     started = time.perf_counter()
