@@ -805,7 +805,8 @@ def section_linear(report: Report, runs: int) -> None:
     print("linearity of diff and render (in-process, best of N):", flush=True)
     from reconciler.changes import Plan
     from reconciler.diff import diff_project
-    from reconciler.render import render_json, render_text
+    from reconciler.renderers.json import render_json
+    from reconciler.renderers.text import render_text
 
     timings: dict[str, dict[int, float]] = {
         "diff": {},
