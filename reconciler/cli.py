@@ -372,7 +372,7 @@ def _load_for(paths: Sequence[str], only: tuple[int, ...], fmt: str) -> list[Des
     default="7d",
     show_default=True,
     callback=_check_since,
-    help="The window of calls --impact replays (e.g. 12h, 7d, 2w; windows over 33 days are split).",
+    help="The window of calls --impact replays (e.g. 12h, 7d, 2w; windows over 32 days are split).",
 )
 def plan(
     paths: tuple[str, ...],
