@@ -294,16 +294,19 @@ def _renderer(fmt: str) -> Renderer:
     return REGISTRY[fmt](sys.stdout, color=_use_color(sys.stdout))
 
 
-def _format_option(*, note: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """--format, with the choices and their help from the renderers' registry."""
+def _format_option(*, asks: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--format, with the choices and their help from the renderers' registry. ``asks``: the
+    command may prompt, which only a streaming format leaves room for."""
     described = ", ".join(renderer.help for renderer in REGISTRY.values())
+    documents = [name for name, renderer in REGISTRY.items() if not renderer.streams]
+    note = f" {' and '.join(documents)} report at the end and ask nothing: they need --auto-approve."
     return click.option(
         "--format",
         "fmt",
         type=click.Choice(list(REGISTRY)),
         default="text",
         show_default=True,
-        help=f"{described[0].upper()}{described[1:]}.{note}",
+        help=f"{described}.{note if asks and documents else ''}",
     )
 
 
@@ -578,7 +581,7 @@ def _reported(report: ApplyReport, render: Callable[[ApplyReport], None]) -> int
 @click.option("--force", is_flag=True, help="Allow a plan that removes most of the live rubric rules.")
 @_project_option
 @_journal_option
-@_format_option(note=" json and markdown report at the end and ask nothing: they need --auto-approve.")
+@_format_option(asks=True)
 def apply(
     paths: tuple[str, ...],
     base_url: str,
@@ -640,13 +643,14 @@ def apply(
         force=force,
         replan=auto_approve and not saved_plans,
     )
+    # Files are checked before the API key is read: a bad file is reported as such.
+    projects = [] if saved_plans else operations.select_projects(load_projects(paths), only)
     with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
         if saved_plans:
             run = operations.load_saved_plan(
                 paths[0], client, base_url=base_url, parallelism=parallelism, secrets_dirs=secrets_dir
             )
         else:
-            projects = operations.select_projects(load_projects(paths), only)
             plan_options = operations.PlanOptions(
                 rotate=rotate, rotate_all=rotate_all, parallelism=parallelism, secrets_dirs=secrets_dir
             )
@@ -668,7 +672,7 @@ def apply(
 @click.option("--allow-delete", is_flag=True, help="Allow a restore that sets is_deleted: true.")
 @click.option("--force", is_flag=True, help="Allow a restore that removes most of the live rubric rules.")
 @_journal_option
-@_format_option(note=" json and markdown report at the end and ask nothing: they need --auto-approve.")
+@_format_option(asks=True)
 def restore(
     entry: str,
     base_url: str,
@@ -693,6 +697,7 @@ def restore(
     \b
     Example:
       cekura-reconciler restore .cekura-journal/20261128T101500123456Z-project-123.json
+      cekura-reconciler restore --auto-approve --format json .cekura-journal/ENTRY.json
     """
 
     from reconciler import operations

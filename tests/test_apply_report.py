@@ -205,3 +205,13 @@ def test_format_choices_come_from_the_registry(command: str) -> None:
     [option] = [p for p in main.commands[command].params if p.name == "fmt"]
     assert isinstance(option.type, click.Choice)
     assert list(option.type.choices) == list(REGISTRY)
+
+
+@pytest.mark.parametrize("command", ["plan", "drift", "apply"])
+def test_a_bad_file_is_reported_before_the_api_key_is_needed(cli: Cli, tmp_path: Path, command: str) -> None:
+    bad = _file(tmp_path, "a.yaml", 124, "settings:\n  sample_rat: 0.9\n")
+    result = cli(command, bad, env={"CEKURA_API_KEY": ""})
+    assert result.code == 1
+    assert f"{bad}:4:3: unknown key `sample_rat`" in result.err, result.err
+    assert "1 problem found; nothing was changed." in result.err
+    assert "API key" not in result.err

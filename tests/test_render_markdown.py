@@ -17,6 +17,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
+from reconciler.impact import PASS, ImpactReport, Verdict
 from reconciler.model import SecretRef
 from reconciler.operations import Failure
 from reconciler.renderers.markdown import (
@@ -24,6 +25,7 @@ from reconciler.renderers.markdown import (
     MarkdownKind,
     comment_marker,
     format_rule,
+    render_impact_markdown,
     render_markdown,
 )
 
@@ -445,3 +447,17 @@ def test_summary_counts_changed_rules_as_rules_not_metrics() -> None:
     drift = render_markdown(plan, kind="drift")
     assert "1 of 1 project drifted: 2 rules changed." in drift
     assert "metric" not in output.split("### Project", 1)[0]
+
+
+def test_impact_preview_escapes_like_the_plan_comment() -> None:
+    """The impact tables go through the same escaping and code spans as the plan: a metric name is
+    escaped text (``&`` as ``\\&``, not ``&amp;``) and a call id a verbatim code span (its backticks
+    kept, not dropped)."""
+    report = ImpactReport(123)
+    report.record("call`1|x", PASS, Verdict(False, (5512,)))
+    output = render_impact_markdown([report], {5512: "A & B ~ `x` | <b>y</b>"})
+    assert r"| 5512 A \& B \~ \`x\` \| \<b\>y\</b\> | 1 | 0 |" in output.splitlines()
+    assert "Example call log ids: pass → fail: ``call`1|x``." in output
+    tokens = MD.parse(output)
+    assert sum(t.type == "table_open" for t in tokens) == 2
+    assert "html_inline" not in {t.type for token in tokens for t in token.children or []}
