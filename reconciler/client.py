@@ -55,6 +55,7 @@ METRICS_LISTS = ("/test_framework/v2/metrics/", "/test_framework/v1/metrics/")
 AGENTS_LISTS = ("/test_framework/v2/aiagents/", "/test_framework/v1/aiagents/")
 CALL_LOGS_LISTS = ("/observability/v2/call-logs/", "/observability/v1/call-logs/")
 MAX_PAGES = 10_000
+MAX_BODY_BYTES = 64 << 20  # one answer; a page of 100 call logs with transcripts is far less
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,12 @@ class CekuraClient:
         prefix = urlsplit(self.base_url).path.rstrip("/")
         if prefix and (path == prefix or path.startswith(prefix + "/")):
             path = path[len(prefix) :] or "/"
+        if not path.startswith("/") or path.startswith("//"):
+            # "http:http://host/x" has a scheme, no host and a URL for a path; "//host/x" reads as
+            # a host. Sent as they are, either would take the key to that host.
+            raise self._redacted(
+                MalformedResponse(f"the next page link ({link}) names no path on {self.base_url}")
+            )
         if parts.netloc and (parts.scheme, parts.netloc) != urlsplit(self.base_url)[:2]:
             log.debug("next page link names %s://%s; following its path on %s", *parts[:2], self.base_url)
         return path + (f"?{parts.query}" if parts.query else "")
@@ -402,8 +409,7 @@ class CekuraClient:
             self.limiter.acquire()
             sent_at = self._clock()
             try:
-                response = self._http.request(method, url, params=params, json=json)
-                response.read()
+                response = self._read_bounded(method, url, params=params, json=json, what=what)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry for any method.
                 self._log_request(method, shown, "not sent", sent_at)
@@ -449,6 +455,39 @@ class CekuraClient:
                 ),
             )
             self._sleep(wait)
+
+    def _read_bounded(
+        self, method: str, url: str, *, params: dict[str, str] | None, json: Any, what: str
+    ) -> httpx.Response:
+        """The answer, its body read whole but never past MAX_BODY_BYTES (decoded): a body without
+        end (a broken proxy, a hostile server; the read timeout is per chunk) is refused, not
+        read until memory runs out."""
+        request = self._http.build_request(method, url, params=params, json=json)
+        response = self._http.send(request, stream=True)
+        body = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise MalformedResponse(
+                        f"{method} {request.url} for {what} answered {response.status_code} with a body "
+                        f"larger than {MAX_BODY_BYTES >> 20} MiB; stopped reading it"
+                    )
+        finally:
+            response.close()
+        # The body is decoded already: the new answer must not decode it again.
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=request,
+            extensions=response.extensions,
+        )
 
     def _log_request(self, method: str, shown: str, outcome: str, sent_at: float) -> None:
         """One line per request: never its headers or body (httpx's and httpcore's logs are off)."""

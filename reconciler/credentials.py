@@ -139,6 +139,9 @@ def _read_secret_file(path: Path, real: Path) -> str:
         raise ValueError(f"file {path} cannot be read ({exc.strerror})") from None
     if len(data) > SECRET_FILE_MAX_BYTES:
         raise ValueError(f"file {path} is larger than 64 KiB; a secret file holds the secret alone")
+    if data and found.st_size == 0:
+        # /proc files pass as regular files of 0 bytes: /proc/self/environ is no secret file.
+        raise ValueError(f"{path} is not a file on disk (a /proc file, whose size says 0)")
     try:
         # utf-8-sig: a BOM (as some Windows editors write) is not part of the secret.
         return data.decode("utf-8-sig")
@@ -205,12 +208,27 @@ def _check_key(key: str, source: str) -> str:
     return key
 
 
+def _read_key_file(path: Path, source: str) -> bytes:
+    """At most SECRET_FILE_MAX_BYTES of a regular file or a pipe (``<(pass show ...)``, a piped
+    /dev/stdin), which may block until its writer writes, as ``cat`` would; never a device
+    (/dev/zero would be read until memory runs out, a terminal would show the key as it is typed)."""
+    with open(path, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
+            kind = next((kind for check, kind in _NOT_REGULAR if check(mode)), "a special file")
+            raise ReconcilerError(f"{source} is {kind}; it must be a regular file or a pipe holding the key")
+        data = handle.read(SECRET_FILE_MAX_BYTES + 1)
+    if len(data) > SECRET_FILE_MAX_BYTES:
+        raise ReconcilerError(f"{source} is larger than 64 KiB; it must hold the key alone")
+    return data
+
+
 def read_api_key(api_key_file: str | None) -> str:
     """The API key from --api-key-file or CEKURA_API_KEY; there is deliberately no flag for the key itself."""
     if api_key_file:
         source = f"--api-key-file {api_key_file}"
         try:
-            key = Path(api_key_file).expanduser().read_text(encoding="utf-8-sig").strip()
+            key = _read_key_file(Path(api_key_file).expanduser(), source).decode("utf-8-sig").strip()
         except OSError as exc:
             raise ReconcilerError(f"{source}: cannot read it ({exc.strerror})") from None
         except UnicodeDecodeError:
