@@ -40,7 +40,8 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 # Every secret value and API key the client sends is added to this one redactor; every error message
-# and log line printed goes through it (reconciler/redact.py).
+# and log line printed goes through it (reconciler/redact.py). A new one for every command run
+# (_Cli.invoke): run in-process again, a command must not mask what an earlier one sent.
 _REDACTOR = Redactor()
 
 
@@ -79,6 +80,8 @@ class _Cli(click.Group):
     """
 
     def invoke(self, ctx: click.Context) -> Any:
+        global _REDACTOR
+        _REDACTOR = Redactor()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _on_sigterm)
         try:
