@@ -40,15 +40,17 @@ EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
 
 
 # Every secret value and API key the client sends is added to this one redactor; every error message
-# and log line printed goes through it (reconciler/redact.py). A new one for every command run
-# (_Cli.invoke): run in-process again, a command must not mask what an earlier one sent.
+# and log line printed goes through it (reconciler/redact.py).
 _REDACTOR = Redactor()
 
 
 def _fail(message: str, *, err: TextIO | None = None) -> None:
+    from reconciler.renderers.text import clean
+
     stream = err or sys.stderr
+    # Server text (a DRF detail, a metric name) can hold escape sequences: never raw to a terminal.
     for line in _REDACTOR(str(message)).splitlines() or [""]:
-        stream.write(f"Error: {line}\n")
+        stream.write(f"Error: {clean(line)}\n")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -80,8 +82,6 @@ class _Cli(click.Group):
     """
 
     def invoke(self, ctx: click.Context) -> Any:
-        global _REDACTOR
-        _REDACTOR = Redactor()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _on_sigterm)
         try:
@@ -128,6 +128,8 @@ def main(verbose: int) -> None:
       cekura-reconciler plan examples/project.yaml
       cekura-reconciler apply examples/project.yaml
     """
+    # One command per run: values a previous run in this process masked are not this run's secrets.
+    _REDACTOR.clear()
     _setup_logging(verbose)
 
 
@@ -732,12 +734,35 @@ def restore(
 
 
 @main.command()
-@click.argument("project_id", type=click.IntRange(min=1))
+@click.argument("project_id", type=click.IntRange(min=1), required=False)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the file here (refuses to overwrite an existing file) instead of stdout; - is stdout.",
+    type=click.Path(),
+    help="Write the file here (refuses to overwrite an existing file) instead of stdout; - is stdout. "
+    "With --all: the directory to write the files into (created if missing).",
+)
+@click.option(
+    "--all",
+    "all_projects",
+    is_flag=True,
+    help="Export every project the key can see, one file each in the -o directory, named "
+    "<id>-<name>.yaml (soft-deleted projects only when named with --project).",
+)
+@click.option(
+    "--project",
+    "only",
+    type=click.IntRange(min=1),
+    multiple=True,
+    metavar="ID",
+    help="With --all: only this project (repeatable).",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="With --all: projects read at the same time.",
 )
 @click.option(
     "--base-url",
@@ -760,8 +785,11 @@ def restore(
 )
 @_retry_budget_option
 def export(
-    project_id: int,
+    project_id: int | None,
     output: str | None,
+    all_projects: bool,
+    only: tuple[int, ...],
+    parallelism: int,
     base_url: str,
     api_key_file: str | None,
     timeout: float,
@@ -770,16 +798,43 @@ def export(
     """Write a project file from a live project: every writable setting, the rubric, secret references.
 
     Configured secrets become {env: CEKURA_<ID>_<NAME>} references to fill in (their values cannot
-    be read). The exported file plans to no changes against the project it came from.
+    be read). The exported file plans to no changes against the project it came from. With --all,
+    one file per project the key can see, into a directory: onboarding a whole organisation.
 
     \b
     Example:
       cekura-reconciler export 123 -o projects/support.yaml
+      cekura-reconciler export --all -o projects/
     """
 
     from pathlib import Path
 
     from reconciler import operations
+
+    if all_projects or only:
+        directory = operations.export_directory(output)
+        with _client(base_url, api_key_file, timeout, retry_budget=retry_budget) as client:
+            selection = operations.select_exports(client, directory, only, label=output)
+            if selection.skipped_deleted:
+                skipped = ", ".join(map(str, selection.skipped_deleted))
+                sys.stderr.write(
+                    f"Note: skipping soft-deleted project(s) {skipped}; name one with --project to "
+                    "export it.\n"
+                )
+            report = operations.export_selected(
+                client,
+                selection,
+                base_url=base_url,
+                parallelism=parallelism,
+                progress=_ProgressLine("Exporting projects"),
+            )
+        written = len(report.written)
+        sys.stderr.write(f"Wrote {written} project file{'s' if written != 1 else ''} to {output}.\n")
+        for failure in report.failures:
+            _fail(f"{failure.file}: {failure.message}")
+        return EXIT_ERROR if report.failures else EXIT_OK
+    if project_id is None:
+        raise ReconcilerError("give a PROJECT_ID, or --all -o DIR for every project")
     from reconciler.atomic import write_atomic
 
     destination = None if output == "-" else output
@@ -793,6 +848,65 @@ def export(
     write_atomic(destination, text, 0o666)  # a project file: as readable as any the user writes
     sys.stderr.write(f"Wrote project {project_id} to {destination}.\n")
     return EXIT_OK
+
+
+# -- pull -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_api_options
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: exit 2 when a pull would change a file, 0 when none, 1 on error.",
+)
+@_project_option
+def pull(
+    paths: tuple[str, ...],
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    parallelism: int,
+    max_rps: float | None,
+    retry_budget: float,
+    check: bool,
+    only: tuple[int, ...],
+) -> int:
+    """Write the live values of the fields each file manages back into the file (adopt UI edits).
+
+    Settings the file names and the rubric rules of the metrics it names are written as the live
+    project has them, in the file's own style: comments, key order, quoting and layout are kept.
+    Nothing else is written, and secrets never (their references stay). With extends, a value is
+    written where it is set: in a base when every file given that extends it reads the same live
+    value, else as an override in each file whose project differs. Nothing is sent to Cekura; plan
+    right after shows no changes.
+
+    \b
+    Example:
+      cekura-reconciler pull projects/
+      cekura-reconciler pull --check projects/   # exit 2: the UI changed something
+    """
+
+    from reconciler import operations
+    from reconciler.files import load_projects
+    from reconciler.pull import render_pull_text, write_pull
+
+    projects = operations.select_projects(load_projects(paths), only)
+    with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
+        run = operations.pull(
+            client, projects, parallelism=parallelism, progress=_ProgressLine("Reading projects")
+        )
+    written = [] if check else write_pull(run.result)  # a failed write says which files were written
+    render_pull_text(run.result, sys.stdout, check=check)
+    for note in run.result.notes:
+        sys.stderr.write(f"Note: {note}\n")
+    for file in written:
+        sys.stderr.write(f"Wrote {file}.\n")
+    _report_failures(run.failures)
+    if run.failures:
+        return EXIT_ERROR
+    return EXIT_CHANGES if check and run.result.has_changes else EXIT_OK
 
 
 # -- schema & emulator ---------------------------------------------------------------------------

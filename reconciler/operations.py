@@ -26,12 +26,14 @@ from reconciler.changes import Plan, ProjectPlan
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from pathlib import Path
 
     from reconciler.apply import Replan
     from reconciler.client import CekuraClient
     from reconciler.impact import ImpactReport
     from reconciler.journal import JournalEntry
     from reconciler.model import DesiredProject, Secret
+    from reconciler.pull import PullResult
     from reconciler.reconcile import PlannedProject
 
 # (done, total) after each project read; called from the reading threads, one call at a time.
@@ -671,7 +673,7 @@ def restore(
     return RestoreReport(planned.entry, planned.project_id, report, planned.secrets_not_restored)
 
 
-# -- export ---------------------------------------------------------------------------------------
+# -- export and pull -----------------------------------------------------------------------------
 
 
 def export(client: CekuraClient, project_id: int, *, base_url: str) -> str:
@@ -680,3 +682,149 @@ def export(client: CekuraClient, project_id: int, *, base_url: str) -> str:
 
     live, metrics = fetch_export_inputs(client, project_id)
     return export_project(live, metrics, base_url_comment=base_url)
+
+
+@dataclass(frozen=True)
+class ExportSelection:
+    """The projects `export --all` writes, each to its file in ``directory``."""
+
+    directory: Path
+    targets: dict[int, Path]
+    # Soft-deleted projects left out (export them by naming them).
+    skipped_deleted: tuple[int, ...] = ()
+    # The directory as the caller named it, for messages.
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    written: tuple[Path, ...]
+    failures: tuple[Failure, ...] = ()
+
+
+def export_directory(output: str | None) -> Path:
+    """The directory `export --all` writes into (checked before anything is read)."""
+    from pathlib import Path
+
+    from reconciler.errors import ReconcilerError
+
+    if not output or output == "-":
+        raise ReconcilerError("--all writes one file per project: give the directory with -o DIR")
+    directory = Path(output)
+    if directory.exists() and not directory.is_dir():
+        raise ReconcilerError(f"{output} is not a directory")
+    return directory
+
+
+def select_exports(
+    client: CekuraClient, directory: Path, only: Sequence[int] = (), *, label: str | None = None
+) -> ExportSelection:
+    """Every project the key can see (soft-deleted ones only when named in ``only``), or those of
+    ``only``, each with its file name; refused when a file is in the way (nothing is written)."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.export import files_managing, project_file_name
+
+    listed = {p["id"]: p for p in client.list_projects() if type(p.get("id")) is int}
+    deleted: list[int] = []
+    if only:
+        missing = [str(i) for i in only if i not in listed]
+        if missing:
+            raise ReconcilerError(f"--project {', '.join(missing)}: not among the projects this key can see")
+        chosen = list(dict.fromkeys(only))
+    else:
+        deleted = sorted(i for i, p in listed.items() if p.get("is_deleted") is True)
+        chosen = sorted(i for i in listed if i not in deleted)
+    if not chosen:
+        raise ReconcilerError("this key sees no project to export")
+    targets = {i: directory / project_file_name(i, listed[i].get("name")) for i in chosen}
+    taken = files_managing(directory, chosen) if directory.is_dir() else {}
+    clashes = [f"{path} (manages project {i})" for i, path in taken.items()]
+    clashes += [str(path) for i, path in targets.items() if path.exists() and i not in taken]
+    if clashes:
+        raise ReconcilerError(
+            "refusing to overwrite: " + "; ".join(clashes) + ". Remove them, or update them with "
+            "`cekura-reconciler pull`; nothing was written"
+        )
+    return ExportSelection(
+        directory, targets, tuple(deleted), label=label if label is not None else str(directory)
+    )
+
+
+def export_selected(
+    client: CekuraClient,
+    selection: ExportSelection,
+    *,
+    base_url: str,
+    parallelism: int = 8,
+    progress: Progress | None = None,
+) -> ExportReport:
+    """Read the selected projects (``parallelism`` at once) and write each one's file; a project that
+    cannot be read or written is a failure, the others are written."""
+    from reconciler.errors import ReconcilerError
+    from reconciler.export import export_project, fetch_export_inputs, write_new_file
+    from reconciler.parallel import in_parallel
+
+    def one(project_id: int) -> tuple[int, str | None, str | None]:
+        try:
+            live, metrics = fetch_export_inputs(client, project_id)
+            return project_id, export_project(live, metrics, base_url_comment=base_url), None
+        except ReconcilerError as exc:
+            return project_id, None, str(exc)
+
+    chosen = list(selection.targets)
+    results = in_parallel(one, chosen, parallelism, _counter(len(chosen), progress))
+    try:
+        selection.directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot create {selection.label}: {exc.strerror}") from None
+    written: list[Path] = []
+    failures: list[Failure] = []
+    for project_id, text, error in results:
+        if text is None:
+            failures.append(Failure(f"project {project_id}", error or "failed"))
+            continue
+        target = selection.targets[project_id]
+        try:
+            write_new_file(target, text)
+        except ReconcilerError as exc:
+            failures.append(Failure(str(target), str(exc)))
+            continue
+        written.append(target)
+    return ExportReport(tuple(written), tuple(failures))
+
+
+@dataclass(frozen=True)
+class PullRun:
+    """What pull would write into the files (``result``), and the files whose project could not be
+    read (their files are left as they are)."""
+
+    result: PullResult
+    failures: tuple[Failure, ...] = ()
+
+
+def pull(
+    client: CekuraClient,
+    projects: Sequence[DesiredProject],
+    *,
+    parallelism: int = 8,
+    progress: Progress | None = None,
+) -> PullRun:
+    """Read every project (``parallelism`` at once) and work out the edits that write the live values
+    of what each file manages back into it. Writes nothing: ``reconciler.pull.write_pull`` does."""
+    from reconciler.errors import InputError, ReconcilerError
+    from reconciler.parallel import in_parallel
+    from reconciler.pull import LiveRead, compute_pull, read_live
+
+    def one(desired: DesiredProject) -> LiveRead | tuple[DesiredProject, str]:
+        try:
+            return read_live(client, desired)
+        except InputError as exc:
+            return desired, "\n".join(str(p) for p in exc.problems)
+        except ReconcilerError as exc:
+            return desired, str(exc)
+
+    results = in_parallel(one, projects, parallelism, _counter(len(projects), progress))
+    reads = [r for r in results if isinstance(r, LiveRead)]
+    failed = [r for r in results if not isinstance(r, LiveRead)]
+    result = compute_pull(reads, failed=[desired for desired, _ in failed])
+    return PullRun(result, tuple(Failure(desired.file, error) for desired, error in failed))
