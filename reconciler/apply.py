@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from reconciler.changes import ProjectPlan
 from reconciler.client import CekuraClient
-from reconciler.diff import fingerprint, moved_fields, unconverged
+from reconciler.diff import moved_fields, plan_fingerprint, unconverged
 from reconciler.errors import (
     ApiError,
     ApplyError,
@@ -241,6 +241,4 @@ def _deleted(plan: ProjectPlan, error: ApiError) -> bool:
 
 
 def live_fingerprint(plan: ProjectPlan, live: Mapping[str, object]) -> str:
-    return fingerprint(
-        live, settings=plan.managed_settings, secrets=plan.managed_secrets, rubric=plan.manages_rubric
-    )
+    return plan_fingerprint(plan, live)

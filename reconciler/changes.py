@@ -52,7 +52,7 @@ class FieldChange:
 class RuleChange:
     """The rules of one metric before and after (a metric owns all of its rules)."""
 
-    metric_id: int
+    metric_id: int = field(metadata={"least": 1})
     action: RuleAction
     before: tuple[dict[str, Any], ...]
     after: tuple[dict[str, Any], ...]
@@ -75,7 +75,8 @@ class RuleChange:
 class ProjectPlan:
     """What it takes to bring one live project to what its file says."""
 
-    project_id: int
+    # "least": the smallest value the saved-plan codec accepts (reconciler/saved.py).
+    project_id: int = field(metadata={"least": 1})
     file: str
     field_changes: tuple[FieldChange, ...] = ()
     rule_changes: tuple[RuleChange, ...] = ()
@@ -102,6 +103,9 @@ class ProjectPlan:
     # The live values of every managed field the plan was made from (what ``fingerprint`` digests),
     # to say what moved when a fresh read before the PATCH no longer matches. Not in the JSON plan.
     baseline: dict[str, Any] = field(default_factory=dict, repr=False)
+    # What each kind registered beyond settings, secrets and the rubric manages, by kind name
+    # (reconciler/kinds: the shipped kinds keep theirs in the fields above).
+    managed_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def has_changes(self) -> bool:

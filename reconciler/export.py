@@ -445,6 +445,34 @@ def _rubric_lines(project_id: int, live: Mapping[str, Any], catalog: MetricCatal
     return lines
 
 
+# -- the parts of the file, one per kind (reconciler/kinds calls these) ------------------------------
+
+
+def settings_lines(live: Mapping[str, Any]) -> list[str]:
+    """``settings:`` with every setting the live project has that a file can hold, in the schema's
+    order; what cannot be written so that it plans to no change is a comment saying why."""
+    settings, left_out = _settings(live)
+    lines = ["settings:"]
+    for name in load_schema()["properties"]["settings"]["properties"]:
+        if name in settings:
+            lines += _entry(2, name, settings[name])
+        elif name in left_out:
+            lines += _comment_lines(f"{name}: left out (unmanaged): {left_out[name]}", 2)
+        elif name == "is_deleted":
+            lines += _comment_lines(_IS_DELETED_NOTE, 2)
+    return lines
+
+
+def secret_lines(project_id: int, live: Mapping[str, Any]) -> list[str]:
+    """``secrets:``: a reference for each secret configured live, a comment for the others."""
+    return _secret_lines(project_id, live)
+
+
+def rubric_lines(project_id: int, live: Mapping[str, Any], catalog: MetricCatalog) -> list[str]:
+    """``rubric:``: the live rules, by metric, that a file can hold (the others are comments)."""
+    return _rubric_lines(project_id, live, catalog)
+
+
 def export_project(
     live: Mapping[str, Any],
     metrics: Iterable[Mapping[str, Any]],
@@ -467,23 +495,16 @@ def export_project(
         raise ReconcilerError("the live project has no valid id; cannot export it")
     catalog = MetricCatalog()
     catalog.add(dict(m) for m in metrics)
-    schema = load_schema()
     lines = _header(project_id, live, schema_url or "project.schema.json", base_url_comment)
-    lines += [f"version: {FORMAT_VERSION}", f"project: {project_id}", ""]
+    lines += [f"version: {FORMAT_VERSION}", f"project: {project_id}"]
+    # Each kind writes its part of the file (reconciler/kinds), in the registry's order.
+    from reconciler.kinds import ExportContext, kinds
 
-    settings, left_out = _settings(live)
-    lines.append("settings:")
-    for name in schema["properties"]["settings"]["properties"]:
-        if name in settings:
-            lines += _entry(2, name, settings[name])
-        elif name in left_out:
-            lines += _comment_lines(f"{name}: left out (unmanaged): {left_out[name]}", 2)
-        elif name == "is_deleted":
-            lines += _comment_lines(_IS_DELETED_NOTE, 2)
-    lines.append("")
-    lines += _secret_lines(project_id, live)
-    lines.append("")
-    lines += _rubric_lines(project_id, live, catalog)
+    context = ExportContext(project_id, catalog)
+    for kind in kinds():
+        part = kind.export(live, context)
+        if part:
+            lines += ["", *part]
     text = "\n".join(lines) + "\n"
     _self_check(text, live, catalog)
     return text

@@ -75,6 +75,7 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
         secrets=secrets,
         rubric=rubric,
         positions={**base.positions, **child.positions},
+        parts={**base.parts, **child.parts},  # a registered kind's part: the child's, else the base's
     )
 
 

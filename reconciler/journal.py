@@ -30,7 +30,7 @@ from reconciler.errors import (
     WriteError,
 )
 from reconciler.loader import MAX_FILE_BYTES, Document, JsonPath, load_text
-from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS
+from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, SecretRef
 from reconciler.validate import validate_values
 
 KIND = "cekura-reconciler/journal-entry"
@@ -54,7 +54,7 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
     """Record ``previous`` (live values of the PATCH's non-secret fields); return the entry's path."""
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
-    secrets = sorted(k for k in plan.patch if k in plan.managed_secrets)
+    kept = journaled_fields(plan)
     entry = {
         "kind": KIND,
         "project_id": plan.project_id,
@@ -62,9 +62,9 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "file": plan.file,
         "fields": sorted(plan.patch),
-        "before": {k: v for k, v in previous.items() if k not in plan.managed_secrets},
-        "sent": {k: v for k, v in plan.patch.items() if k not in plan.managed_secrets},
-        "secrets_sent": secrets,
+        "before": {k: v for k, v in previous.items() if k in kept},
+        "sent": {k: v for k, v in plan.patch.items() if k in kept},
+        "secrets_sent": sorted(k for k in plan.patch if k not in kept),
     }
     folder = Path(directory)
     target = folder / f"{stamp}-project-{plan.project_id}.json"
@@ -78,6 +78,18 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
             f"({reason}); nothing was sent"
         ) from None
     return str(target)
+
+
+def journaled_fields(plan: ProjectPlan) -> frozenset[str]:
+    """The PATCH fields whose values an entry keeps: every one but those a kind withholds (a
+    secret's value is never written; its name is, under ``secrets_sent``)."""
+    from reconciler.kinds import kinds
+
+    claimed = {k for kind in kinds() for k in kind.patch_keys(plan)}
+    kept = {k for kind in kinds() for k in kind.journaled(plan)}
+    return frozenset(
+        k for k, v in plan.patch.items() if (k in kept or k not in claimed) and not isinstance(v, SecretRef)
+    )
 
 
 def read_entry(path: str) -> JournalEntry:

@@ -100,6 +100,9 @@ class DesiredProject:
     rubric: RubricSpec | None
     # JSON path -> "file:line:col", for errors found later against the live project.
     positions: dict[tuple[str | int, ...], str] = field(default_factory=dict, compare=False)
+    # The parts of the file owned by kinds registered beyond settings, secrets and the rubric
+    # (reconciler/kinds), by top-level key, as validated.
+    parts: dict[str, Any] = field(default_factory=dict)
 
     def where(self, path: tuple[str | int, ...]) -> str:
         probe = path

@@ -92,7 +92,7 @@ class PullResult:
 def read_live(client: CekuraClient, desired: DesiredProject) -> LiveRead:
     """GET the project (and its metrics when the rubric is managed) and plan the file against it.
     No secret is read: pull never writes one."""
-    from reconciler.reconcile import _nearest_rules
+    from reconciler.kinds.rubric import nearest_rules as _nearest_rules
 
     assert desired.project_id is not None
     live = client.get_project(desired.project_id)
@@ -587,7 +587,7 @@ class _Pull:
             key = _key(path)
             return load_text(path, texts[key]) if key in texts else load_file(path)
 
-        from reconciler.reconcile import _nearest_rules
+        from reconciler.kinds.rubric import nearest_rules as _nearest_rules
 
         for read in self.reads:
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -101,16 +102,39 @@ def _unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> It
         seen.add(key)
 
 
-@cache
+def _document_schema() -> tuple[dict[str, Any], str]:
+    """The shipped schema, plus the parts of the file of kinds registered beyond it (reconciler/kinds),
+    and a key that changes with those parts."""
+    if "reconciler.kinds" not in sys.modules:
+        # Nothing can be registered before the registry is imported; `validate` never imports it
+        # (a few ms of start-up) unless a kind from outside the package was registered.
+        return load_schema(), ""
+    from reconciler.kinds import schema_parts
+
+    parts = schema_parts()
+    if not parts:
+        return load_schema(), ""
+    schema = load_schema()
+    return {**schema, "properties": {**schema["properties"], **parts}}, json.dumps(parts, sort_keys=True)
+
+
 def _validator() -> Any:
+    return _validator_for(_document_schema()[1])
+
+
+@cache
+def _validator_for(key: str) -> Any:
+    """One validator per set of registered parts (``key``): the shipped schema's is built once."""
     from jsonschema import Draft202012Validator, FormatChecker, validators
+
+    schema = _document_schema()[0]
 
     checker = FormatChecker(formats=())
     checker.checks("uri")(_is_http_url)
     cls = validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
         Draft202012Validator, {"uniqueItems": _unique_items}
     )
-    return cls(load_schema(), format_checker=checker)
+    return cls(schema, format_checker=checker)
 
 
 # -- a fast path for valid files --------------------------------------------------------------------
@@ -136,7 +160,9 @@ _ANNOTATIONS = frozenset(
 def _surely_valid(data: Any) -> bool:
     """True only if jsonschema would find no error in ``data``; False: ask jsonschema."""
     try:
-        schema = load_schema()
+        schema, parts = _document_schema()
+        if parts:  # a registered kind's part: jsonschema decides (the checker models the shipped schema)
+            return False
         return _conforms(data, schema, schema)
     except Exception:  # _NotSure, or anything unforeseen: jsonschema decides, as before
         return False
@@ -578,8 +604,11 @@ def _integers(value: Any, schema: Any, root: dict[str, Any]) -> Any:
     return value
 
 
+_FILE_KEYS = frozenset({"version", "project", "extends", "settings", "secrets", "rubric"})
+
+
 def _desired(doc: Document) -> DesiredProject:
-    schema = load_schema()
+    schema = _document_schema()[0]
     data = _integers(doc.data, schema, schema)
     rubric: RubricSpec | None = None
     if "rubric" in data:
@@ -601,6 +630,8 @@ def _desired(doc: Document) -> DesiredProject:
     }
     settings = dict(data.get("settings") or {})
     positions = {path: str(pos) for path, pos in doc.value_positions.items()}
+    # Any other top-level key passed the schema, so it is the part of a registered kind.
+    parts = {k: v for k, v in data.items() if k not in _FILE_KEYS}
     return DesiredProject(
         file=doc.path,
         project_id=data.get("project"),
@@ -608,6 +639,7 @@ def _desired(doc: Document) -> DesiredProject:
         secrets=secrets,
         rubric=rubric,
         positions=positions,
+        parts=parts,
     )
 
 
