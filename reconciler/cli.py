@@ -489,23 +489,25 @@ def _check_since(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-def _load_for(paths: Sequence[str], only: tuple[int, ...], fmt: str) -> list[DesiredProject]:
-    """Load the files; with --format json a bad file still gives a JSON document (its failures)."""
+def _load_for(
+    paths: Sequence[str], only: tuple[int, ...], fmt: str, kind: Literal["plan", "drift"] = "plan"
+) -> list[DesiredProject]:
+    """Load the files; with --format json or markdown a bad file still gives a document (its
+    failures, each FILE:LINE:COL: message), so a pull-request comment shows the problems."""
     from reconciler.errors import InputError, ReconcilerError
     from reconciler.files import load_projects
 
     try:
         return _select(load_projects(paths), only)
     except ReconcilerError as exc:
-        if fmt == "json":
+        if fmt in ("json", "markdown"):
             from reconciler.changes import Plan
-            from reconciler.render import render_json
 
             if isinstance(exc, InputError):
                 failures = [(p.position.file, str(p)) for p in exc.problems]
             else:
                 failures = [("", str(exc))]
-            render_json(Plan(()), sys.stdout, failures=failures)
+            _render(Plan(()), fmt, failures, kind=kind)
         raise
 
 
@@ -673,7 +675,7 @@ def drift(
     def body() -> int:
         from reconciler.changes import Plan
 
-        projects = _load_for(paths, only, fmt)
+        projects = _load_for(paths, only, fmt, kind="drift")
         with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=(), rotate_all=False, parallelism=parallelism, read_secrets=False
@@ -685,6 +687,65 @@ def drift(
         if errors:
             return EXIT_ERROR
         return EXIT_CHANGES if result.has_changes else EXIT_OK
+
+    _run(body)
+
+
+# -- show -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for people and CI logs, json for machines, markdown for a pull-request comment or a "
+    "job summary.",
+)
+def show(plan_file: str, fmt: str) -> None:
+    """Print a plan saved with `plan --out FILE`, offline: no API key, no network.
+
+    Shows exactly what `apply FILE` would send (secrets only by name), what it will refuse without
+    --allow-delete or --force, and the warnings the plan was made with. A plan file that was edited
+    after it was written is refused, as apply refuses it.
+
+    \b
+    Example:
+      cekura-reconciler show reviewed.plan
+      cekura-reconciler show --format markdown reviewed.plan >> "$GITHUB_STEP_SUMMARY"
+    """
+
+    def body() -> int:
+        from reconciler.changes import Plan
+        from reconciler.errors import PlanError
+        from reconciler.saved import looks_like_saved_plan, read_saved_plan
+
+        if not looks_like_saved_plan(plan_file):
+            raise PlanError(
+                f"{plan_file} is not a saved plan (one written by `plan --out FILE`); to see what "
+                f"project files would change, run: cekura-reconciler plan {plan_file}"
+            )
+        saved = read_saved_plan(plan_file)
+        result = Plan(tuple(s.plan for s in saved.projects))
+        if fmt == "json":
+            import json
+
+            document = result.to_json()
+            document["failures"] = []
+            document["saved_plan"] = {
+                "path": plan_file,
+                "base_url": saved.base_url,
+                "created_at": saved.created_at,
+            }
+            click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+            return EXIT_OK
+        if fmt == "text":
+            click.echo(f"Saved plan {plan_file}: made against {saved.base_url} at {saved.created_at}.\n")
+        _render(result, fmt, [])
+        return EXIT_OK
 
     _run(body)
 
@@ -869,8 +930,9 @@ def _apply_saved(
     from dataclasses import replace
     from pathlib import Path
 
-    from reconciler.apply import live_fingerprint
+    from reconciler.apply import changed_since, live_fingerprint
     from reconciler.changes import Plan
+    from reconciler.client import same_server
     from reconciler.credentials import resolve_secret
     from reconciler.diff import watched_values
     from reconciler.errors import PlanError, RefusedError
@@ -879,7 +941,7 @@ def _apply_saved(
     from reconciler.saved import read_saved_plan
 
     saved = read_saved_plan(path)
-    if saved.base_url != base_url.rstrip("/"):
+    if not same_server(saved.base_url, base_url):
         raise RefusedError(
             f"{path}: the plan was made against {saved.base_url}, not {base_url.rstrip('/')}; refusing it"
         )
@@ -893,15 +955,17 @@ def _apply_saved(
         and live_fingerprint(s.plan, live) != s.plan.fingerprint
     }
     stale = [
-        s.plan.project_id
+        f"  project {s.plan.project_id}: {', '.join(changed_since(s.plan, live))}"
         for s, live in zip(saved.projects, lives, strict=True)
         if live_fingerprint(s.plan, live) != s.plan.fingerprint and s.plan.project_id not in done
     ]
     if stale:
-        listed = ", ".join(str(i) for i in stale)
+        files = " ".join(sorted({s.plan.file for s in saved.projects}))
         raise RefusedError(
-            f"{path}: stale plan: the managed fields of project {listed} changed since the plan was made "
-            f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
+            f"{path}: stale plan: the live projects moved since the plan was made ({saved.created_at}):\n"
+            + "\n".join(stale)
+            + f"\nNothing was sent. Plan again from the same files (cekura-reconciler plan --out {path} "
+            f"{files}), review the new plan, and apply that"
         )
     given = _given(force, allow_delete)
     render_text(
@@ -1090,13 +1154,14 @@ def restore(
 
     def body() -> int:
         from reconciler.changes import Plan
+        from reconciler.client import same_server
         from reconciler.diff import diff_restore
         from reconciler.errors import RefusedError
         from reconciler.journal import read_entry
         from reconciler.render import render_text
 
         record = read_entry(entry)
-        if record.base_url != base_url.rstrip("/"):
+        if not same_server(record.base_url, base_url):
             raise RefusedError(
                 f"{entry}: the entry was written for {record.base_url}, "
                 f"not {base_url.rstrip('/')}; refusing it"

@@ -92,6 +92,31 @@ def check_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two base URLs name the same API: scheme, host and path compared without case (host)
+    or trailing slash, a default port equal to none, and `localhost`, `127.0.0.1` and `[::1]` one
+    host (the emulator is reached by any of them). A saved plan or journal entry made against one
+    applies against the other."""
+
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if host in _LOOPBACK_NAMES:
+            host = "loopback"
+        return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme), parts.path.rstrip("/")
+
+    return key(a) == key(b)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True

@@ -119,6 +119,11 @@ def _project(plan: ProjectPlan) -> dict[str, Any]:
         "managed_settings": list(plan.managed_settings),
         "managed_secrets": list(plan.managed_secrets),
         "manages_rubric": plan.manages_rubric,
+        # The managed live values the plan was made from, and the metric names, so that a stale plan
+        # can say what moved (field by field, rule by rule), not only that something did.
+        "baseline": plan.baseline,
+        "metric_names": {str(k): v for k, v in sorted(plan.metric_names.items())},
+        "stale_rule_metrics": list(plan.stale_rule_metrics),
     }
 
 
@@ -206,5 +211,8 @@ def _read_project(data: dict[str, Any]) -> SavedProject:
         managed_settings=tuple(data["managed_settings"]),
         managed_secrets=tuple(data["managed_secrets"]),
         manages_rubric=bool(data["manages_rubric"]),
+        baseline=dict(data.get("baseline") or {}),
+        metric_names={int(k): str(v) for k, v in (data.get("metric_names") or {}).items()},
+        stale_rule_metrics=tuple(int(m) for m in data.get("stale_rule_metrics") or ()),
     )
     return SavedProject(plan, str(data["secret_dir"]))
