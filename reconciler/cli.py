@@ -132,7 +132,16 @@ def main(verbose: int) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def validate(paths: tuple[str, ...]) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github"]),
+    default="text",
+    show_default=True,
+    help="text: FILE:LINE:COL: message on stderr; github: GitHub Actions annotations "
+    "(::error file=F,line=L,col=C::message) on stdout, shown on the pull request's changed lines.",
+)
+def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check project files offline against the schema and the format's rules.
 
     Needs no credentials and no network (it is what a pre-commit hook runs). Every problem of every
@@ -141,12 +150,29 @@ def validate(paths: tuple[str, ...]) -> None:
     \b
     Example:
       cekura-reconciler validate examples/project.yaml
+      cekura-reconciler validate --format github projects/
     """
 
     def body() -> int:
+        from reconciler.errors import InputError, ReconcilerError
         from reconciler.files import load_projects
 
-        projects = load_projects(paths)
+        if fmt == "github":
+            from reconciler.annotations import annotation, plain_annotation
+
+            try:
+                projects = load_projects(paths)
+            except InputError as exc:
+                for problem in exc.problems:
+                    click.echo(_REDACTOR(annotation(problem)))
+                count = len(exc.problems)
+                sys.stderr.write(f"{count} problem{'s' if count != 1 else ''} found.\n")
+                return EXIT_ERROR
+            except ReconcilerError as exc:
+                click.echo(_REDACTOR(plain_annotation(str(exc))))
+                return EXIT_ERROR
+        else:
+            projects = load_projects(paths)
         for project in projects:
             label = f"project {project.project_id}" if project.project_id is not None else "base file"
             click.echo(f"{project.file}: valid ({label})")
