@@ -398,9 +398,13 @@ def _plan_all(
     referenced = {name for desired in projects for name in desired.secrets}
     unknown = [n for n in rotate if n not in referenced]
     if unknown:
+        from difflib import get_close_matches
+
         from reconciler.errors import PlanError
 
-        raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret")
+        close = [m for n in unknown for m in get_close_matches(n, sorted(referenced), n=1, cutoff=0.6)]
+        hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
+        raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret{hint}")
 
     def one(desired: DesiredProject) -> PlannedProject | tuple[str, str]:
         try:
@@ -524,7 +528,8 @@ def _load_for(
     from reconciler.files import load_projects
 
     try:
-        return _select(load_projects(paths), only)
+        projects = load_projects(paths)
+        selected = _select(projects, only)
     except ReconcilerError as exc:
         if fmt in ("json", "markdown"):
             from reconciler.changes import Plan
@@ -535,6 +540,14 @@ def _load_for(
                 failures = [("", str(exc))]
             _render(Plan(()), fmt, failures, kind=kind)
         raise
+    from reconciler.files import unextended_bases
+
+    for base in unextended_bases(paths, projects):
+        sys.stderr.write(
+            f"Warning: {base} has no `project:` and no file extends it, so nothing plans it "
+            "(a project file missing its `project:` line?)\n"
+        )
+    return selected
 
 
 def _error_text(file: str, message: str) -> str:
@@ -847,6 +860,7 @@ def _execute(
         click.echo("Apply cancelled; nothing was changed.")
         return EXIT_ERROR
     click.echo("")
+    journal_existed = os.path.isdir(journal_dir)
     groups: dict[str, list[int]] = {
         "changed": [],
         "not_converged": [],
@@ -902,6 +916,8 @@ def _execute(
                 groups["unverified"].append(attempt.project_id)
             elif attempt.stage != "done":
                 groups["not_changed"].append(attempt.project_id)
+    if not journal_existed and os.path.isdir(journal_dir):
+        _suggest_gitignore(journal_dir)
     entries = {a.project_id: a.journal_entry for a in attempts if a.journal_entry}
     failed = sum(len(groups[k]) for k in ("not_changed", "unknown", "not_converged", "unverified"))
     failed += len(errors)
@@ -929,6 +945,23 @@ def _execute(
     if interrupted is not None:
         raise interrupted
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _suggest_gitignore(journal_dir: str) -> None:
+    """The journal folder was just created inside a git work tree: say how to keep it out of git
+    (its entries hold live values of the projects; they belong in a CI artifact, not a commit)."""
+    from pathlib import Path
+
+    from reconciler.journal import git_work_tree, ignored_by_git
+
+    tree = git_work_tree(journal_dir)
+    if tree is None or ignored_by_git(journal_dir, tree):
+        return
+    relative = Path(journal_dir).resolve().relative_to(tree).as_posix()
+    sys.stderr.write(
+        f"Note: the backup journal {journal_dir} is inside the git work tree {tree}; keep its entries "
+        f"out of commits: echo '{relative}/' >> .gitignore\n"
+    )
 
 
 def _show_replan(plan: ProjectPlan, moved: list[str]) -> None:
@@ -1086,7 +1119,6 @@ def apply(
 
     def body() -> int:
         from reconciler.changes import Plan
-        from reconciler.files import load_projects
         from reconciler.render import render_text
         from reconciler.saved import looks_like_saved_plan
 
@@ -1109,7 +1141,7 @@ def apply(
                     allow_delete=allow_delete,
                     force=force,
                 )
-        projects = _select(load_projects(paths), only)
+        projects = _load_for(paths, only, "text")
         with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism

@@ -228,6 +228,7 @@ class CekuraClient:
         except ApiError as exc:
             raise ApiError(self.redactor(str(exc))) from None
         self.retry = retry or RetryPolicy()
+        self.timeout = timeout
         self._clock, self._sleep = clock, sleep
         self.limiter = RateLimiter(max_rps, clock=clock, sleep=sleep, max_pause=self.retry.budget)
         self._http = httpx.Client(
@@ -378,12 +379,13 @@ class CekuraClient:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry for any method.
                 self._log_request(method, shown, "not sent", sent_at)
-                failure = TransportError(f"cannot reach {full} for {what}: {_reason(exc)}")
+                failure = TransportError(f"cannot reach {full} for {what}: {_reason(exc)}{self._hint(exc)}")
             except httpx.HTTPError as exc:
                 self._log_request(method, shown, "no answer", sent_at)
                 sent = method != "GET"
                 failure = TransportError(
-                    f"{method} {full} for {what} did not complete: {_reason(exc)}", maybe_sent=sent
+                    f"{method} {full} for {what} did not complete: {_reason(exc)}{self._hint(exc)}",
+                    maybe_sent=sent,
                 )
                 if sent:
                     raise failure from None
@@ -420,6 +422,23 @@ class CekuraClient:
                 ),
             )
             self._sleep(wait)
+
+    def _hint(self, exc: httpx.HTTPError) -> str:
+        """What to check when the server cannot be reached or does not answer in time."""
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            host = urlsplit(self.base_url).hostname or ""
+            server = (
+                "that the emulator is running there (cekura-reconciler emulator --port PORT)"
+                if _is_loopback(host)
+                else "the network (proxy, firewall, DNS)"
+            )
+            return f"; check --base-url (or CEKURA_BASE_URL) and {server}"
+        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+            return (
+                f"; no answer within --timeout {self.timeout:g} s: raise --timeout if the API is slow, "
+                "or check --base-url"
+            )
+        return ""
 
     def _log_request(self, method: str, shown: str, outcome: str, sent_at: float) -> None:
         """One line per request: never its headers or body (httpx's and httpcore's logs are off)."""

@@ -75,6 +75,7 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
         secrets=secrets,
         rubric=rubric,
         positions={**base.positions, **child.positions},
+        bases=(os.path.realpath(base.file), *base.bases),
     )
 
 
@@ -107,6 +108,22 @@ def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
             ]
         )
     return merged
+
+
+def unextended_bases(paths: Iterable[str], projects: Iterable[DesiredProject]) -> list[str]:
+    """Base files (no `project:`) found by scanning a directory that no loaded file extends: in a
+    directory of project files, most likely a project file that lost its `project:` line. A base
+    named on the command line is there on purpose and is not listed."""
+    scanned = {os.path.realpath(f) for f in collect_files(p for p in paths if Path(p).is_dir())}
+    loaded = list(projects)
+    used = {base for project in loaded for base in project.bases}
+    return [
+        p.file
+        for p in loaded
+        if p.project_id is None
+        and os.path.realpath(p.file) in scanned
+        and os.path.realpath(p.file) not in used
+    ]
 
 
 def load_projects(paths: Iterable[str]) -> list[DesiredProject]:

@@ -97,6 +97,8 @@ class DesiredProject:
     rubric: RubricSpec | None
     # JSON path -> "file:line:col", for errors found later against the live project.
     positions: dict[tuple[str | int, ...], str] = field(default_factory=dict, compare=False)
+    # The files this one `extends`, nearest first (real paths), to tell bases nothing extends.
+    bases: tuple[str, ...] = field(default=(), compare=False)
 
     def where(self, path: tuple[str | int, ...]) -> str:
         probe = path
