@@ -153,3 +153,8 @@ def test_same_server() -> None:
     assert not same_server("http://127.0.0.1:8787", "https://127.0.0.1:8787")
     assert not same_server("https://api.cekura.ai", "https://api.cekura.ai/v2")
     assert not same_server("https://api.cekura.ai", "https://staging.cekura.ai")
+
+
+def test_show_help_has_an_example(cli: Cli) -> None:
+    result = cli("show", "--help")
+    assert result.code == 0 and "Example:" in result.out and "show reviewed.plan" in result.out
