@@ -349,15 +349,23 @@ class ImpactReport:
         before_rubric, after_rubric = compile_rubric(live), compile_rubric(desired)
         wanted = before_rubric.metric_ids | after_rubric.metric_ids
         check_recorded = bool(before_rubric.checks)
+        days: dict[str, str | None] = {}  # "YYYY-MM-DDT" of a UTC ("...Z") timestamp -> its day
         for call in calls:
             results = call_results(call, wanted)
             recorded = call.get("success") if check_recorded else None
+            stamp = call.get("timestamp")
+            if isinstance(stamp, str) and stamp.endswith("Z"):
+                day = days.get(stamp[:11], "")
+                if day == "":
+                    day = days[stamp[:11]] = call_day(call)
+            else:
+                day = call_day(call)
             self.record(
                 call_ref(call),
                 before_rubric.evaluate(results),
                 after_rubric.evaluate(results),
                 recorded=recorded if isinstance(recorded, bool) else None,
-                day=call_day(call),
+                day=day,
             )
 
     def merge(self, other: ImpactReport) -> None:
