@@ -522,7 +522,7 @@ def count_requests(requests: Sequence[Any]) -> Counter[str]:
     for r in requests:
         if r.path.startswith("/user/v1/projects/"):
             kind = "project"
-        elif r.path.startswith("/test_framework/v1/metrics/"):
+        elif r.path.startswith(("/test_framework/v2/metrics/", "/test_framework/v1/metrics/")):
             kind = "metrics list"
         else:
             kind = r.path

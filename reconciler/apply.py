@@ -24,6 +24,7 @@ from reconciler.errors import (
     ApplyError,
     MalformedResponse,
     NotConvergedError,
+    NotFoundError,
     RefusedError,
     ServerError,
     TransportError,
@@ -180,6 +181,8 @@ def apply_plan(
         try:
             live = client.get_project(plan.project_id)
         except ApiError as again:
+            if _deleted(plan, again):
+                return ApplyOutcome(plan.project_id, "changed", f"(the PATCH's answer was lost; {DELETED})")
             raise ApplyError(
                 f"project {plan.project_id}: outcome UNKNOWN: the PATCH failed ({exc}) and reading the "
                 f"project back failed too ({again}); run plan to see where it stands",
@@ -212,6 +215,8 @@ def apply_plan(
     try:
         live = client.get_project(plan.project_id)
     except ApiError as exc:
+        if _deleted(plan, exc):
+            return ApplyOutcome(plan.project_id, "changed", f"({DELETED})")
         raise ApplyError(
             f"project {plan.project_id}: outcome UNKNOWN: the API accepted the PATCH, but reading the "
             f"project back to verify it failed ({exc}); run plan to see where it stands",
@@ -224,6 +229,15 @@ def apply_plan(
             f"{', '.join(left)}; the API may have rejected or rewritten these values"
         )
     return ApplyOutcome(plan.project_id, "changed")
+
+
+DELETED = "deleted: the project now answers 404, as a deleted project does"
+
+
+def _deleted(plan: ProjectPlan, error: ApiError) -> bool:
+    """The plan deleted the project (is_deleted: true) and reading it back answers 404: the
+    expected outcome, not an unknown one."""
+    return plan.patch.get("is_deleted") is True and isinstance(error, NotFoundError)
 
 
 def live_fingerprint(plan: ProjectPlan, live: Mapping[str, object]) -> str:

@@ -86,7 +86,7 @@ def _setup_logging(verbose: int) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(RedactingFilter(_REDACTOR))
-    logging.basicConfig(level=level, handlers=[handler])
+    logging.basicConfig(level=level, handlers=[handler], force=True)
     # httpx logs every request at INFO and httpcore the raw response headers at DEBUG: the client
     # logs its own request lines (method, path, status, time) instead.
     for name in ("httpx", "httpcore"):
@@ -264,6 +264,20 @@ def _rotate_options(func: Callable[..., None]) -> Callable[..., None]:
     )(func)
 
 
+def _secrets_dir_option(func: Callable[..., None]) -> Callable[..., None]:
+    return click.option(
+        "--secrets-dir",
+        "secrets_dir",
+        multiple=True,
+        type=click.Path(file_okay=False),
+        envvar="CEKURA_SECRETS_DIRS",
+        metavar="DIR",
+        help="Allow {file: PATH} secrets with an absolute (or ~) PATH in this folder (repeatable; env "
+        "CEKURA_SECRETS_DIRS, folders separated by the OS path separator). Relative paths need no "
+        "folder allowed: they stay inside the project file's repository.",
+    )(func)
+
+
 def _client(
     base_url: str,
     api_key_file: str | None,
@@ -370,13 +384,24 @@ def _rotation(desired: DesiredProject, rotate: tuple[str, ...], rotate_all: bool
 
 
 def _replanner(
-    client: CekuraClient, desired: DesiredProject, rotate: tuple[str, ...], rotate_all: bool
+    client: CekuraClient,
+    desired: DesiredProject,
+    rotate: tuple[str, ...],
+    rotate_all: bool,
+    secrets_dir: tuple[str, ...],
 ) -> Replan:
     """--auto-approve: plan a project again from the fresh read apply made just before its PATCH."""
+    from reconciler.credentials import secrets_dirs
     from reconciler.reconcile import plan_project
 
     def replan(live: Mapping[str, Any]) -> tuple[ProjectPlan, Mapping[str, Secret]]:
-        planned = plan_project(client, desired, rotate=_rotation(desired, rotate, rotate_all), live=live)
+        planned = plan_project(
+            client,
+            desired,
+            rotate=_rotation(desired, rotate, rotate_all),
+            live=live,
+            secrets_dirs=secrets_dirs(secrets_dir),
+        )
         return planned.plan, planned.secret_values
 
     return replan
@@ -390,8 +415,10 @@ def _plan_all(
     rotate_all: bool,
     parallelism: int,
     read_secrets: bool = True,
+    secrets_dir: tuple[str, ...] = (),
 ) -> tuple[list[PlannedProject], list[tuple[str, str]]]:
     """Plan every project; one project's failure (file, message) does not stop the others."""
+    from reconciler.credentials import secrets_dirs
     from reconciler.errors import InputError, ReconcilerError
     from reconciler.reconcile import plan_project
 
@@ -405,11 +432,16 @@ def _plan_all(
         close = [m for n in unknown for m in get_close_matches(n, sorted(referenced), n=1, cutoff=0.6)]
         hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
         raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret{hint}")
+    allowed = secrets_dirs(secrets_dir)
 
     def one(desired: DesiredProject) -> PlannedProject | tuple[str, str]:
         try:
             return plan_project(
-                client, desired, rotate=_rotation(desired, rotate, rotate_all), read_secrets=read_secrets
+                client,
+                desired,
+                rotate=_rotation(desired, rotate, rotate_all),
+                read_secrets=read_secrets,
+                secrets_dirs=allowed,
             )
         except InputError as exc:
             return desired.file, "\n".join(str(p) for p in exc.problems)
@@ -559,6 +591,7 @@ def _error_text(file: str, message: str) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
 @_rotate_options
+@_secrets_dir_option
 @click.option(
     "--format",
     "fmt",
@@ -592,7 +625,7 @@ def _error_text(file: str, message: str) -> str:
     default="7d",
     show_default=True,
     callback=_check_since,
-    help="The window of calls --impact replays (e.g. 12h, 7d, 2w; windows over 33 days are split).",
+    help="The window of calls --impact replays (e.g. 12h, 7d, 2w; windows over 32 days are split).",
 )
 def plan(
     paths: tuple[str, ...],
@@ -604,6 +637,7 @@ def plan(
     retry_budget: float,
     rotate: tuple[str, ...],
     rotate_all: bool,
+    secrets_dir: tuple[str, ...],
     fmt: str,
     detailed_exitcode: bool,
     out_file: str | None,
@@ -642,7 +676,12 @@ def plan(
         projects = _load_for(paths, only, fmt)
         with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
-                client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
+                client,
+                projects,
+                rotate=rotate,
+                rotate_all=rotate_all,
+                parallelism=parallelism,
+                secrets_dir=secrets_dir,
             )
             result = Plan(tuple(p.plan for p in planned))
             reports = None
@@ -985,19 +1024,18 @@ def _apply_saved(
     journal_dir: str,
     allow_delete: bool,
     force: bool,
+    secrets_dir: tuple[str, ...] = (),
 ) -> int:
-    from dataclasses import replace
     from pathlib import Path
 
     from reconciler.apply import changed_since, live_fingerprint
     from reconciler.changes import Plan
     from reconciler.client import same_server
-    from reconciler.credentials import resolve_secret
-    from reconciler.diff import watched_values
+    from reconciler.credentials import resolve_secret, saved_plan_root, secrets_dirs
     from reconciler.errors import PlanError, RefusedError
-    from reconciler.model import Secret, SecretRef
+    from reconciler.model import Secret
     from reconciler.render import render_text
-    from reconciler.saved import read_saved_plan
+    from reconciler.saved import read_saved_plan, rebuild, secret_references
 
     saved = read_saved_plan(path)
     if not same_server(saved.base_url, base_url):
@@ -1026,39 +1064,40 @@ def _apply_saved(
             + f"\nNothing was sent. Plan again from the same files (cekura-reconciler plan --out {path} "
             f"{files}), review the new plan, and apply that"
         )
-    given = _given(force, allow_delete)
-    render_text(
-        Plan(tuple(s.plan for s in saved.projects)), sys.stdout, color=_use_color(sys.stdout), given=given
-    )
-    for project_id in sorted(done):
-        click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
+    # What is shown, guarded and sent is the plan made again from the changes the file shows (never
+    # its stored PATCH, which anyone can edit and re-checksum); a file that disagrees is refused.
+    shown = []
     items: list[tuple[ProjectPlan, Mapping[str, Secret], Replan | None]] = []
     for s, live in zip(saved.projects, lives, strict=True):
-        if not s.plan.has_changes or s.plan.project_id in done:
+        if s.plan.project_id in done:
+            shown.append(s.plan)
             continue
-        # This read matched the plan's fingerprint, so it is what the plan was made from: the
-        # baseline that says what moved if the read right before the PATCH differs.
-        plan_ = replace(
-            s.plan,
-            baseline=watched_values(
-                live,
-                settings=s.plan.managed_settings,
-                secrets=s.plan.managed_secrets,
-                rubric=s.plan.manages_rubric,
-            ),
-        )
         values: dict[str, Secret] = {}
-        for name, value in s.plan.patch.items():
-            if isinstance(value, SecretRef):
-                try:
-                    values[name] = Secret(resolve_secret(value, base_dir=Path(s.secret_dir)))
-                except ValueError as exc:
-                    raise PlanError(
-                        f"project {s.plan.project_id}: secret {name} {value.describe()}: {exc}; "
-                        "nothing was sent"
-                    ) from None
-        # A reviewed plan is never re-planned: a project that moves before its PATCH is refused.
-        items.append((plan_, values, None))
+        for name, ref in secret_references(s).items():
+            try:
+                values[name] = Secret(
+                    resolve_secret(
+                        ref,
+                        base_dir=Path(s.secret_dir),
+                        root=saved_plan_root(Path(s.secret_dir)),
+                        allowed_dirs=secrets_dirs(secrets_dir),
+                    )
+                )
+            except ValueError as exc:
+                raise PlanError(
+                    f"{path}: project {s.plan.project_id}: secret {name} {ref.describe()}: {exc}; "
+                    "nothing was sent"
+                ) from None
+        # Planned from this read, which matched the plan's fingerprint: its baseline says what moved
+        # if the read right before the PATCH differs. A reviewed plan is never re-planned then.
+        rebuilt = rebuild(s, live, secret_values=values, where=path)
+        shown.append(rebuilt)
+        if rebuilt.has_changes:
+            items.append((rebuilt, values, None))
+    given = _given(force, allow_delete)
+    render_text(Plan(tuple(shown)), sys.stdout, color=_use_color(sys.stdout), given=given)
+    for project_id in sorted(done):
+        click.echo(f"Project {project_id} already matches this plan (applied before?); nothing to send.")
     return _execute(
         client,
         items,
@@ -1076,6 +1115,7 @@ def _apply_saved(
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @_api_options
 @_rotate_options
+@_secrets_dir_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation (for pipelines).")
 @click.option("--allow-delete", is_flag=True, help="Allow a plan that sets is_deleted: true.")
 @click.option("--force", is_flag=True, help="Allow a plan that removes most of the live rubric rules.")
@@ -1091,6 +1131,7 @@ def apply(
     retry_budget: float,
     rotate: tuple[str, ...],
     rotate_all: bool,
+    secrets_dir: tuple[str, ...],
     auto_approve: bool,
     allow_delete: bool,
     force: bool,
@@ -1140,11 +1181,17 @@ def apply(
                     journal_dir=journal_dir,
                     allow_delete=allow_delete,
                     force=force,
+                    secrets_dir=secrets_dir,
                 )
         projects = _load_for(paths, only, "text")
         with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
-                client, projects, rotate=rotate, rotate_all=rotate_all, parallelism=parallelism
+                client,
+                projects,
+                rotate=rotate,
+                rotate_all=rotate_all,
+                parallelism=parallelism,
+                secrets_dir=secrets_dir,
             )
             given = _given(force, allow_delete)
             render_text(
@@ -1155,7 +1202,11 @@ def apply(
                 (
                     p.plan,
                     p.secret_values,
-                    _replanner(client, by_file[p.plan.file], rotate, rotate_all) if auto_approve else None,
+                    (
+                        _replanner(client, by_file[p.plan.file], rotate, rotate_all, secrets_dir)
+                        if auto_approve
+                        else None
+                    ),
                 )
                 for p in planned
                 if p.plan.has_changes
@@ -1307,14 +1358,14 @@ def export(
     """
 
     def body() -> int:
-        import os
         from pathlib import Path
 
+        from reconciler.atomic import write_atomic
         from reconciler.errors import ReconcilerError
         from reconciler.export import export_project, fetch_export_inputs
 
         destination = None if output == "-" else output
-        if destination and Path(destination).exists():
+        if destination and Path(destination).is_file():
             raise ReconcilerError(f"{destination} already exists; refusing to overwrite it (remove it first)")
         with _client(base_url, api_key_file, timeout, retry_budget=retry_budget) as client:
             live, metrics = fetch_export_inputs(client, project_id)
@@ -1322,14 +1373,7 @@ def export(
         if not destination:
             click.echo(text, nl=False)
             return EXIT_OK
-        target = Path(destination)
-        temp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-        try:
-            temp.write_text(text, encoding="utf-8")
-            os.replace(temp, target)
-        except OSError as exc:
-            temp.unlink(missing_ok=True)
-            raise ReconcilerError(f"cannot write {destination}: {exc.strerror}") from None
+        write_atomic(destination, text, 0o666)  # a project file: as readable as any the user writes
         sys.stderr.write(f"Wrote project {project_id} to {destination}.\n")
         return EXIT_OK
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 
@@ -48,6 +48,14 @@ log = logging.getLogger("reconciler.client")
 
 DEFAULT_BASE_URL = "https://api.cekura.ai"
 _RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+# The documented current lists, each with the deprecated one used only when a server answers 404
+# for the current one (an older deployment, or a proxy that does not route it yet).
+METRICS_LISTS = ("/test_framework/v2/metrics/", "/test_framework/v1/metrics/")
+AGENTS_LISTS = ("/test_framework/v2/aiagents/", "/test_framework/v1/aiagents/")
+CALL_LOGS_LISTS = ("/observability/v2/call-logs/", "/observability/v1/call-logs/")
+MAX_PAGES = 10_000
+MAX_BODY_BYTES = 64 << 20  # one answer; a page of 100 call logs with transcripts is far less
 
 
 @dataclass(frozen=True)
@@ -231,6 +239,7 @@ class CekuraClient:
         self.timeout = timeout
         self._clock, self._sleep = clock, sleep
         self.limiter = RateLimiter(max_rps, clock=clock, sleep=sleep, max_pause=self.retry.budget)
+        self._legacy_only: set[str] = set()  # current lists this server answered 404 for
         self._http = httpx.Client(
             base_url=self.base_url,
             headers={
@@ -279,14 +288,12 @@ class CekuraClient:
         params = {k: str(v) for k, v in (("project_id", project_id), ("agent_id", agent_id)) if v is not None}
         owner = f"project {project_id}" if project_id is not None else f"agent {agent_id}"
         what = f"the metrics of {owner}"
-        return list(self._list("/test_framework/v1/metrics/", params, what))
+        return list(self._list_current(METRICS_LISTS, params, what))
 
     def list_agents(self, project_id: int) -> list[dict[str, Any]]:
         return list(
-            self._list(
-                "/test_framework/v1/aiagents/",
-                {"project_id": str(project_id)},
-                f"the agents of project {project_id}",
+            self._list_current(
+                AGENTS_LISTS, {"project_id": str(project_id)}, f"the agents of project {project_id}"
             )
         )
 
@@ -295,10 +302,11 @@ class CekuraClient:
     ) -> Iterator[dict[str, Any]]:
         """The production calls of a project between ``start`` and ``end``, one at a time.
 
-        Pages ``/observability/v1/call-logs/`` by following ``next``, so only one page is in memory.
-        The API refuses a window wider than 33 days (400): split longer spans first
-        (``reconciler.impact.split_window``). Naive datetimes are taken as UTC. Which end is
-        inclusive is the server's business; callers that stitch windows de-duplicate at the seams.
+        Pages ``/observability/v2/call-logs/`` (v1 only where a server answers 404 for v2) by
+        following ``next``, so only one page is in memory. The API refuses a window wider than 33
+        days (400): split longer spans first (``reconciler.impact.split_window``). Naive datetimes
+        are taken as UTC. Which end is inclusive is the server's business; callers that stitch
+        windows de-duplicate at the seams.
         """
         stamps = []
         for moment in (start, end):
@@ -310,41 +318,94 @@ class CekuraClient:
             "timestamp_to": stamps[1],
             "page_size": str(page_size),
         }
-        return self._list("/observability/v1/call-logs/", params, f"the call logs of project {project_id}")
+        return self._list_current(CALL_LOGS_LISTS, params, f"the call logs of project {project_id}")
 
     # -- plumbing --------------------------------------------------------------------------------
 
-    def _list(self, path: str, params: dict[str, str], what: str) -> Iterator[dict[str, Any]]:
-        url: str | None = path
-        query: dict[str, str] | None = params
-        pages = 0
-        while url is not None:
-            body = self._request("GET", url, what=what, params=query)
-            pages += 1
-            if isinstance(body, list):
-                items, url = body, None
-            elif isinstance(body, dict) and isinstance(body.get("results"), list):
-                items, url = body["results"], body.get("next") or None
-                if url is not None and not self._same_origin(url):
-                    raise self._redacted(
-                        MalformedResponse(
-                            f"{what}: the next page points to another server ({url}); not following it"
-                        )
-                    )
-                query = None
+    def _list_current(
+        self, paths: tuple[str, str], params: dict[str, str], what: str
+    ) -> Iterator[dict[str, Any]]:
+        """The items of the current list ``paths[0]``; the deprecated ``paths[1]`` only when the
+        server answers 404 for the current one's first page (remembered for this client)."""
+        current, legacy = paths
+        if current not in self._legacy_only:
+            pages = self._pages(current, params, what)
+            try:
+                first = next(pages, None)
+            except NotFoundError as missing:
+                self._legacy_only.add(current)
+                log.debug("%s%s answered 404; using %s: %s", self.base_url, current, legacy, missing)
             else:
-                raise MalformedResponse(
-                    f"{what}: expected a list or a paginated object from {self.base_url}{path}"
-                )
-            if pages > 10_000:
-                raise MalformedResponse(f"{what}: more than 10,000 pages; giving up")
-            for item in items:
-                if isinstance(item, dict):
-                    yield item
+                if first is None:
+                    return
+                yield from first
+                for page in pages:
+                    yield from page
+                return
+        try:
+            for page in self._pages(legacy, params, what):
+                yield from page
+        except ApiError as exc:
+            # Say that the current list was tried first: a 410 here means v1 is gone and v2 is not
+            # routed either (a proxy?), not that the tool asked for the wrong thing.
+            raise type(exc)(
+                f"{exc} (tried because {self.base_url}{current} answered 404 for {what})"
+            ) from None
 
-    def _same_origin(self, url: str) -> bool:
-        mine, theirs = urlsplit(self.base_url), urlsplit(url)
-        return (mine.scheme, mine.netloc) == (theirs.scheme, theirs.netloc)
+    def _pages(self, path: str, params: dict[str, str], what: str) -> Iterator[list[dict[str, Any]]]:
+        """Each page's items. A list answer may be a bare array or DRF-paginated; ``next`` is
+        followed by its path and query on the configured base URL, whatever scheme or host it
+        names (a proxy may write http:// or an internal host there), so the key never goes to
+        another host. ``count`` is never trusted: the pages end when ``next`` does. A ``next``
+        that leads back to a page already read is an error, not an endless loop."""
+        url = path
+        query: dict[str, str] | None = params
+        seen = {_page_key(path, params)}
+        for _ in range(MAX_PAGES):
+            body = self._request("GET", url, what=what, params=query)
+            if isinstance(body, list):
+                yield [item for item in body if isinstance(item, dict)]
+                return
+            if not (isinstance(body, dict) and isinstance(body.get("results"), list)):
+                raise self._redacted(
+                    MalformedResponse(
+                        f"{what}: expected a list or a paginated object from {self.base_url}{path}"
+                    )
+                )
+            yield [item for item in body["results"] if isinstance(item, dict)]
+            link = body.get("next")
+            if not link:
+                return
+            if not isinstance(link, str):
+                raise self._redacted(MalformedResponse(f"{what}: the next page link is not a URL: {link!r}"))
+            url, query = self._same_origin(link, url), None
+            key = _page_key(url, {})
+            if key in seen:
+                raise self._redacted(
+                    MalformedResponse(f"{what}: the next page ({link}) is one already read; stopping")
+                )
+            seen.add(key)
+        raise MalformedResponse(f"{what}: more than {MAX_PAGES:,} pages; giving up")
+
+    def _same_origin(self, link: str, current: str) -> str:
+        """``link`` (a ``next`` URL, absolute or relative to the page ``current``) as a path and
+        query on the configured base URL: the base's own path prefix is not repeated."""
+        parts = urlsplit(link)
+        if not parts.scheme and not parts.netloc:
+            parts = urlsplit(urljoin(urlsplit(current).path, link))
+        path = parts.path or urlsplit(current).path
+        prefix = urlsplit(self.base_url).path.rstrip("/")
+        if prefix and (path == prefix or path.startswith(prefix + "/")):
+            path = path[len(prefix) :] or "/"
+        if not path.startswith("/") or path.startswith("//"):
+            # "http:http://host/x" has a scheme, no host and a URL for a path; "//host/x" reads as
+            # a host. Sent as they are, either would take the key to that host.
+            raise self._redacted(
+                MalformedResponse(f"the next page link ({link}) names no path on {self.base_url}")
+            )
+        if parts.netloc and (parts.scheme, parts.netloc) != urlsplit(self.base_url)[:2]:
+            log.debug("next page link names %s://%s; following its path on %s", *parts[:2], self.base_url)
+        return path + (f"?{parts.query}" if parts.query else "")
 
     def _request(
         self,
@@ -374,8 +435,7 @@ class CekuraClient:
             self.limiter.acquire()
             sent_at = self._clock()
             try:
-                response = self._http.request(method, url, params=params, json=json)
-                response.read()
+                response = self._read_bounded(method, url, params=params, json=json, what=what)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry for any method.
                 self._log_request(method, shown, "not sent", sent_at)
@@ -440,6 +500,39 @@ class CekuraClient:
             )
         return ""
 
+    def _read_bounded(
+        self, method: str, url: str, *, params: dict[str, str] | None, json: Any, what: str
+    ) -> httpx.Response:
+        """The answer, its body read whole but never past MAX_BODY_BYTES (decoded): a body without
+        end (a broken proxy, a hostile server; the read timeout is per chunk) is refused, not
+        read until memory runs out."""
+        request = self._http.build_request(method, url, params=params, json=json)
+        response = self._http.send(request, stream=True)
+        body = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise MalformedResponse(
+                        f"{method} {request.url} for {what} answered {response.status_code} with a body "
+                        f"larger than {MAX_BODY_BYTES >> 20} MiB; stopped reading it"
+                    )
+        finally:
+            response.close()
+        # The body is decoded already: the new answer must not decode it again.
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=bytes(body),
+            request=request,
+            extensions=response.extensions,
+        )
+
     def _log_request(self, method: str, shown: str, outcome: str, sent_at: float) -> None:
         """One line per request: never its headers or body (httpx's and httpcore's logs are off)."""
         if log.isEnabledFor(logging.DEBUG):
@@ -475,7 +568,11 @@ class CekuraClient:
                 "Check CEKURA_API_KEY or --api-key-file"
             )
         if status == 403:
-            return AuthError(f"permission denied for {what} at {full} (403): {detail}")
+            # Cekura has organization, project and read-only keys: say which scope is missing.
+            lacks = "has no access to" if method == "GET" else "lacks write permission on"
+            return AuthError(
+                f"permission denied for {what} at {full} (403): the API key {lacks} it: {detail}"
+            )
         if status == 404:
             return NotFoundError(f"{what} not found at {full} (404): check the id and --base-url")
         if status >= 500 or status in _RETRY_STATUSES:
@@ -486,6 +583,11 @@ class CekuraClient:
 def _noted(error: ApiError, note: str) -> ApiError:
     error.args = (f"{error}{note}",)
     return error
+
+
+def _page_key(url: str, params: dict[str, str]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    parts = urlsplit(url)
+    return parts.path, tuple(sorted([*parse_qsl(parts.query), *params.items()]))
 
 
 def _reason(exc: httpx.HTTPError) -> str:

@@ -1,10 +1,20 @@
 """A local emulator of the slice of the Cekura API this tool uses, for the demo and the tests.
 
-It serves ``/user/v1/projects/``, ``/test_framework/v1/metrics/``, ``/test_framework/v1/aiagents/``
-and ``/observability/v1/call-logs/`` on 127.0.0.1 the way the real API answers them (per
-``../shared/reference/``): ``X-CEKURA-API-KEY`` auth with 401 for any other key, DRF-style error
-bodies, write-only secrets answered only as ``<name>_configured``, unknown PATCH fields ignored,
-unknown rubric metric ids rejected with 400, DRF pagination for agents and call logs.
+It serves the endpoints of ``ROUTES`` on 127.0.0.1 the way the current API answers them (per
+``docs/reference/cekura-openapi-slice.json``, the 2026-08-20 spec): the projects list and detail
+(with optional trailing slashes, as the official SDK calls them), the metrics lists v1 and v2 with
+create, detail, PATCH and DELETE, the agents lists v1 and v2 and the call-logs lists v1 (deprecated)
+and v2, DRF-paginated. ``X-CEKURA-API-KEY`` auth: 401 for a key it does not know, 403 for a key
+without the scope (organization, project and read-only keys, :class:`ApiKey`); DRF-style error
+bodies; write-only secrets answered only as ``<name>_configured``; unknown PATCH fields ignored;
+unknown rubric metric ids rejected with 400; call-log windows over 33 days refused with 400.
+``tests/test_contract.py`` validates its answers against the spec's response schemas.
+
+Modes for tests, set on :class:`EmulatorState`: ``v1_retired`` (the v1 lists answer 410 Gone),
+``v2_available`` False (a server without the v2 lists: 404), ``link_base`` (the scheme and host a
+proxy writes into ``next`` links), ``call_logs_max_window`` and ``call_logs_count_days_inclusively``
+(a server stricter about the window), ``hide_deleted`` (a project with ``is_deleted: true`` answers
+404).
 
 It keeps real state and records every request, so tests can assert on what the tool sent. Faults
 (latency, error statuses with ``Retry-After``, dropped connections, a timeout after the write, and
@@ -24,6 +34,8 @@ import shlex
 import sys
 import threading
 import time
+import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,7 +58,33 @@ from reconciler.emulator_seed import (
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 AGENTS_PAGE_SIZE = 10
 CALL_LOGS_PAGE_SIZE = 50
+CALL_LOGS_MAX_PAGE_SIZE = 500  # the spec documents no maximum; a server has one, this is ours
 CALL_LOGS_MAX_WINDOW = timedelta(days=33)
+CALL_LOGS_DEFAULT_WINDOW = timedelta(days=30)  # "results default to the last 30 days"
+EVAL_TYPES = ("binary", "continuous_qualitative", "numeric", "enum")
+LEGACY_BINARY = frozenset({"binary_workflow_adherence", "binary_qualitative"})
+FORBIDDEN = "You do not have permission to perform this action."
+
+# (method, path) the emulator answers; "{id}" is a number. Paths are matched with or without the
+# trailing slash. tests/test_contract.py checks every one of these against the spec.
+ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/user/v1/projects/"),
+    ("GET", "/user/v1/projects/{id}/"),
+    ("PATCH", "/user/v1/projects/{id}/"),
+    ("GET", "/test_framework/v1/metrics/"),
+    ("GET", "/test_framework/v1/metrics/{id}/"),
+    ("GET", "/test_framework/v2/metrics/"),
+    ("POST", "/test_framework/v2/metrics/"),
+    ("GET", "/test_framework/v2/metrics/{id}/"),
+    ("PATCH", "/test_framework/v2/metrics/{id}/"),
+    ("DELETE", "/test_framework/v2/metrics/{id}/"),
+    ("GET", "/test_framework/v1/aiagents/"),
+    ("GET", "/test_framework/v2/aiagents/"),
+    ("GET", "/observability/v1/call-logs/"),
+    ("GET", "/observability/v2/call-logs/"),
+)
+V1_LISTS = ("/test_framework/v1/", "/observability/v1/")
+V2_LISTS = ("/test_framework/v2/", "/observability/v2/")
 
 READ_ONLY_FIELDS = frozenset({"id", "members", "organization", "created_at", "updated_at"})
 BOOL_FIELDS = frozenset(k for k, v in project_defaults().items() if isinstance(v, bool))
@@ -124,6 +162,16 @@ class Fault:
         return self.path is None or path.startswith(self.path)
 
 
+@dataclass(frozen=True)
+class ApiKey:
+    """What an API key may do, as Cekura's kinds of key: an organization key (the default:
+    everything), a project key (``project``: that project only) and a read-only key (``read_only``:
+    reads only; with ``project`` too, reads of that project only)."""
+
+    project: int | None = None
+    read_only: bool = False
+
+
 class ApiAnswer(Exception):
     """An error answer, raised from deep inside a handler."""
 
@@ -155,13 +203,25 @@ class EmulatorState:
     """All of the emulator's state: projects, secrets, metrics, agents, requests and faults."""
 
     def __init__(
-        self, seed: dict[str, Any] | None = None, *, api_key: str = "demo", now: datetime | None = None
+        self,
+        seed: dict[str, Any] | None = None,
+        *,
+        api_key: str = "demo",
+        now: datetime | None = None,
+        keys: Mapping[str, ApiKey] | None = None,
     ) -> None:
         """``now`` anchors the generated call logs (default: the seed's ``now``, for tests that
         recompute them); the ``emulator`` command passes the wall clock so `plan --impact` finds
-        recent calls."""
+        recent calls. ``api_key`` is an organization key; ``keys`` adds scoped ones."""
         seed = copy.deepcopy(seed) if seed is not None else default_seed()
         self.api_key = api_key
+        self.keys: dict[str, ApiKey] = {api_key: ApiKey(), **(keys or {})}
+        self.v1_retired = False
+        self.v2_available = True
+        self.link_base: str | None = None
+        self.call_logs_max_window = CALL_LOGS_MAX_WINDOW
+        self.call_logs_count_days_inclusively = False
+        self.hide_deleted = False
         self.lock = threading.RLock()
         self.latency = 0.0
         self.requests: list[RecordedRequest] = []
@@ -207,6 +267,14 @@ class EmulatorState:
         with self.lock:
             self.metrics = [m for m in self.metrics if m["id"] != metric_id]
 
+    def add_metric(self, **fields: Any) -> dict[str, Any]:
+        """Add a metric behind the tool's back (for instance one of a legacy eval_type)."""
+        with self.lock:
+            metric = {**metric_defaults(), **fields}
+            self.metrics.append(metric)
+            self._call_logs.clear()
+            return copy.deepcopy(metric)
+
     def add_fault(self, fault: Fault) -> Fault:
         with self.lock:
             self.faults.append(fault)
@@ -251,61 +319,194 @@ class EmulatorState:
         body: bytes,
         base: str,
     ) -> tuple[int, dict[str, str], Any]:
-        """Answer one API request: (status, extra headers, JSON body)."""
+        """Answer one API request: (status, extra headers, JSON body; None for no body)."""
         try:
             key = headers.get("x-cekura-api-key")
             if not key:
                 raise ApiAnswer(401, {"detail": "Authentication credentials were not provided."})
-            if key != self.api_key:
+            scope = self.keys.get(key)
+            if scope is None:
                 raise ApiAnswer(401, {"detail": "Invalid API key."})
             with self.lock:
-                return 200, {}, self._route(method, path, query, body, base)
+                status, answer = self._route(method, path, query, body, base, scope)
+                return status, {}, answer
         except ApiAnswer as answer:
             return answer.status, {}, answer.body
 
-    def _route(self, method: str, path: str, query: dict[str, list[str]], body: bytes, base: str) -> Any:
-        if path == "/user/v1/projects/":
-            _allow(method, "GET")
-            return [self._view(pid) for pid in sorted(self._projects)]
-        if match := re.fullmatch(r"/user/v1/projects/(\d+)/", path):
-            project_id = int(match.group(1))
-            if project_id not in self._projects:
-                raise ApiAnswer(404, {"detail": "No Project matches the given query."})
-            if method == "GET":
-                return self._view(project_id)
-            _allow(method, "GET", "PATCH")
-            self._patch(project_id, _json_body(body) if body.strip() else {})
-            return self._view(project_id)
-        if path == "/test_framework/v1/metrics/":
-            _allow(method, "GET")
-            scope, agent_id = _int_param(query, "project_id"), _int_param(query, "agent_id")
-            return [
-                copy.deepcopy(m)
-                for m in self.metrics
-                if (scope is None or m.get("project") == scope)
-                and (agent_id is None or agent_id in (m.get("agents") or []))
-            ]
-        if match := re.fullmatch(r"/test_framework/v1/metrics/(\d+)/", path):
-            _allow(method, "GET")
-            for metric in self.metrics:
-                if metric["id"] == int(match.group(1)):
-                    return copy.deepcopy(metric)
+    def _route(
+        self, method: str, path: str, query: dict[str, list[str]], body: bytes, base: str, scope: ApiKey
+    ) -> tuple[int, Any]:
+        path = path if path.endswith("/") else path + "/"
+        if self.v1_retired and path.startswith(V1_LISTS):
+            raise ApiAnswer(410, {"detail": "This API version has been retired; use the v2 endpoint."})
+        if not self.v2_available and path.startswith(V2_LISTS):
             raise ApiAnswer(404, {"detail": "Not found."})
-        if path == "/test_framework/v1/aiagents/":
-            _allow(method, "GET")
-            owner = _int_param(query, "project_id")
-            agents = [a for a in self.agents if owner is None or a.get("project") == owner]
-            return _paginate(agents, query, base + path, AGENTS_PAGE_SIZE)
-        if path == "/observability/v1/call-logs/":
-            _allow(method, "GET")
-            return self._call_logs_page(query, base + path)
+        for template, handler in self._handlers().items():
+            match = re.fullmatch(template.replace("{id}", r"(\d+)"), path)
+            if match is None:
+                continue
+            allowed = [m for m, t in ROUTES if t == template]
+            if method not in allowed:
+                raise ApiAnswer(405, {"detail": f'Method "{method}" not allowed.'})
+            if method != "GET" and scope.read_only:
+                raise ApiAnswer(403, {"detail": FORBIDDEN})
+            ident = int(match.group(1)) if match.groups() else None
+            request = _Request(method, query, body, base + template.replace("{id}", str(ident)), scope, ident)
+            return handler(request)
         raise ApiAnswer(404, {"detail": "Not found."})
+
+    def _handlers(self) -> dict[str, Callable[[_Request], tuple[int, Any]]]:
+        return {
+            "/user/v1/projects/": self._list_projects,
+            "/user/v1/projects/{id}/": self._one_project,
+            "/test_framework/v1/metrics/": self._metrics,
+            "/test_framework/v1/metrics/{id}/": self._metric,
+            "/test_framework/v2/metrics/": self._metrics,
+            "/test_framework/v2/metrics/{id}/": self._metric,
+            "/test_framework/v1/aiagents/": self._agents_v1,
+            "/test_framework/v2/aiagents/": self._agents_v2,
+            "/observability/v1/call-logs/": self._call_logs_page,
+            "/observability/v2/call-logs/": self._call_logs_page,
+        }
+
+    # -- projects -----------------------------------------------------------------------------
+
+    def _visible(self, project_id: int) -> bool:
+        project = self._projects.get(project_id)
+        return project is not None and not (self.hide_deleted and project.get("is_deleted") is True)
+
+    def _allow_project(self, scope: ApiKey, project_id: int | None) -> None:
+        """403 unless the key may see this project (a project key sees only its own)."""
+        if scope.project is not None and project_id != scope.project:
+            raise ApiAnswer(403, {"detail": FORBIDDEN})
+
+    def _list_projects(self, request: _Request) -> tuple[int, Any]:
+        scope = request.scope
+        ids = [p for p in sorted(self._projects) if self._visible(p)]
+        return 200, [self._view(p) for p in ids if scope.project is None or p == scope.project]
+
+    def _one_project(self, request: _Request) -> tuple[int, Any]:
+        project_id = request.ident
+        assert project_id is not None
+        if not self._visible(project_id):
+            raise ApiAnswer(404, {"detail": "No Project matches the given query."})
+        self._allow_project(request.scope, project_id)
+        if request.method == "PATCH":
+            self._patch(project_id, _json_body(request.body) if request.body.strip() else {})
+        return 200, self._view(project_id)
+
+    # -- metrics ------------------------------------------------------------------------------
+
+    def _metric_project(self, metric: Mapping[str, Any]) -> int | None:
+        """The project a metric belongs to: its own, or its agents'."""
+        if isinstance(metric.get("project"), int):
+            return int(metric["project"])
+        agents = set(metric.get("agents") or [])
+        return next((a.get("project") for a in self.agents if a["id"] in agents), None)
+
+    def _metrics(self, request: _Request) -> tuple[int, Any]:
+        if request.method == "POST":
+            return 201, self._create_metric(_json_body(request.body), request.scope)
+        query, scope = request.query, request.scope
+        owner, agent_id = _int_param(query, "project_id"), _int_param(query, "agent_id")
+        if owner is not None:
+            self._allow_project(scope, owner)
+        if agent_id is not None:
+            agent = next((a for a in self.agents if a["id"] == agent_id), None)
+            self._allow_project(scope, agent.get("project") if agent else None)
+        return 200, [
+            _metric_view(m)
+            for m in self.metrics
+            if (owner is None or m.get("project") == owner)
+            and (agent_id is None or agent_id in (m.get("agents") or []))
+            and (scope.project is None or self._metric_project(m) == scope.project)
+        ]
+
+    def _find_metric(self, request: _Request) -> dict[str, Any]:
+        for metric in self.metrics:
+            if metric["id"] == request.ident:
+                self._allow_project(request.scope, self._metric_project(metric))
+                return metric
+        raise ApiAnswer(404, {"detail": "Not found."})
+
+    def _metric(self, request: _Request) -> tuple[int, Any]:
+        metric = self._find_metric(request)
+        if request.method == "DELETE":
+            self.metrics = [m for m in self.metrics if m["id"] != metric["id"]]
+            self._call_logs.clear()
+            return 204, None
+        if request.method == "PATCH":
+            changes = _json_body(request.body)
+            if not isinstance(changes, dict):
+                raise ApiAnswer(400, {"non_field_errors": ["Invalid data. Expected a dictionary."]})
+            # project and agent are read-only once set
+            changes = {k: v for k, v in changes.items() if k not in ("id", "project", "agent", "agents")}
+            merged = _checked_metric({**metric, **changes})
+            metric.update(merged)
+            self._call_logs.clear()
+        return 200, _metric_detail(metric)
+
+    def _create_metric(self, body: Any, scope: ApiKey) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ApiAnswer(400, {"non_field_errors": ["Invalid data. Expected a dictionary."]})
+        errors: dict[str, list[str]] = {}
+        if not isinstance(body.get("name"), str) or not body["name"].strip():
+            errors["name"] = ["This field is required."]
+        project_id = body.get("project")
+        agent_id = body.get("agent")
+        if project_id is None and isinstance(agent_id, int):
+            agent = next((a for a in self.agents if a["id"] == agent_id), None)
+            project_id = agent.get("project") if agent else None
+        if not isinstance(project_id, int) or project_id not in self._projects:
+            errors["project"] = ["A valid project is required."]
+        if errors:
+            raise ApiAnswer(400, errors)
+        self._allow_project(scope, project_id)
+        known = set(metric_defaults()) - {"id"}
+        fields = {k: copy.deepcopy(v) for k, v in body.items() if k in known}
+        metric = _checked_metric({**metric_defaults(), **fields, "project": project_id})
+        metric["id"] = max((m["id"] for m in self.metrics), default=0) + 1
+        if isinstance(agent_id, int) and agent_id not in metric["agents"]:
+            metric["agents"].append(agent_id)
+        if not metric.get("slug"):
+            metric["slug"] = re.sub(r"[^a-z0-9]+", "_", metric["name"].lower()).strip("_")
+        self.metrics.append(metric)
+        self._call_logs.clear()
+        return _metric_detail(metric)
+
+    # -- agents -------------------------------------------------------------------------------
+
+    def _agents_of(self, request: _Request) -> list[dict[str, Any]]:
+        owner = _int_param(request.query, "project_id")
+        if owner is not None:
+            self._allow_project(request.scope, owner)
+        mine = request.scope.project
+        return [
+            a
+            for a in self.agents
+            if (owner is None or a.get("project") == owner) and (mine is None or a.get("project") == mine)
+        ]
+
+    def _agents_v1(self, request: _Request) -> tuple[int, Any]:
+        agents = self._agents_of(request)
+        return 200, self._paginate(agents, request, AGENTS_PAGE_SIZE)
+
+    def _agents_v2(self, request: _Request) -> tuple[int, Any]:
+        agents = [_agent_v2(a) for a in self._agents_of(request)]
+        return 200, self._paginate(agents, request, AGENTS_PAGE_SIZE)
+
+    def _paginate(self, items: list[dict[str, Any]], request: _Request, size: int) -> dict[str, Any]:
+        url = request.url
+        if self.link_base:
+            url = self.link_base.rstrip("/") + urlsplit(url).path
+        return _paginate(items, request.query, url, size)
 
     def _view(self, project_id: int) -> dict[str, Any]:
         view = copy.deepcopy(self._projects[project_id])
         secrets = self._secrets.get(project_id, {})
         for name in SECRET_FIELDS:
-            view[f"{name}_configured"] = bool(secrets.get(name))
+            # The spec types `<name>_configured` as a string.
+            view[f"{name}_configured"] = "true" if secrets.get(name) else "false"
         return view
 
     def _patch(self, project_id: int, body: Any) -> None:
@@ -413,14 +614,18 @@ class EmulatorState:
                     return f"rules[{index}] (metric {metric_id}): {problem}"
         return None
 
-    def _call_logs_page(self, query: dict[str, list[str]], url: str) -> dict[str, Any]:
-        project_id = _int_param(query, "project_id")
-        if project_id is None or project_id not in self._projects:
+    def _call_logs_page(self, request: _Request) -> tuple[int, Any]:
+        query = request.query
+        # "project_id is required when using an organization-level API key"; a project key has one.
+        project_id = _int_param(query, "project_id") or request.scope.project
+        if project_id is None or not self._visible(project_id):
             raise ApiAnswer(400, {"project_id": ["A valid project_id is required."]})
-        start = _time_param(query, "timestamp_from") or self.now - timedelta(days=7)
+        self._allow_project(request.scope, project_id)
+        start = _time_param(query, "timestamp_from") or self.now - CALL_LOGS_DEFAULT_WINDOW
         end = _time_param(query, "timestamp_to") or self.now
-        if end - start > CALL_LOGS_MAX_WINDOW:
-            raise ApiAnswer(400, {"detail": "The time window may not exceed 33 days."})
+        if self._window_too_long(start, end):
+            days = self.call_logs_max_window / timedelta(days=1)
+            raise ApiAnswer(400, {"detail": f"The time window may not exceed {days:g} days."})
         if project_id not in self._call_logs:
             project = {**self._projects[project_id], "id": project_id}
             agents = [a for a in self.agents if a.get("project") == project_id]
@@ -431,8 +636,101 @@ class EmulatorState:
             c for c in self._call_logs[project_id] if start <= (_parse_time(c["timestamp"]) or start) <= end
         ]
         requested = _int_param(query, "page_size")
-        size = min(requested, 500) if requested is not None and requested > 0 else CALL_LOGS_PAGE_SIZE
-        return _paginate(calls, query, url, size)
+        size = (
+            min(requested, CALL_LOGS_MAX_PAGE_SIZE)
+            if requested is not None and requested > 0
+            else CALL_LOGS_PAGE_SIZE
+        )
+        return 200, self._paginate(calls, request, size)
+
+    def _window_too_long(self, start: datetime, end: datetime) -> bool:
+        if self.call_logs_count_days_inclusively:
+            # A server that counts calendar days with both ends included: 2026-01-01 to 2026-02-02
+            # is 33 days, so a window of exactly 33 days (or one starting mid-day) is refused.
+            days = (end.astimezone(UTC).date() - start.astimezone(UTC).date()).days + 1
+            return days > self.call_logs_max_window / timedelta(days=1)
+        return end - start > self.call_logs_max_window
+
+
+@dataclass(frozen=True)
+class _Request:
+    """One routed API request, as a handler sees it."""
+
+    method: str
+    query: dict[str, list[str]]
+    body: bytes
+    url: str  # the absolute URL of the route, for pagination links
+    scope: ApiKey
+    ident: int | None
+
+
+_DETAIL_ONLY_DROPPED = ("knowledge_base_files",)
+
+
+def _metric_view(metric: Mapping[str, Any]) -> dict[str, Any]:
+    """A metric as the lists (MetricList, MetricListSerializerV2) answer it."""
+    return copy.deepcopy(dict(metric))
+
+
+def _metric_detail(metric: Mapping[str, Any]) -> dict[str, Any]:
+    """A metric as detail, create and PATCH answer it (MetricDetailSerializerV2, which has
+    ``knowledge_base_files`` as a string and no list-only fields)."""
+    return {k: copy.deepcopy(v) for k, v in metric.items() if k not in _DETAIL_ONLY_DROPPED}
+
+
+def _checked_metric(metric: dict[str, Any]) -> dict[str, Any]:
+    """A metric after create or PATCH, or a DRF 400: the current eval_types (legacy binary names
+    are mapped to binary, as the spec says), enum metrics need enum_values."""
+    errors: dict[str, list[str]] = {}
+    eval_type = metric.get("eval_type", "binary")
+    if eval_type in LEGACY_BINARY:
+        eval_type = "binary"
+    if eval_type not in EVAL_TYPES:
+        errors["eval_type"] = [f'"{eval_type}" is not a valid choice.']
+    values = metric.get("enum_values") or []
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        errors["enum_values"] = ["Expected a list of strings."]
+    elif eval_type == "enum" and not values:
+        errors["enum_values"] = ["enum_values is required when eval_type is enum."]
+    if not isinstance(metric.get("name"), str) or not metric["name"].strip():
+        errors["name"] = ["This field may not be blank."]
+    if errors:
+        raise ApiAnswer(400, errors)
+    return {**metric, "eval_type": eval_type, "enum_values": list(values)}
+
+
+def _agent_v2(agent: Mapping[str, Any]) -> dict[str, Any]:
+    """An agent in the v2 format (AIAgentV2): ``name``, and nested ``provider`` and ``telephony``."""
+    return {
+        "id": agent["id"],
+        "name": agent.get("agent_name", ""),
+        "description": agent.get("description", ""),
+        "project": agent.get("project"),
+        "language": agent.get("language", "en"),
+        "telephony": {
+            "phone_number": agent.get("contact_number", ""),
+            "inbound": bool(agent.get("inbound", True)),
+            "sip_uri": agent.get("sip_endpoint"),
+            "websocket_url": agent.get("websocket_url"),
+            "outbound_numbers": [],
+        },
+        "provider": {
+            "type": agent.get("assistant_provider", ""),
+            "agent_id": agent.get("assistant_id"),
+            "chat_provider": "",
+        },
+        "agent_speaks_first": None,
+        "knowledge_base_files": [],
+        "enabled_personalities": [],
+        "webhook_url": agent.get("webhook_url", ""),
+        "webhook_secret_configured": agent.get("webhook_secret_configured", "false"),
+        "mock_tools": [],
+        "mock_tools_enabled": False,
+        "mock_tools_provider": None,
+        "dynamic_variables": [],
+        "created_at": agent.get("created_at"),
+        "updated_at": agent.get("updated_at"),
+    }
 
 
 def _check_condition(condition: Any, eval_type: Any, metric: dict[str, Any]) -> str | None:
@@ -457,11 +755,6 @@ def _check_condition(condition: Any, eval_type: Any, metric: dict[str, Any]) -> 
         bad = [v for v in values if not isinstance(v, str) or v not in allowed]
         return f"{bad[0]!r} is not one of the metric's enum_values." if bad else None
     return None
-
-
-def _allow(method: str, *allowed: str) -> None:
-    if method not in allowed:
-        raise ApiAnswer(405, {"detail": f'Method "{method}" not allowed.'})
 
 
 def _json_body(body: bytes) -> Any:
@@ -638,7 +931,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"detail": str(exc)})
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        data = b"" if status == 204 else json.dumps(body).encode()
         self._send_raw(status, data, "application/json", headers)
 
     def _send_raw(
@@ -660,6 +953,13 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, port: int, state: EmulatorState) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.state = state
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that gave up (its timeout, a test's interrupt) is no error of the emulator's; and
+        # nothing goes to sys.stderr, which an in-process CLI under test may be capturing as its own.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        traceback.print_exc(file=sys.__stderr__)
 
 
 @dataclass
@@ -731,6 +1031,8 @@ def run_forever(
 
 
 __all__ = [
+    "ROUTES",
+    "ApiKey",
     "EmulatorState",
     "Fault",
     "RecordedRequest",

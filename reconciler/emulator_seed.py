@@ -2,9 +2,12 @@
 
 The default seed is a small but realistic organisation (three projects, metrics of every eval_type,
 agents, a rubric) that ``make demo`` and the end-to-end tests run against, so it must stay
-deterministic: no wall clock and no unseeded randomness here. This module is plain data and pure
-functions: it must never do I/O, never import the network stack, and never hold a real credential
-(the secrets below are obviously fake demo values).
+deterministic: no wall clock and no unseeded randomness here. It is written in the current forms of
+the API (the 2026-08-20 spec): the four eval_types ``binary``, ``continuous_qualitative``,
+``numeric`` and ``enum``, binary rubric rules with ``value: true/false``, and every answer shaped as
+the spec's response schemas say (``tests/test_contract.py`` holds the emulator to them). This
+module is plain data and pure functions: it must never do I/O, never import the network stack, and
+never hold a real credential (the secrets below are obviously fake demo values).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ SECRET_FIELDS = (
     "pipecat_api_key",
 )
 
+# The current eval_types are binary, continuous_qualitative, numeric and enum; the legacy names a
+# server may still hold are understood as the spec maps them (seeded metrics use only current ones).
 BINARY_EVAL_TYPES = frozenset(
     {"binary", "binary_qualitative", "binary_workflow_adherence", "evaluate_expected_outcome"}
 )
@@ -67,7 +72,9 @@ def project_defaults() -> dict[str, Any]:
     """Every field a GET of a project returns, in the API's order, with the API's defaults.
 
     A seed project is laid over this, so a hand-written seed of ``{"id": 1, "name": "x"}`` still
-    answers with the full shape. Secrets are absent: they are kept apart and shown as ``*_configured``.
+    answers with the full shape. Secrets are absent: they are kept apart and shown as ``*_configured``,
+    which the spec types as a string (``"true"``/``"false"``). An unset ``webhook_url`` is ``""``: the
+    spec's Project has it as a non-null string.
     """
     return {
         "id": 0,
@@ -85,8 +92,8 @@ def project_defaults() -> dict[str, Any]:
         "min_call_duration": 0,
         "sample_rate": 1.0,
         "max_messages_chat_runs_limit": 100,
-        "webhook_url": None,
-        "webhook_secret_configured": False,
+        "webhook_url": "",
+        "webhook_secret_configured": "false",
         "evaluate_relevant_metrics_enabled": False,
         "end_call_enabled": True,
         "generate_scenario_auto_assign_numbers_enabled": False,
@@ -121,13 +128,13 @@ def project_defaults() -> dict[str, Any]:
         "is_send_emails_enabled": True,
         "rubric_config": {},
         "timezone": "UTC",
-        "vapi_api_key_configured": False,
-        "vapi_public_key_configured": False,
-        "retell_api_key_configured": False,
-        "syntflow_api_key_configured": False,
-        "elevenlabs_api_key_configured": False,
-        "livekit_api_key_configured": False,
-        "pipecat_api_key_configured": False,
+        "vapi_api_key_configured": "false",
+        "vapi_public_key_configured": "false",
+        "retell_api_key_configured": "false",
+        "syntflow_api_key_configured": "false",
+        "elevenlabs_api_key_configured": "false",
+        "livekit_api_key_configured": "false",
+        "pipecat_api_key_configured": "false",
         "is_deleted": False,
         "created_at": _ORG_CREATED,
         "updated_at": _ORG_CREATED,
@@ -135,13 +142,13 @@ def project_defaults() -> dict[str, Any]:
 
 
 def metric_defaults() -> dict[str, Any]:
-    """The MetricList fields the emulator answers with (a realistic subset of the schema)."""
+    """The MetricList fields the emulator answers with (a realistic subset of the schema; fields the
+    spec types other than the API plainly sends, such as ``agent_names``, are left out)."""
     return {
         "id": 0,
         "slug": None,
         "project": None,
         "agents": [],
-        "agent_names": [],
         "name": "",
         "description": "",
         "function_name": None,
@@ -166,12 +173,12 @@ def metric_defaults() -> dict[str, Any]:
         "alert_filters": None,
         "slack_workspace": None,
         "slack_channel_id": None,
-        "uses_llm_judge": True,
     }
 
 
 def agent_defaults() -> dict[str, Any]:
-    """The AIAgent fields the emulator answers with (a realistic subset of the schema)."""
+    """The AIAgent fields the emulator answers with (a realistic subset of the schema; not
+    ``knowledge_base_files``, which the spec types as a string)."""
     return {
         "id": 0,
         "project": 0,
@@ -188,14 +195,13 @@ def agent_defaults() -> dict[str, Any]:
         "llm_max_tokens": 4096,
         "outbound_auto_call": False,
         "sip_endpoint": None,
-        "knowledge_base_files": [],
         "transcript_provider": "vapi",
         "assistant_provider": "vapi",
-        "vapi_api_key_configured": False,
-        "retell_api_key_configured": False,
+        "vapi_api_key_configured": "false",
+        "retell_api_key_configured": "false",
         "auto_fetch_calls_enabled": True,
         "webhook_url": "",
-        "webhook_secret_configured": False,
+        "webhook_secret_configured": "false",
         "created_at": _ORG_CREATED,
         "updated_at": _ORG_CREATED,
     }
@@ -271,7 +277,7 @@ def _metrics() -> list[dict[str, Any]]:
         _metric(
             7002,
             "Followed Script",
-            "binary_workflow_adherence",
+            "binary",
             project=123,
             order=5,
             description="Whether the agent followed the support script.",
@@ -279,19 +285,11 @@ def _metrics() -> list[dict[str, Any]]:
         _metric(
             7003,
             "Topic",
-            "observability_topics",
+            "enum",
             project=123,
             enum_values=_TOPICS,
             order=6,
             description="What the call was about.",
-        ),
-        _metric(
-            7004,
-            "Politeness",
-            "sentiment_v2",
-            project=123,
-            order=7,
-            description="How polite the agent was (sentiment model v2).",
         ),
         _metric(
             9101,
@@ -299,7 +297,7 @@ def _metrics() -> list[dict[str, Any]]:
             "binary",
             project=None,
             agents=(301,),
-            order=8,
+            order=7,
             description="Whether the main line agent used the approved greeting.",
         ),
     ]
@@ -341,7 +339,7 @@ def _metrics() -> list[dict[str, Any]]:
         _metric(
             61210,
             "Expected Outcome",
-            "evaluate_expected_outcome",
+            "binary",
             project=124,
             order=4,
             description="Whether the call reached the scenario's expected outcome.",
@@ -351,7 +349,7 @@ def _metrics() -> list[dict[str, Any]]:
         _metric(
             61318,
             "Drop-off Point",
-            "observability_dropoff",
+            "enum",
             project=125,
             enum_values=_DROPOFF,
             order=4,
@@ -360,7 +358,7 @@ def _metrics() -> list[dict[str, Any]]:
         _metric(
             61319,
             "Qualified Lead",
-            "binary_qualitative",
+            "binary",
             project=125,
             order=5,
             description="Whether the prospect meets the qualification criteria.",
@@ -397,8 +395,8 @@ def _agent(agent_id: int, project: int, name: str, *, number: str, provider: str
         "assistant_id": f"asst_{agent_id:04d}a1b2c3d4",
         "transcript_provider": provider,
         "assistant_provider": provider,
-        "vapi_api_key_configured": provider == "vapi",
-        "retell_api_key_configured": provider == "retell",
+        "vapi_api_key_configured": "true" if provider == "vapi" else "false",
+        "retell_api_key_configured": "true" if provider == "retell" else "false",
     }
 
 
@@ -480,7 +478,7 @@ def _projects() -> list[dict[str, Any]]:
         "rubric_config": {
             "evaluation_logic": "and",
             "rules": [
-                _rule(115164, "score", "eq", 5),
+                _rule(115164, "score", "eq", True),
                 _rule(5512, "score", "gte", 4),
                 _rule(8821, "enum", "in", ["resolved", "partially_resolved"]),
             ],
@@ -534,7 +532,7 @@ def _projects() -> list[dict[str, Any]]:
             "daily_report_dashboard_ids": [31],
             "rubric_config": {
                 "evaluation_logic": "and",
-                "rules": [_rule(61316, "score", "eq", 5), _rule(61315, "score", "gte", 3.5)],
+                "rules": [_rule(61316, "score", "eq", True), _rule(61315, "score", "gte", 3.5)],
             },
             "retell_api_key": "retell-demo-not-a-real-key-125",
             "webhook_secret": "whsec-demo-not-a-real-secret-125",
@@ -554,15 +552,17 @@ def default_seed() -> dict[str, Any]:
 
 
 def _metric_result(rng: random.Random, metric: dict[str, Any]) -> dict[str, Any]:
+    """A call log's ``metrics[]`` entry as the spec's CallLogListSerializerMetrics has it: ``score``
+    a number, ``enum`` and ``value`` strings, every one present ("" or 0 where the type has none)."""
     eval_type = metric.get("eval_type")
     enum_values = metric.get("enum_values")
     result: dict[str, Any] = {
         "id": metric["id"],
         "name": metric.get("name", ""),
         "type": eval_type,
-        "score": None,
-        "enum": None,
-        "value": None,
+        "score": 0,
+        "enum": "",
+        "value": "",
     }
     if eval_type in ENUM_EVAL_TYPES and isinstance(enum_values, list) and enum_values:
         # Skewed toward the first value, as real outcomes are: most calls resolve.
@@ -580,14 +580,32 @@ def _metric_result(rng: random.Random, metric: dict[str, Any]) -> dict[str, Any]
     return result
 
 
-def condition_holds(condition: Any, result: dict[str, Any]) -> bool:
-    """One rubric condition against one metric result, as the product decides it."""
+def irrelevant(result: dict[str, Any]) -> bool:
+    """A metric result the product marked irrelevant: its trigger did not fire
+    (``extra.trigger_failed``), so the metric did not really run on the call."""
+    extra = result.get("extra")
+    return isinstance(extra, dict) and extra.get("trigger_failed") is True
+
+
+def _has_value(field: Any, actual: Any) -> bool:
+    if actual is None or (isinstance(actual, str) and not actual):
+        return False
+    return field != "enum" or isinstance(actual, str)
+
+
+def condition_holds(condition: Any, result: dict[str, Any]) -> bool | None:
+    """One rubric condition against one metric result, as the product decides it; None when the
+    result has no value in the tested field (the condition is skipped)."""
     if not isinstance(condition, dict):
         return False
     field, op, value = condition.get("field"), condition.get("op"), condition.get("value")
     actual = result.get(field) if isinstance(field, str) else None
+    if not _has_value(field, actual):
+        return None
     if isinstance(value, bool):
         value = 5 if value else 0
+    if isinstance(actual, bool):
+        actual = 5 if actual else 0
     if op == "eq":
         return bool(actual == value)
     if op == "neq":
@@ -600,21 +618,33 @@ def condition_holds(condition: Any, result: dict[str, Any]) -> bool:
     return comparisons.get(str(op), False)
 
 
+def _combine(logic: Any, verdicts: list[bool | None]) -> bool | None:
+    """``and``/``or`` over the verdicts that are not skipped (None); None when all are skipped."""
+    decided = [v for v in verdicts if v is not None]
+    if not decided:
+        return None
+    return any(decided) if logic == "or" else all(decided)
+
+
 def rubric_passes(rubric: Any, results: dict[int, dict[str, Any]]) -> bool | None:
-    """None when there is no rubric; rules whose metric has no result on the call are skipped."""
+    """None when there is no rubric. Rules whose metric has no result on the call, or a result marked
+    irrelevant or without a value, are skipped; when every rule is skipped the call passes.
+    ``evaluation_logic`` (and a rule's ``operator``) ``"or"`` is evaluated as written."""
     rules = rubric.get("rules") if isinstance(rubric, dict) else None
     if not isinstance(rules, list) or not rules:
         return None
+    verdicts: list[bool | None] = []
     for rule in rules:
-        if not isinstance(rule, dict) or rule.get("metric_id") not in results:
-            continue
-        conditions = rule.get("conditions")
+        metric_id = rule.get("metric_id") if isinstance(rule, dict) else None
+        result = results.get(metric_id) if isinstance(metric_id, int) else None
+        conditions = rule.get("conditions") if isinstance(rule, dict) else None
         inner = conditions.get("conditions") if isinstance(conditions, dict) else None
-        if not isinstance(inner, list):
+        if result is None or irrelevant(result) or not isinstance(inner, list):
             continue
-        if not all(condition_holds(c, results[rule["metric_id"]]) for c in inner):
-            return False
-    return True
+        operator = conditions.get("operator", "and") if isinstance(conditions, dict) else "and"
+        verdicts.append(_combine(operator, [condition_holds(c, result) for c in inner]))
+    verdict = _combine(rubric.get("evaluation_logic", "and"), verdicts)
+    return True if verdict is None else verdict
 
 
 def generate_call_logs(
@@ -630,7 +660,9 @@ def generate_call_logs(
 
     Seeded by the project id, so every run (and every process) sees the same calls. ``metrics`` are
     the metrics that may produce a result in this project; an agent-scoped one only does so on
-    calls of its agents. Roughly one result in twelve is missing, as when a metric did not apply.
+    calls of its agents. Roughly one result in twelve is missing, as when a metric did not apply,
+    and one in fifteen of the others is marked irrelevant (``extra.trigger_failed``: the metric's
+    trigger did not fire), with a value that the rubric must not count.
     """
     project_id = int(project["id"])
     rng = random.Random(project_id)
@@ -646,11 +678,13 @@ def generate_call_logs(
                 continue
             result = _metric_result(rng, metric)
             if rng.random() >= 1 / 12:
+                if rng.random() < 1 / 15:
+                    result["extra"] = {"trigger_failed": True}
                 results[metric["id"]] = result
         passed = rubric_passes(project.get("rubric_config"), results)
         success = passed if passed is not None else rng.random() < 0.85
         seconds = rng.randint(20, 900)
-        topic = next((r["enum"] for r in results.values() if r["type"] == "observability_topics"), "")
+        topic = next((r["enum"] for r in results.values() if r["name"] == "Topic" and r["enum"]), "")
         when = now - timedelta(seconds=rng.randint(0, days * 86400 - 1))
         calls.append(
             {

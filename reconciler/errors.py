@@ -15,9 +15,11 @@ traceback. Messages must never contain a secret value or the API key.
     │   ├── TransportError .... connection refused/reset, timeouts, TLS
     │   └── MalformedResponse . a body that is not the JSON we expect
     ├── PlanError ............. the file is valid but cannot be planned against this live project
-    └── ApplyError ............ apply refused or failed
-        ├── RefusedError ...... a guard said no (no terminal, is_deleted, stale plan, mass deletion)
-        └── NotConvergedError . the PATCH went through but the project does not match afterwards
+    ├── ApplyError ............ apply refused or failed
+    │   ├── RefusedError ...... a guard said no (no terminal, is_deleted, stale plan, mass deletion)
+    │   └── NotConvergedError . the PATCH went through but the project does not match afterwards
+    └── WriteError ............ a file the tool writes (saved plan, journal entry, export) was not
+                                written; nothing of it is left behind; raised by atomic.py only
 """
 
 from __future__ import annotations
@@ -127,3 +129,12 @@ class NotConvergedError(ApplyError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, outcome="not_converged")
+
+
+class WriteError(ReconcilerError):
+    """A file could not be written (``cannot write PATH: reason``); no part of it was left behind."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"cannot write {path}: {reason}")

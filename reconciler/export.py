@@ -25,8 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.errors import InputError, PlanError, ReconcilerError
 from reconciler.loader import Document, load_text
-from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured
-from reconciler.rubric import MetricCatalog, resolve_rules
+from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured, is_number
+from reconciler.rubric import MetricCatalog, family, resolve_rules
 from reconciler.validate import load_schema, validate_document
 
 if TYPE_CHECKING:
@@ -300,9 +300,27 @@ def _rubric(
         if reason:
             count = f"{len(group)} rule{'s' if len(group) != 1 else ''}"
             notes.append(f"metric {metric_id}: its {count} left out (unmanaged, kept as they are): {reason}")
+        elif family(catalog.metrics[metric_id].eval_type) == "binary":
+            written.append((metric_id, [_current_binary(rule) for rule in group]))
         else:
             written.append((metric_id, group))
     return written, list(dict.fromkeys(notes)), None
+
+
+def _current_binary(rule: dict[str, Any]) -> dict[str, Any]:
+    """A binary metric's rule in the current form: legacy ``5``/``0`` written as ``true``/``false``
+    (the API takes both and the plan counts them equal, so the file still plans to no change)."""
+    group = rule.get("conditions")
+    if not isinstance(group, Mapping) or not isinstance(group.get("conditions"), list):
+        return rule
+    conditions = []
+    for cond in group["conditions"]:
+        value = cond.get("value") if isinstance(cond, Mapping) else None
+        legacy = is_number(value) and value in (0, 5)
+        if isinstance(cond, Mapping) and cond.get("field") == "score" and legacy:
+            cond = {**cond, "value": value == 5}
+        conditions.append(cond)
+    return {**rule, "conditions": {**group, "conditions": conditions}}
 
 
 def _group_reason(

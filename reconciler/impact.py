@@ -2,29 +2,34 @@
 
 A project's ``rubric_config`` decides each call's pass/fail from the call's metric results. Before a
 rubric change is applied, this module replays the project's recent production calls (the
-``/observability/v1/call-logs/`` list) through the live rubric and through the desired one and counts
+``/observability/v2/call-logs/`` list) through the live rubric and through the desired one and counts
 the calls that flip: pass -> fail and fail -> pass, with a few example call ids per direction and,
 per metric, how many flips its rules caused.
 
-Evaluation semantics (the PATCH documentation of ``rubric_config``, made exact):
+Evaluation semantics (the spec's ``rubric_config`` documentation and the product's rubric page,
+made exact):
 
-- A rubric is ``{"evaluation_logic": "and", "rules": [...]}``; ``{}`` or ``None`` is no rubric. Only
-  ``"and"`` exists, at both levels: every rule must pass, and within a rule every condition.
-- A rule whose metric produced no result on the call is skipped: it neither passes nor fails.
-- Decided here: a result whose tested field has no value (``score`` or ``enum`` is null or absent)
-  counts as "no value" for that field, so a condition on it is skipped too (a single-condition
-  rule, the documented shape, is then skipped as a whole). A rule with several conditions fails
-  when any condition that could be evaluated fails.
+- A rubric is ``{"evaluation_logic": "and", "rules": [...]}``; ``{}`` or ``None`` is no rubric. The
+  API only accepts ``"and"``, at both levels: every rule must pass, and within a rule every
+  condition. A live rubric written otherwise (the product docs mention AND/OR) is judged as written:
+  ``"or"`` at the top passes a call when any rule that is not skipped passes, and a rule's
+  ``operator: "or"`` passes when any of its conditions that could be evaluated holds.
+- A rule is skipped (neither passes nor fails) when its metric produced no result on the call, or a
+  result marked irrelevant (``extra.trigger_failed: true``: the metric's trigger did not fire).
+- Decided here: a result whose tested field has no value (``score`` or ``enum`` null, absent or an
+  empty string) counts as "no value" for that field, so a condition on it is skipped too (a
+  single-condition rule, the documented shape, is then skipped as a whole). A rule with several
+  conditions fails when any condition that could be evaluated fails.
 - When every rule is skipped, or there is no rubric, the call passes.
 - Binary metrics: ``true`` is ``5`` and ``false`` is ``0``, in rules and in results alike.
 - Ops: ``eq``/``neq``/``gt``/``gte``/``lt``/``lte`` on ``score`` (numbers, compared exactly);
   ``eq``/``neq``/``in`` on ``enum`` (strings); ``in`` also on ``score`` with a list of numbers. A
   rule outside these shapes raises :class:`RubricFormatError` when the rubric is compiled.
-- A call's ``metrics[]`` entry gives ``id``, ``score`` and ``enum``; an enum metric may carry its
-  value only in ``value``, which is then used. Non-finite scores count as no value.
+- A call's ``metrics[]`` entry gives ``id``, ``score``, ``enum`` and ``value``; an enum metric may
+  carry its value only in ``value``, which is then used. Non-finite scores count as no value.
 
-Speed: :func:`compile_rubric` turns a rubric into a flat tuple of ``(metric_id, field, predicate)``
-checks once; evaluating a call is then a loop over that tuple with no parsing. Only the metric
+Speed: :func:`compile_rubric` turns a rubric into flat tuples of ``(field, predicate)`` checks per
+rule once; evaluating a call is then a loop over them with no parsing. Only the metric
 results that some rule looks at are converted. The report is a fixed set of counters (plus three
 per UTC day of the window, for the daily pass-rate chart), so memory does not grow with the number
 of calls, and :func:`compute_impact` never holds more than one page of
@@ -33,6 +38,7 @@ calls per window being fetched.
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 import re
@@ -44,10 +50,18 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
-from reconciler.errors import PlanError
+from reconciler.errors import PlanError, RequestRejected
 from reconciler.render import plural
 
-MAX_WINDOW_DAYS = 33
+log = logging.getLogger("reconciler.impact")
+
+# The spec: a window "must not exceed 33 days". A server that counts the days inclusively refuses a
+# window of exactly 33, so the tool stays a day inside; a window still refused is split in two.
+MAX_WINDOW_DAYS = 32
+MIN_SPLIT_WINDOW = timedelta(days=1)  # a refused window is split down to this, then the refusal stands
+# The spec documents no maximum page_size for the call-logs lists; 100 is a page a server serves
+# whole (each call carries its transcript), and pages are streamed, so memory stays flat.
+CALL_LOGS_PAGE_SIZE = 100
 MAX_EXAMPLES = 5
 MAX_CHART_DAYS = 60  # the markdown chart shows at most this many (most recent) days
 
@@ -97,10 +111,17 @@ class MetricResult(NamedTuple):
         """From a call log's ``metrics[]`` entry (``score``, ``enum``, ``value``)."""
         score = _number(entry.get("score"))
         enum = entry.get("enum")
-        if not isinstance(enum, str):
+        if not isinstance(enum, str) or not enum:
             value = entry.get("value")
-            enum = value if isinstance(value, str) and score is None else None
+            enum = value if isinstance(value, str) and value else None
         return cls(score, enum)
+
+
+def is_irrelevant(entry: Mapping[str, Any]) -> bool:
+    """A ``metrics[]`` entry the product marked irrelevant: the metric's trigger did not fire
+    (``extra.trigger_failed: true``), so it did not run on the call and its rule is skipped."""
+    extra = entry.get("extra")
+    return isinstance(extra, Mapping) and extra.get("trigger_failed") is True
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,35 +134,63 @@ class Verdict:
 
 PASS = Verdict(True)
 
+Check = tuple[int, Predicate]  # (index into MetricResult, predicate on that field's value)
+CompiledRule = tuple[int, bool, tuple[Check, ...]]  # (metric_id, any condition suffices, checks)
+
 
 class CompiledRubric:
-    """A rubric turned into flat checks once, to evaluate many calls fast."""
+    """A rubric turned into flat checks once, to evaluate many calls fast. ``any_rule``: the rubric's
+    evaluation_logic is "or" (any rule that is not skipped passing passes the call)."""
 
-    __slots__ = ("checks", "metric_ids", "source")
+    __slots__ = ("any_rule", "metric_ids", "rules", "source")
 
-    def __init__(self, checks: tuple[tuple[int, int, Predicate], ...], source: Any) -> None:
-        self.checks = checks
-        self.metric_ids = frozenset(metric_id for metric_id, _, _ in checks)
+    def __init__(self, rules: tuple[CompiledRule, ...], source: Any, *, any_rule: bool = False) -> None:
+        self.rules = rules
+        self.any_rule = any_rule
+        self.metric_ids = frozenset(metric_id for metric_id, _, _ in rules)
         self.source = source
 
+    @property
+    def checks(self) -> int:
+        """How many conditions the rubric checks."""
+        return sum(len(checks) for _, _, checks in self.rules)
+
     def __repr__(self) -> str:
-        return f"CompiledRubric({len(self.checks)} checks on metrics {sorted(self.metric_ids)})"
+        logic = "or" if self.any_rule else "and"
+        return f"CompiledRubric({self.checks} checks on metrics {sorted(self.metric_ids)}, {logic})"
 
     def evaluate(self, results: Mapping[int, MetricResult]) -> Verdict:
         failed: list[int] | None = None
+        passed_one = False
         get = results.get
-        for metric_id, index, holds in self.checks:
+        for metric_id, any_check, checks in self.rules:
             result = get(metric_id)
             if result is None:
                 continue
-            actual = result[index]
-            if actual is None or holds(actual):
+            verdict: bool | None = None
+            for index, holds in checks:
+                actual = result[index]
+                if actual is None:
+                    continue
+                if holds(actual):
+                    verdict = True
+                    if any_check:
+                        break
+                else:
+                    verdict = False
+                    if not any_check:
+                        break
+            if verdict is None:
                 continue
-            if failed is None:
+            if verdict:
+                passed_one = True
+            elif failed is None:
                 failed = [metric_id]
             elif metric_id not in failed:
                 failed.append(metric_id)
-        return PASS if failed is None else Verdict(False, tuple(failed))
+        if failed is None or (self.any_rule and passed_one):
+            return PASS
+        return Verdict(False, tuple(failed))
 
 
 def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
@@ -175,6 +224,9 @@ def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
     return _SCORE, partial(_SCORE_OPS[op], number)
 
 
+_LOGICS = ("and", "or")
+
+
 def compile_rubric(rubric: Mapping[str, Any] | CompiledRubric | None) -> CompiledRubric:
     """Check a ``rubric_config`` value's shape and compile it; raises RubricFormatError."""
     if isinstance(rubric, CompiledRubric):
@@ -184,12 +236,12 @@ def compile_rubric(rubric: Mapping[str, Any] | CompiledRubric | None) -> Compile
     if not isinstance(rubric, Mapping):
         raise RubricFormatError(f"rubric_config must be an object, not {rubric!r}")
     logic = rubric.get("evaluation_logic", "and")
-    if logic != "and":
-        raise RubricFormatError(f'rubric_config evaluation_logic must be "and", not {logic!r}')
+    if logic not in _LOGICS:
+        raise RubricFormatError(f'rubric_config evaluation_logic must be "and" or "or", not {logic!r}')
     rules = rubric.get("rules", [])
     if not isinstance(rules, list):
         raise RubricFormatError(f"rubric_config rules must be a list, not {rules!r}")
-    checks: list[tuple[int, int, Predicate]] = []
+    compiled: list[CompiledRule] = []
     for number, rule in enumerate(rules, 1):
         if not isinstance(rule, Mapping):
             raise RubricFormatError(f"rubric rule {number}: a rule must be an object, not {rule!r}")
@@ -200,12 +252,12 @@ def compile_rubric(rubric: Mapping[str, Any] | CompiledRubric | None) -> Compile
         group = rule.get("conditions")
         if not isinstance(group, Mapping) or not isinstance(group.get("conditions"), list):
             raise RubricFormatError(f'{where}: conditions must be {{"operator": "and", "conditions": [...]}}')
-        if group.get("operator", "and") != "and":
-            raise RubricFormatError(f'{where}: operator must be "and", not {group.get("operator")!r}')
-        for cond in group["conditions"]:
-            index, holds = _compile_condition(where, cond)
-            checks.append((metric_id, index, holds))
-    return CompiledRubric(tuple(checks), rubric)
+        operator = group.get("operator", "and")
+        if operator not in _LOGICS:
+            raise RubricFormatError(f'{where}: operator must be "and" or "or", not {operator!r}')
+        checks = tuple(_compile_condition(where, cond) for cond in group["conditions"])
+        compiled.append((metric_id, operator == "or", checks))
+    return CompiledRubric(tuple(compiled), rubric, any_rule=logic == "or")
 
 
 def evaluate(
@@ -216,15 +268,16 @@ def evaluate(
 
 
 def call_results(call: Mapping[str, Any], only: Iterable[int] | None = None) -> dict[int, MetricResult]:
-    """A call log's ``metrics[]`` as ``{metric_id: MetricResult}``; ``only`` limits it to some ids."""
+    """A call log's ``metrics[]`` as ``{metric_id: MetricResult}``, without the results marked
+    irrelevant; ``only`` limits it to some ids."""
     wanted = None if only is None else (only if isinstance(only, frozenset | set) else frozenset(only))
     entries = call.get("metrics")
     results: dict[int, MetricResult] = {}
     if not isinstance(entries, list):
         return results
     for entry in entries:
-        if not isinstance(entry, Mapping):
-            continue
+        if not isinstance(entry, Mapping) or is_irrelevant(entry):
+            continue  # an irrelevant result is as if the metric gave none: its rules are skipped
         metric_id = entry.get("id")
         if isinstance(metric_id, int) and (wanted is None or metric_id in wanted):
             results[metric_id] = MetricResult.from_api(entry)
@@ -512,16 +565,18 @@ def compute_impact(
     until: datetime,
     parallelism: int = 4,
     *,
-    page_size: int = 100,
+    page_size: int = CALL_LOGS_PAGE_SIZE,
 ) -> ImpactReport:
     """Replay a project's production calls in ``[since, until]`` through both rubrics.
 
-    The window is split into API-sized windows (at most 33 days), fetched by at most
-    ``parallelism`` threads; each thread evaluates its calls as pages arrive into its own report,
-    and the reports are merged newest window first, the API's own order (so the examples are the
-    most recent flipped calls, and deterministic). Raises the
-    client's ApiError if any window fails (the windows not yet started are cancelled), and
-    RubricFormatError before any request if a rubric is malformed.
+    The window is split into API-sized windows (at most 32 days, a day inside the documented
+    limit), fetched by at most ``parallelism`` threads; each thread evaluates its calls as pages
+    arrive into its own report, and the reports are merged newest window first, the API's own
+    order (so the examples are the most recent flipped calls, and deterministic). A window the
+    server still refuses (400) is split in two and each half fetched again, down to a day; only a
+    refusal of a day-long window fails the run. Raises the client's ApiError if any window fails
+    (the windows not yet started are cancelled), and RubricFormatError before any request if a
+    rubric is malformed.
     """
     if parallelism < 1:
         raise ValueError(f"parallelism must be at least 1, not {parallelism}")
@@ -530,8 +585,8 @@ def compute_impact(
     newest = windows[-1]
     stop = threading.Event()
 
-    def one_window(start: datetime, end: datetime) -> ImpactReport:
-        closed = (start, end) == newest  # only the newest window includes its end
+    def one_window(start: datetime, end: datetime, closed: bool) -> ImpactReport:
+        """``closed``: the window includes its end (only the newest one does)."""
 
         def calls() -> Iterator[dict[str, Any]]:
             for call in client.iter_call_logs(project_id, start, end, page_size=page_size):
@@ -541,14 +596,22 @@ def compute_impact(
                     yield call
 
         part = ImpactReport(project_id)
-        part.add_calls(calls(), live, desired)
+        try:
+            part.add_calls(calls(), live, desired)
+        except RequestRejected as refused:
+            if end - start <= MIN_SPLIT_WINDOW or stop.is_set():
+                raise
+            middle = start + (end - start) / 2
+            log.debug("window %s to %s refused (%s); splitting it", _iso(start), _iso(end), refused)
+            part = one_window(middle, end, closed)  # the newer half first: examples stay newest first
+            part.merge(one_window(start, middle, False))
         return part
 
     report = ImpactReport(project_id, since=windows[0][0], until=windows[-1][1])
     pool = ThreadPoolExecutor(max_workers=min(parallelism, len(windows)), thread_name_prefix="impact")
     try:
         futures: list[Future[ImpactReport]] = [
-            pool.submit(one_window, start, end) for start, end in reversed(windows)
+            pool.submit(one_window, start, end, (start, end) == newest) for start, end in reversed(windows)
         ]
         for future in futures:
             report.merge(future.result())
@@ -717,8 +780,10 @@ def render_impact_markdown(reports: Sequence[ImpactReport], metric_names: Mappin
 
 
 __all__ = [
+    "CALL_LOGS_PAGE_SIZE",
     "MAX_EXAMPLES",
     "MAX_WINDOW_DAYS",
+    "MIN_SPLIT_WINDOW",
     "PASS",
     "CallLogSource",
     "CallRef",
@@ -735,6 +800,7 @@ __all__ = [
     "compute_impact",
     "evaluate",
     "impact_of_calls",
+    "is_irrelevant",
     "parse_since",
     "render_impact_markdown",
     "render_impact_text",

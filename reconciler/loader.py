@@ -1,14 +1,17 @@
 """Load a project file: bytes -> plain data plus a source map (JSON path -> file:line:col).
 
 The loader only reads and parses; it knows nothing of the file format's meaning (that is
-``validate``). It must never execute YAML tags, never hang on alias bombs, and never let YAML's
-silent conversions (``yes`` -> true, ``9:00`` -> 540, ``+1555...`` -> a number, ``0755`` -> 493)
-through without saying so: each is reported with a hint on how to write what was meant.
+``validate``). It must never execute YAML tags, never hang or exhaust memory on a large, deep or
+alias-bomb file (each limit below is checked while reading, before the file can cost more), and
+never let YAML's silent conversions (``yes`` -> true, ``9:00`` -> 540, ``+1555...`` -> a number,
+``0755`` -> 493) through without saying so: each is reported with a hint on how to write what was
+meant.
 """
 
 from __future__ import annotations
 
 import datetime
+import itertools
 import math
 import re
 from collections.abc import Iterator
@@ -21,8 +24,14 @@ import yaml
 from reconciler.errors import InputError, Position, Problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
-# A 5,000-rule rubric is about 60,000 values; aliases may repeat parts, but past this it is a bomb.
-MAX_EXPANDED_VALUES = 2_000_000
+# Values and keys as written (an alias counts once). A 5,000-rule rubric, far more rules than a
+# project has metrics, is about 80,000; each costs a few hundred bytes while it is read, so a 10 MB
+# file of 5 million `- 1` lines must stop here, not after building them all.
+MAX_NODES = 200_000
+# Levels of lists and mappings, aliases expanded; a project file needs about 8.
+MAX_DEPTH = 64
+# Values once aliases are expanded: aliases may repeat parts, but past this it is a bomb.
+MAX_EXPANDED_VALUES = 1_000_000
 
 JsonPath = tuple[str | int, ...]
 
@@ -33,6 +42,18 @@ _SEXAGESIMAL = re.compile(r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$")
 _OCTAL = re.compile(r"^[-+]?0(?:o?[0-7_]+)$")
 _HEX_OR_BIN = re.compile(r"^[-+]?0[xb][0-9a-fA-F_]+$")
 _PLUS_NUMBER = re.compile(r"^\+[0-9][0-9_]*$")
+# What str.splitlines() splits on, for _lines().
+_LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """str.splitlines() one line at a time: a 10 MB file of short lines is millions of strings."""
+    start = 0
+    for match in _LINE_BREAK.finditer(text):
+        yield text[start : match.start()]
+        start = match.end()
+    if start < len(text):
+        yield text[start:]
 
 
 def format_path(path: JsonPath) -> str:
@@ -130,6 +151,132 @@ def _pad_time(text: str) -> str:
     return ":".join(p.zfill(2) for p in parts)
 
 
+class _Composer:
+    """YAML events -> a node tree, like PyYAML's composer, but counting as it goes.
+
+    PyYAML's composers (libyaml's and the pure-Python one) build the whole tree before anyone can
+    look at it: a 10 MB file of 5 million list items took 1.8 GB and half a minute before a check
+    of the finished tree refused it. This one refuses the node past MAX_NODES or MAX_DEPTH as soon
+    as it reads it, where it is written. It also uses no recursion, so no nesting exhausts the stack.
+    Events come from the loader's parser (libyaml when installed), tags from its resolver; the
+    errors it raises are the ones libyaml's composer raises, word for word.
+    """
+
+    def __init__(self, file: str, parser: Any) -> None:
+        self.file = file
+        self.parser = parser
+        self.anchors: dict[str, yaml.Node] = {}
+        self.nodes = 0
+
+    def single_node(self) -> yaml.Node | None:
+        """The one document's root node, None for an empty stream (PyYAML's get_single_node)."""
+        parser = self.parser
+        parser.get_event()  # StreamStartEvent
+        root = None
+        if not parser.check_event(yaml.StreamEndEvent):
+            parser.get_event()  # DocumentStartEvent
+            root = self._document_root()
+            parser.get_event()  # DocumentEndEvent
+        if not parser.check_event(yaml.StreamEndEvent):
+            assert root is not None
+            raise yaml.composer.ComposerError(
+                "expected a single document in the stream",
+                root.start_mark,
+                "but found another document",
+                parser.get_event().start_mark,
+            )
+        parser.get_event()  # StreamEndEvent
+        return root
+
+    def _document_root(self) -> yaml.Node:
+        open_nodes: list[yaml.Node] = []  # the collections being read, innermost last
+        keys: list[yaml.Node | None] = []  # beside each: a mapping's key still waiting for its value
+        while True:
+            event = self.parser.get_event()
+            if isinstance(event, yaml.CollectionEndEvent):
+                node = open_nodes.pop()
+                keys.pop()
+                node.end_mark = _mark(event, end=True)
+                if not open_nodes:
+                    return node
+                continue
+            if isinstance(event, yaml.AliasEvent):
+                if event.anchor not in self.anchors:
+                    raise yaml.composer.ComposerError(None, None, "found undefined alias", _mark(event))
+                node, opens = self.anchors[event.anchor], False
+            else:
+                node = self._new_node(event, depth=len(open_nodes))
+                opens = isinstance(node, yaml.CollectionNode)
+            if open_nodes:
+                parent = open_nodes[-1]
+                if isinstance(parent, yaml.SequenceNode):
+                    parent.value.append(node)
+                elif keys[-1] is None:
+                    keys[-1] = node
+                else:
+                    parent.value.append((keys[-1], node))
+                    keys[-1] = None
+            if opens:
+                open_nodes.append(node)
+                keys.append(None)
+            elif not open_nodes:
+                return node
+
+    def _new_node(self, event: yaml.ScalarEvent | yaml.CollectionStartEvent, *, depth: int) -> yaml.Node:
+        """A node for a scalar or the start of a collection; its anchor recorded."""
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _OverLimit(_event_position(self.file, event), _too_many_nodes())
+        tag = event.tag
+        node: yaml.Node
+        if isinstance(event, yaml.ScalarEvent):
+            if tag is None or tag == "!":
+                tag = self.parser.resolve(yaml.ScalarNode, event.value, event.implicit)
+            node = yaml.ScalarNode(tag, event.value, _mark(event), _mark(event, end=True), style=event.style)
+        else:
+            if depth >= MAX_DEPTH:
+                raise _OverLimit(_event_position(self.file, event), _too_deep())
+            kind = yaml.SequenceNode if isinstance(event, yaml.SequenceStartEvent) else yaml.MappingNode
+            if tag is None or tag == "!":
+                tag = self.parser.resolve(kind, None, event.implicit)
+            node = kind(tag, [], _mark(event), None, flow_style=event.flow_style)
+        if event.anchor is not None:
+            if event.anchor in self.anchors:
+                raise yaml.composer.ComposerError(
+                    "found duplicate anchor; first occurrence",
+                    self.anchors[event.anchor].start_mark,
+                    "second occurrence",
+                    _mark(event),
+                )
+            self.anchors[event.anchor] = node
+        return node
+
+
+def _mark(event: yaml.Event, *, end: bool = False) -> Any:
+    """Where an event starts (or ends): a yaml.Mark, or libyaml's own Mark class (the same fields)."""
+    return event.end_mark if end else event.start_mark
+
+
+def _event_position(file: str, event: yaml.Event) -> Position:
+    mark = _mark(event)
+    return Position(file, mark.line + 1, mark.column + 1)
+
+
+def _too_many_nodes() -> str:
+    return (
+        f"the file has more than {MAX_NODES:,} values and keys (a project file has a few thousand); "
+        "refusing to read further"
+    )
+
+
+def _too_deep() -> str:
+    return f"values are nested more than {MAX_DEPTH} levels deep here; refusing to read further"
+
+
+def _merges_too_deep() -> str:
+    return f"`<<` merges are chained more than {MAX_DEPTH} deep here; refusing to read further"
+
+
 class _Builder:
     """Turns a composed YAML node tree into plain data, recording positions and problems."""
 
@@ -143,7 +290,10 @@ class _Builder:
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
         self.count += 1
         if self.count > MAX_EXPANDED_VALUES:
-            raise _TooLarge(_position(self.file, node))
+            raise _OverLimit(_position(self.file, node), _expands_too_much())
+        if len(path) >= MAX_DEPTH and isinstance(node, yaml.CollectionNode):
+            # Written less deep (the composer checked), but nested by aliases: `&x [*x]`, or chains.
+            raise _OverLimit(_position(self.file, node), _too_deep())
         self.doc.value_positions[path] = _position(self.file, node)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
@@ -261,19 +411,24 @@ class _Builder:
         return key_value
 
     def _pairs(
-        self, node: yaml.MappingNode, *, merged: bool = False
+        self, node: yaml.MappingNode, *, top: yaml.MappingNode | None = None, chain: int = 0
     ) -> Iterator[tuple[yaml.Node, yaml.Node, bool]]:
-        """The mapping's own pairs, then (flagged as merged) those of its `<<` sources, in order."""
+        """The mapping's own pairs, then (flagged as merged) those of its `<<` sources, in order.
+
+        ``top`` is the mapping being built when ``node`` is one of its sources, ``chain`` merges away.
+        """
         merges: list[yaml.Node] = []
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 merges.extend(sources)
             else:
-                yield key_node, value_node, merged
+                yield key_node, value_node, top is not None
         for source in merges:
             if isinstance(source, yaml.MappingNode):
-                yield from self._pairs(source, merged=True)
+                if chain >= MAX_DEPTH:  # a source merging a source...: `&x {<<: *x}`, or long chains
+                    raise _OverLimit(_position(self.file, top or node), _merges_too_deep())
+                yield from self._pairs(source, top=top or node, chain=chain + 1)
             else:
                 self.problems.append(
                     Problem(
@@ -292,9 +447,18 @@ def _in_secret_ref(path: JsonPath) -> bool:
     return len(path) >= 2 and path[0] == "secrets"
 
 
-class _TooLarge(Exception):
-    def __init__(self, position: Position) -> None:
-        self.position = position
+class _OverLimit(Exception):
+    """A limit crossed at ``position``: the load stops there, with this one problem."""
+
+    def __init__(self, position: Position, message: str) -> None:
+        self.problem = Problem(position, message)
+
+
+def _expands_too_much() -> str:
+    return (
+        f"the file expands to more than {MAX_EXPANDED_VALUES:,} values (a YAML alias bomb?); "
+        "refusing to go on"
+    )
 
 
 # Under the 4,300 digits past which Python refuses to turn an int into text.
@@ -325,41 +489,38 @@ def _reader_problem(file: str, text: str, exc: yaml.reader.ReaderError) -> Probl
     )
 
 
+def _values(node: yaml.Node) -> list[yaml.Node]:
+    """A collection's values (a mapping's keys are not values: they are never built)."""
+    if isinstance(node, yaml.MappingNode):
+        return [value for _, value in node.value]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def _first_too_large(root: yaml.Node) -> yaml.Node | None:
     """The innermost node that expands, aliases and `<<` merges included, past MAX_EXPANDED_VALUES.
 
     Counted without expanding: each distinct node is visited once, so a billion-laughs file is refused
-    at once instead of after building millions of values.
+    at once instead of after building millions of values. Walked with a stack of its own, not by
+    recursion: aliases to keys (never visited as values) can chain any number of levels.
     """
     sizes: dict[int, int] = {}
-
-    def size(node: yaml.Node) -> int:
-        known = sizes.get(id(node))
-        if known is not None:
-            return known
-        sizes[id(node)] = 0  # a node inside itself (a recursive alias) is left to the builder
-        if isinstance(node, yaml.MappingNode):
-            children = [value for _, value in node.value]
-        elif isinstance(node, yaml.SequenceNode):
-            children = list(node.value)
-        else:
-            children = []
-        total = min(1 + sum(size(child) for child in children), MAX_EXPANDED_VALUES + 1)
-        sizes[id(node)] = total
-        return total
-
-    if size(root) <= MAX_EXPANDED_VALUES:
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, counted = stack.pop()
+        if counted:  # every child is done now (or is this node's ancestor: a recursive alias, 0)
+            total = 1 + sum(sizes[id(child)] for child in _values(node))
+            sizes[id(node)] = min(total, MAX_EXPANDED_VALUES + 1)
+        elif id(node) not in sizes:
+            sizes[id(node)] = 0  # a node inside itself (a recursive alias) is left to the builder
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(_values(node)) if id(child) not in sizes)
+    if sizes[id(root)] <= MAX_EXPANDED_VALUES:
         return None
     node = root
     while True:
-        children = (
-            [value for _, value in node.value]
-            if isinstance(node, yaml.MappingNode)
-            else list(node.value)
-            if isinstance(node, yaml.SequenceNode)
-            else []
-        )
-        larger = [child for child in children if sizes.get(id(child), 0) > MAX_EXPANDED_VALUES]
+        larger = [child for child in _values(node) if sizes[id(child)] > MAX_EXPANDED_VALUES]
         if not larger:
             return node
         node = larger[0]
@@ -382,27 +543,46 @@ def _decode(file: str, raw: bytes) -> str:
         ) from None
 
 
+def _compose(file: str, text: str) -> yaml.Node | None:
+    loader = _SafeLoader(text)
+    try:
+        return _Composer(file, loader).single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        if _SafeLoader is yaml.SafeLoader or mark is None or exc.problem != "exceeded maximum nesting depth":
+            raise
+        # libyaml gives up at 1,000 levels, having scanned ahead of the events it gave when the levels
+        # open on one line (`[[[[...`). PyYAML's own parser does not scan that far ahead: read the text
+        # up to there with it, to find where the limit was crossed.
+        python = yaml.SafeLoader(text[: mark.index])
+        try:
+            _Composer(file, python).single_node()
+        except yaml.YAMLError:
+            pass  # not found there after all: libyaml's error stands
+        finally:
+            python.dispose()
+        raise
+    finally:
+        loader.dispose()
+
+
 def load_text(file: str, text: str) -> Document:
     """Parse YAML text. A file YAML cannot parse raises InputError; values YAML misreads are kept in
     ``Document.problems`` for validate_document to report with the rest."""
-    if not text.strip() or all(
-        not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()
-    ):
+    if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in _lines(text)):
         raise InputError([Problem(Position(file, 1, 1), "the file is empty; expected at least `version: 1`")])
     try:
-        loader = _SafeLoader(text)
-        try:
-            root = loader.get_single_node()
-        finally:
-            loader.dispose()
+        root = _compose(file, text)
+    except _OverLimit as exc:
+        raise InputError([exc.problem]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         what = exc.problem or "invalid YAML"
         if exc.context:
             what = f"{exc.context}, {what}"
-        lines = text.splitlines()
-        if mark and mark.line < len(lines) and lines[mark.line][mark.column : mark.column + 1] == "\t":
+        line_text = next(itertools.islice(_lines(text), mark.line, None), "") if mark else ""
+        if mark and line_text[mark.column : mark.column + 1] == "\t":
             what += " (a tab: YAML indents with spaces only)"
         start = exc.context_mark
         if start and mark and start.line != mark.line and exc.context and exc.context.startswith("while "):
@@ -420,19 +600,11 @@ def load_text(file: str, text: str) -> Document:
     try:
         bomb = _first_too_large(root)
         if bomb is not None:
-            raise _TooLarge(_position(file, bomb))
+            raise _OverLimit(_position(file, bomb), _expands_too_much())
         builder.doc.data = builder.build(root, ())
-    except _TooLarge as exc:
-        raise InputError(
-            [
-                Problem(
-                    exc.position,
-                    f"the file expands to more than {MAX_EXPANDED_VALUES:,} values "
-                    "(a YAML alias bomb?); refusing to go on",
-                )
-            ]
-        ) from None
-    except RecursionError:
+    except _OverLimit as exc:
+        raise InputError([exc.problem]) from None
+    except RecursionError:  # not expected: no walk above recurses more than MAX_DEPTH deep
         raise InputError([Problem(Position(file, 1, 1), "the file is nested too deeply")]) from None
     # dict.fromkeys: a value reached through several aliases is reported once
     builder.doc.problems = [Problem(p.position, one_line(p.message)) for p in dict.fromkeys(builder.problems)]
@@ -454,7 +626,19 @@ def load_file(path: str | Path) -> Document:
                     )
                 ]
             )
-        raw = p.read_bytes()
+        with p.open("rb") as stream:
+            # Not read_bytes(): a pipe, /dev/zero or a file still growing has no size to check first.
+            raw = stream.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise InputError(
+                [
+                    Problem(
+                        Position(file, 1, 1),
+                        f"the file is more than {MAX_FILE_BYTES:,} bytes; "
+                        f"the limit is {MAX_FILE_BYTES:,} (10 MiB)",
+                    )
+                ]
+            )
     except IsADirectoryError:
         raise InputError([Problem(Position(file, 1, 1), "is a directory, not a file")]) from None
     except FileNotFoundError:

@@ -61,6 +61,9 @@ class SecretRef:
 
     kind: Literal["env", "file"]
     name: str
+    # A base file's relative {file: ...}, which extends joins to the base's folder (given here):
+    # still a relative reference, bound to the base's repository, not an absolute one.
+    relative_to: str | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         return f"{{{self.kind}: {self.name}}}"

@@ -7,8 +7,9 @@ with the others.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.changes import ProjectPlan
@@ -33,6 +34,7 @@ def plan_project(
     rotate: Collection[str] = (),
     read_secrets: bool = True,
     live: Mapping[str, Any] | None = None,
+    secrets_dirs: Sequence[Path] = (),
 ) -> PlannedProject:
     """GET the project (and its metrics when the rubric is managed), then diff.
 
@@ -55,7 +57,7 @@ def plan_project(
         or not is_configured(live.get(f"{name}_configured"))
     ]
     # A drift check sends nothing: it reports a secret that is not configured without its value.
-    secret_values = resolve_secrets(desired, needed) if read_secrets else {}
+    secret_values = resolve_secrets(desired, needed, allowed_dirs=secrets_dirs) if read_secrets else {}
     if desired.rubric is None:
         return PlannedProject(
             diff_project(desired, live, rotate=rotate, secret_values=secret_values, warnings=notes),
@@ -105,13 +107,18 @@ def _depth(rule: ResolvedRule) -> int:
 def _nearest_rules(desired: DesiredProject, rules: tuple[ResolvedRule, ...]) -> tuple[ResolvedRule, ...]:
     """With `extends`, a metric's rules come from the nearest file that names it (whether by id or
     by name); then `absent: true` may not stand beside other rules for the same metric."""
+    depths = [_depth(rule) for rule in rules]
     nearest: dict[int, int] = {}
-    for rule in rules:
-        nearest[rule.metric_id] = min(nearest.get(rule.metric_id, _depth(rule)), _depth(rule))
-    kept = tuple(r for r in rules if _depth(r) == nearest[r.metric_id])
+    for rule, depth in zip(rules, depths, strict=True):
+        nearest[rule.metric_id] = min(nearest.get(rule.metric_id, depth), depth)
+    kept = tuple(r for r, depth in zip(rules, depths, strict=True) if depth == nearest[r.metric_id])
+    # Grouped once: a list comprehension over every rule for every metric was quadratic.
+    by_metric: dict[int, list[ResolvedRule]] = {}
+    for rule in kept:
+        by_metric.setdefault(rule.metric_id, []).append(rule)
     problems = []
     for metric_id in nearest:
-        own = [r for r in kept if r.metric_id == metric_id]
+        own = by_metric[metric_id]
         absent = [r for r in own if r.conditions is None]
         if absent and len(own) > 1:
             problems.append(

@@ -35,11 +35,24 @@ def _forms(value: str) -> set[str]:
     """The ways ``value`` can be written in text that a server or a proxy sends back."""
     forms = {value, repr(value)[1:-1], html.escape(value), html.escape(value, quote=False)}
     for ascii_only in (True, False):
-        once = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
-        forms |= {once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]}
+        for once in _json_spellings(json.dumps(value, ensure_ascii=ascii_only)[1:-1]):
+            forms |= {once, json.dumps(once, ensure_ascii=ascii_only)[1:-1]}
     for encoded in (quote(value, safe=""), quote(value), quote_plus(value, safe="")):
         forms |= {encoded, re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
     return {form for form in forms if form}
+
+
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+def _json_spellings(once: str) -> set[str]:
+    """One JSON-escaped form as other encoders spell it: JSON may escape any character, and ``/``
+    is written ``\\/`` by PHP (by default) and org.json, ``<``, ``>`` and ``&`` as ``\\u003c`` by Go,
+    and the hex digits of ``\\uXXXX`` in upper case by Jackson."""
+    slashed = {once, once.replace("/", "\\/")}
+    html_safe = slashed | {"".join(_GO_ESCAPES.get(ch, ch) for ch in form) for form in slashed}
+    upper = {re.sub(r"\\u[0-9a-f]{4}", lambda m: "\\u" + m.group()[2:].upper(), f) for f in html_safe}
+    return html_safe | upper
 
 
 class Redactor:

@@ -2,7 +2,8 @@
 
 Every renderer writes to a stream it is given; nothing here prints, reads the network or decides
 exit codes. Secrets are shown only as ``(sensitive)``: a renderer never sees a secret value (plans
-hold references), and it does not print references either.
+hold references); the plan text names each reference (``{env: NAME}``, ``{file: PATH}``), so that
+a reviewer sees where the value sent will be read from.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Collection, Sequence
 from typing import Any, TextIO
 
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
-from reconciler.model import SENSITIVE_MASK
+from reconciler.model import SENSITIVE_MASK, SecretRef
 
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
 _COLORS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "bold": "\033[1m"}
@@ -50,15 +51,19 @@ def metric_label(change: RuleChange) -> str:
     return label
 
 
-def field_line(change: FieldChange) -> tuple[str, str]:
-    """(symbol, text) of one field change."""
+def field_line(change: FieldChange, *, source: bool = True) -> tuple[str, str]:
+    """(symbol, text) of one field change; ``source``: name a secret's reference."""
     if change.sensitive:
         note = {
             "set": "not configured, will be set",
             "update": "differs from the file, will be set",
             "rotate": "will be rotated",
         }.get(change.action, "will be sent")
-        return ("+" if change.action == "set" else "~", f"{change.path}: {SENSITIVE_MASK} ({note})")
+        # The reference, never the value: a reviewer sees where the value sent will be read from.
+        read = (
+            f", read from {change.after.describe()}" if source and isinstance(change.after, SecretRef) else ""
+        )
+        return ("+" if change.action == "set" else "~", f"{change.path}: {SENSITIVE_MASK} ({note}){read}")
     if change.after_missing:
         return ("-", f"{change.path}: {show_value(change.before)} (removed: the whole object is replaced)")
     if change.before_missing:
@@ -170,7 +175,7 @@ def render_text(
         heading = f"Project {project.project_id} ({project.file})"
         out.write(paint("bold", heading + (" has drifted from its file:" if drift else "")) + "\n")
         for change in project.field_changes:
-            symbol, text = field_line(change)
+            symbol, text = field_line(change, source=not drift)  # a drift report sends nothing
             if drift and change.sensitive:
                 text = text.replace("not configured, will be set", "not configured")
             out.write(paint(symbol, f"  {symbol} {text}") + "\n")

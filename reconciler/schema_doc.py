@@ -3,14 +3,15 @@
 The schema (schemas/project.schema.json) is the one source of truth: every key, type, range,
 pattern, enum, default, description and example in the reference comes from it, so the two cannot
 drift apart (tests/test_schema_doc.py checks that the committed page equals a fresh rendering).
-The output is a pure function of the schema: same schema, same bytes. Regenerate with::
+The output is a pure function of the schema (and of the loader's size limits, listed last): same
+schema, same bytes. Regenerate with::
 
     python -m reconciler.schema_doc > docs/file-format.md
 
 Layout: the top-level keys, ``settings`` (and its one object-valued field), ``secrets`` and the
-reference forms, ``rubric`` down to the per-``field`` condition families, then the shared value
-types. A ``$defs`` entry the layout does not reach is still listed, under "Other definitions", so a
-schema change can never silently drop something from the page.
+reference forms, ``rubric`` down to the per-``field`` condition families, the shared value types,
+then the limits on a file's size. A ``$defs`` entry the layout does not reach is still listed, under
+"Other definitions", so a schema change can never silently drop something from the page.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from reconciler.loader import MAX_DEPTH, MAX_EXPANDED_VALUES, MAX_FILE_BYTES, MAX_NODES
 from reconciler.model import READ_ONLY_FIELDS
 
 REGENERATE_COMMAND = "python -m reconciler.schema_doc > docs/file-format.md"
@@ -247,6 +249,7 @@ _CONDITION = "Condition"
 _FAMILIES = "Condition families"
 _VALUE_TYPES = "Value types"
 _OTHER = "Other definitions"
+_LIMITS = "Limits"
 
 
 def _description(doc: _Schema, node: Node) -> str:
@@ -405,7 +408,9 @@ def _secrets_section(doc: _Schema) -> list[str]:
             ]
         ),
         _table(["Form", "Type", "Constraints", "Description", "Example"], forms),
-        "A relative `file` path is read relative to the project file that names it (or its base file).",
+        "A relative `file` path is read relative to the project file that names it (or its base file) "
+        "and must stay inside that file's repository (its git root, or its own folder outside git); a "
+        "link is judged by its target. A UTF-8 BOM and trailing line breaks are not part of the value.",
     ]
     # The reference examples, given to the first and the last secret: deterministic and short.
     names = list(properties)
@@ -591,6 +596,23 @@ def _definitions_section(doc: _Schema) -> list[str]:
     return blocks
 
 
+def _limits_section() -> list[str]:
+    """What the loader refuses, so that no file can cost much time or memory before it is refused."""
+    rows = [
+        ["File size", f"{MAX_FILE_BYTES:,} bytes ({MAX_FILE_BYTES // 1024 // 1024} MiB)"],
+        ["Values and keys, as written (an alias counts once)", f"{MAX_NODES:,}"],
+        ["Levels of nested lists and mappings (aliases expanded)", f"{MAX_DEPTH}"],
+        ["Values once aliases are expanded", f"{MAX_EXPANDED_VALUES:,}"],
+    ]
+    return [
+        _heading(2, _LIMITS),
+        "A file past one of these limits is refused where the limit is crossed, before it is read "
+        "further. No real project file comes near them: a rubric of 5,000 rules, far more than a "
+        "project has metrics, is about 80,000 values and keys, nested 8 levels deep.",
+        _table(["Limit", "Value"], rows),
+    ]
+
+
 def render_file_format(schema: dict[str, Any]) -> str:
     """docs/file-format.md for ``schema``: markdown ending with one newline."""
     doc = _Schema(schema)
@@ -601,6 +623,7 @@ def render_file_format(schema: dict[str, Any]) -> str:
     body += _secrets_section(doc)
     body += _rubric_section(doc)
     body += _definitions_section(doc)
+    body += _limits_section()
     headings = [line.lstrip("#").strip() for line in body if line.startswith("## ")]
     intro = [
         f"<!-- Generated from schemas/project.schema.json; do not edit. Regenerate: {REGENERATE_COMMAND} -->",

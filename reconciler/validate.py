@@ -11,13 +11,14 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from reconciler.errors import InputError, Problem
+from reconciler.credentials import reference_root, references_escaping
+from reconciler.errors import InputError, Position, Problem
 from reconciler.loader import Document, JsonPath, format_path, one_line
 from reconciler.model import (
     READ_ONLY_FIELDS,
@@ -518,6 +519,19 @@ def _semantic_problems(doc: Document) -> list[Problem]:
         found = _timezone_problem(doc, path, period["time_zone"])
         if found:
             problems.append(found)
+    for name, ref in _mapping(data.get("secrets")).items():
+        written = _mapping(ref).get("file")
+        if isinstance(written, str) and written and references_escaping(written, Path(doc.path).parent):
+            # The path is not repeated: this stage never echoes what was written under `secrets`.
+            root = reference_root(Path(doc.path).parent)
+            problems.append(
+                doc.problem(
+                    ("secrets", name),
+                    f"secrets.{name}: the file reference leaves the repository {root}; a relative "
+                    "reference must stay inside it (for a file elsewhere, write its absolute path and "
+                    "allow its folder with --secrets-dir or CEKURA_SECRETS_DIRS)",
+                )
+            )
     rules = _mapping(data.get("rubric")).get("rules")
     if not isinstance(rules, list):
         rules = []
@@ -630,3 +644,23 @@ def validate_document(doc: Document) -> DesiredProject:
         unique = {(p.position, p.message): Problem(p.position, one_line(p.message)) for p in problems}
         raise InputError(list(unique.values()))
     return _desired(doc)
+
+
+def validate_values(
+    file: str,
+    *,
+    project_id: int,
+    settings: Mapping[str, Any],
+    rules: Sequence[Any] | None,
+    value_positions: Mapping[JsonPath, Position] | None = None,
+    key_positions: Mapping[JsonPath, Position] | None = None,
+) -> None:
+    """Check values that did not come from a project file (a journal entry's previous values) with
+    the same schema and checks as a file's ``settings`` and ``rubric.rules``; raises InputError with
+    every problem. Problems are placed by ``value_positions``/``key_positions``, keyed by the paths
+    those values would have in a project file (``("settings", name)``, ``("rubric", "rules", i)``),
+    else at the top of ``file``."""
+    data: dict[str, Any] = {"version": 1, "project": project_id, "settings": dict(settings)}
+    if rules is not None:
+        data["rubric"] = {"rules": list(rules)}
+    validate_document(Document(file, data, dict(value_positions or {}), dict(key_positions or {})))

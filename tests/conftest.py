@@ -57,8 +57,16 @@ def emulator() -> Iterator[RunningEmulator]:
         running.close()
 
 
+# The CLI runs in-process (click's CliRunner) by default, which keeps the suite fast; set
+# CEKURA_TEST_SUBPROCESS=1 to run every call as `python -m reconciler` in a subprocess instead.
+# Tests of what only a real process shows (signals, a terminal, the entry point, start-up imports)
+# start their own subprocess whatever this says.
+SUBPROCESS = os.environ.get("CEKURA_TEST_SUBPROCESS") == "1"
+
+
 class Cli:
-    """Runs `python -m reconciler ...` against one emulator, with a clean environment."""
+    """Runs the CLI against one emulator with a clean environment: in-process, or `python -m
+    reconciler ...` in a subprocess (CEKURA_TEST_SUBPROCESS=1)."""
 
     def __init__(self, base_url: str, tmp_path: Path) -> None:
         self.base_url = base_url
@@ -73,6 +81,8 @@ class Cli:
         }
 
     def __call__(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+        if not SUBPROCESS:
+            return self.in_process(*args, env=env, input=input)
         proc = subprocess.run(
             [sys.executable, "-m", "reconciler", *args],
             cwd=ROOT,
@@ -84,6 +94,25 @@ class Cli:
             check=False,
         )
         return Result(proc.returncode, proc.stdout, proc.stderr)
+
+    def in_process(self, *args: str, env: dict[str, str] | None = None, input: str | None = None) -> Result:
+        from click.testing import CliRunner
+
+        from reconciler.cli import main
+
+        wanted = {**self.env, **(env or {})}
+        wanted.pop("PYTHONPATH", None)
+        # The same clean environment as the subprocess gets: every other variable is unset for the call.
+        overrides: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
+        overrides.update(wanted)
+        runner = CliRunner()
+        outcome = runner.invoke(main, list(args), input=input or "", env=overrides, catch_exceptions=True)
+        if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
+            import traceback
+
+            trace = "".join(traceback.format_exception(outcome.exception))
+            return Result(1, outcome.stdout, outcome.stderr + "Traceback (in-process)\n" + trace)
+        return Result(outcome.exit_code, outcome.stdout, outcome.stderr)
 
 
 @pytest.fixture

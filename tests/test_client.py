@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 import pytest
@@ -55,7 +56,12 @@ def test_sends_the_key_header_and_reads_a_project() -> None:
     ("status", "error", "words"),
     [
         (401, AuthError, "authentication failed for project 7"),
-        (403, AuthError, "permission denied for project 7"),
+        (
+            403,
+            AuthError,
+            "permission denied for project 7 at https://api.example.test/user/v1/projects/7/ (403): "
+            "the API key has no access to it",
+        ),
         (404, NotFoundError, "project 7 not found at https://api.example.test/user/v1/projects/7/"),
         (400, RequestRejected, "sample_rate: A valid number is required."),
     ],
@@ -176,7 +182,7 @@ def test_malformed_json_is_an_error_not_a_crash() -> None:
 
 def test_lists_accept_bare_arrays_and_follow_pages() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.startswith("/test_framework/v1/metrics/"):
+        if request.url.path.startswith("/test_framework/v2/metrics/"):
             return httpx.Response(200, json=[{"id": 1}, {"id": 2}])
         page = request.url.params.get("page")
         if page is None:
@@ -184,7 +190,7 @@ def test_lists_accept_bare_arrays_and_follow_pages() -> None:
                 200,
                 json={
                     "count": 3,
-                    "next": f"{BASE}/test_framework/v1/aiagents/?page=2",
+                    "next": f"{BASE}/test_framework/v2/aiagents/?page=2",
                     "results": [{"id": 1}],
                 },
             )
@@ -195,11 +201,126 @@ def test_lists_accept_bare_arrays_and_follow_pages() -> None:
     assert [a["id"] for a in client.list_agents(1)] == [1, 2, 3]
 
 
-def test_next_page_on_another_server_is_not_followed() -> None:
-    body = {"results": [], "next": "https://evil.example/steal"}
-    client, _ = make(lambda request: httpx.Response(200, json=body))
-    with pytest.raises(MalformedResponse):
+def test_next_page_on_another_server_is_followed_on_the_base_url_only() -> None:
+    """A proxy may write another scheme or host into ``next``: its path and query are followed on
+    the configured base URL, and the key never goes to the other host."""
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        if request.url.params.get("page") == "2":
+            return httpx.Response(200, json={"count": 2, "next": None, "results": [{"id": 2}]})
+        nxt = "http://cekura-internal:8000/test_framework/v2/aiagents/?project_id=1&page=2"
+        return httpx.Response(200, json={"count": 2, "next": nxt, "results": [{"id": 1}]})
+
+    client, _ = make(handler)
+    assert [a["id"] for a in client.list_agents(1)] == [1, 2]
+    assert [(u.scheme, u.host) for u in seen] == [("https", "api.example.test")] * 2
+    assert seen[1].path == "/test_framework/v2/aiagents/"
+    assert dict(seen[1].params) == {"project_id": "1", "page": "2"}
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://api.example.test/cekura/test_framework/v2/aiagents/?project_id=1&page=2",  # rewritten
+        "http://10.0.0.7:8000/test_framework/v2/aiagents/?project_id=1&page=2",  # the backend's own
+        "/cekura/test_framework/v2/aiagents/?project_id=1&page=2",
+        "?project_id=1&page=2",
+    ],
+)
+def test_next_page_under_a_base_url_with_a_path_keeps_the_prefix_once(link: str) -> None:
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        if request.url.params.get("page") == "2":
+            return httpx.Response(200, json={"next": None, "results": [{"id": 2}]})
+        return httpx.Response(200, json={"next": link, "results": [{"id": 1}]})
+
+    client = CekuraClient(
+        "https://api.example.test/cekura", KEY, transport=httpx.MockTransport(handler), sleep=lambda s: None
+    )
+    assert [a["id"] for a in client.list_agents(1)] == [1, 2]
+    assert [u.path for u in seen] == ["/cekura/test_framework/v2/aiagents/"] * 2
+    assert seen[1].host == "api.example.test"
+    assert seen[1].params["page"] == "2"
+
+
+def test_pages_that_lead_back_to_a_page_already_read_are_an_error() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("page", "1"))
+        following = f"{BASE}/test_framework/v2/aiagents/?project_id=1&page={page % 2 + 1}"
+        return httpx.Response(200, json={"count": 1, "next": following, "results": [{"id": page}]})
+
+    client, _ = make(handler)
+    with pytest.raises(MalformedResponse, match="already read"):
         client.list_agents(1)
+
+
+def test_count_is_never_trusted() -> None:
+    """Pages end where ``next`` does: a low count does not stop early, a high one does not go on."""
+    pages = {
+        None: {"count": 1, "next": f"{BASE}/test_framework/v2/aiagents/?page=2", "results": [{"id": 1}]},
+        "2": {"count": 1, "next": f"{BASE}/test_framework/v2/aiagents/?page=3", "results": [{"id": 2}]},
+        "3": {"count": 99, "next": None, "results": [{"id": 3}]},
+    }
+    client, _ = make(lambda request: httpx.Response(200, json=pages[request.url.params.get("page")]))
+    assert [a["id"] for a in client.list_agents(1)] == [1, 2, 3]
+
+
+def test_lists_use_the_current_endpoints_and_v1_only_where_v2_is_404() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/test_framework/v2/metrics/":
+            return httpx.Response(404, json={"detail": "Not found."})
+        if request.url.path == "/test_framework/v1/metrics/":
+            return httpx.Response(200, json=[{"id": 1}])
+        return httpx.Response(200, json={"count": 1, "next": None, "results": [{"id": 9}]})
+
+    client, _ = make(handler)
+    assert [m["id"] for m in client.list_metrics(project_id=1)] == [1]
+    assert [m["id"] for m in client.list_metrics(agent_id=2)] == [1]
+    assert [a["id"] for a in client.list_agents(1)] == [9]
+    assert list(client.iter_call_logs(1, datetime(2026, 1, 1), datetime(2026, 1, 2))) == [{"id": 9}]
+    assert seen == [
+        "/test_framework/v2/metrics/",
+        "/test_framework/v1/metrics/",
+        "/test_framework/v1/metrics/",  # this server's answer is remembered: no second 404
+        "/test_framework/v2/aiagents/",
+        "/observability/v2/call-logs/",
+    ]
+
+
+@pytest.mark.parametrize(("status", "error"), [(403, AuthError), (500, ServerError), (410, RequestRejected)])
+def test_no_fallback_to_v1_for_anything_but_404(status: int, error: type[ApiError]) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return httpx.Response(status, json={"detail": "no"})
+
+    client, _ = make(handler, attempts=1)
+    with pytest.raises(error):
+        client.list_agents(1)
+    assert seen == ["/test_framework/v2/aiagents/"]
+
+
+def test_a_failing_fallback_says_that_v2_was_404() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "/v2/" in request.url.path:
+            return httpx.Response(404, json={"detail": "Not found."})
+        return httpx.Response(410, json={"detail": "This API version has been retired."})
+
+    client, _ = make(handler)
+    with pytest.raises(RequestRejected) as info:
+        list(client.iter_call_logs(1, datetime(2026, 1, 1), datetime(2026, 1, 2)))
+    message = str(info.value)
+    assert "/observability/v1/call-logs/" in message and "(410)" in message
+    assert f"tried because {BASE}/observability/v2/call-logs/ answered 404" in message
+    assert KEY not in message
 
 
 @pytest.mark.parametrize("url", ["http://api.cekura.ai", "ftp://x", "http://10.0.0.1:8000"])

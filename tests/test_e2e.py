@@ -240,7 +240,7 @@ def test_json_plan_document(cli: Cli, emulator: RunningEmulator, tmp_path: Path)
     assert ("rule", 7002) in kinds
     rule = next(c for c in project["changes"] if c["kind"] == "rule")
     assert rule["metric_name"] == "Followed Script"
-    assert rule["eval_type"] == "binary_workflow_adherence"
+    assert rule["eval_type"] == "binary"
 
 
 def test_wrong_api_key_is_one_line_without_the_key(
@@ -322,7 +322,7 @@ def test_request_counts(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> 
     assert cli("plan", str(path), env=SECRET_ENV).code == 0
     assert [(r.method, r.path) for r in emulator.state.requests] == [
         ("GET", "/user/v1/projects/123/"),
-        ("GET", "/test_framework/v1/metrics/"),
+        ("GET", "/test_framework/v2/metrics/"),
     ]
 
 
@@ -343,7 +343,7 @@ def test_emulator_command_serves_and_checks_the_key(tmp_path: Path) -> None:
         assert url.startswith("http://127.0.0.1:")
         ok = httpx.get(f"{url}/user/v1/projects/123/", headers={"X-CEKURA-API-KEY": "k-1"})
         assert ok.status_code == 200
-        assert ok.json()["vapi_api_key_configured"] is True
+        assert ok.json()["vapi_api_key_configured"] == "true"
         assert "vapi_api_key" not in ok.json()
         denied = httpx.get(f"{url}/user/v1/projects/123/", headers={"X-CEKURA-API-KEY": "demo"})
         assert denied.status_code == 401

@@ -1,10 +1,10 @@
 """End to end for the rubric: merge and prune by metric, live metric checks, names, guards.
 
-The emulator is seeded with metrics of every eval_type (see reconciler/emulator_seed.py): on project
-123, 5512 continuous_qualitative, 115164 binary, 8821 enum, 7001 numeric, 7002
-binary_workflow_adherence, 7003 observability_topics, 7004 an eval_type the tool does not know, and
-9101 a binary metric scoped to agent 301. Project 124 has 61210 evaluate_expected_outcome, project 125
-61318 observability_dropoff and 61319 binary_qualitative.
+The emulator is seeded with metrics of every current eval_type (see reconciler/emulator_seed.py): on
+project 123, 5512 continuous_qualitative, 115164 and 7002 binary, 8821 and 7003 enum, 7001 numeric,
+and 9101 a binary metric scoped to agent 301. Project 124 has 61210 (binary), project 125 61318
+(enum) and 61319 (binary). Metrics of legacy eval_types and of one the tool does not know are added
+by the tests that need them.
 """
 
 from __future__ import annotations
@@ -164,11 +164,11 @@ def test_every_eval_type_family_is_accepted(cli: Cli, emulator: RunningEmulator,
     rules = "\n".join(
         [
             rule("metric_id: 115164", "score", "eq", False),  # binary
-            rule("metric_id: 7002", "score", "neq", 0),  # binary_workflow_adherence
+            rule("metric_id: 7002", "score", "neq", 0),  # binary, legacy 0
             rule("metric_id: 5512", "score", "gt", 2.5),  # continuous_qualitative
             rule("metric_id: 7001", "score", "lte", 12),  # numeric: not limited to 0-5
             rule("metric_id: 8821", "enum", "neq", "unresolved"),  # enum
-            rule("metric_id: 7003", "enum", "in", ["billing", "insurance"]),  # observability_topics
+            rule("metric_id: 7003", "enum", "in", ["billing", "insurance"]),  # enum
             rule("metric_id: 9101", "score", "eq", True),  # agent-scoped binary
         ]
     )
@@ -180,22 +180,62 @@ def test_every_eval_type_family_is_accepted(cli: Cli, emulator: RunningEmulator,
     assert live_rules(emulator)[115164] == [[{"field": "score", "op": "eq", "value": False}]]
     other = "\n".join(
         [
-            rule("metric_id: 61210", "score", "eq", True),  # evaluate_expected_outcome
+            rule("metric_id: 61210", "score", "eq", True),  # binary
         ]
     )
     assert cli("apply", "--auto-approve", str(rubric_file(tmp_path, other, project=124))).code == 0
     dropoff = "\n".join(
         [
-            rule("metric_id: 61318", "enum", "eq", "payment"),  # observability_dropoff
-            rule("metric_id: 61319", "score", "eq", 5),  # binary_qualitative
+            rule("metric_id: 61318", "enum", "eq", "payment"),  # enum
+            rule("metric_id: 61319", "score", "eq", 5),  # binary, legacy 5
         ]
     )
     assert cli("apply", "--auto-approve", str(rubric_file(tmp_path, dropoff, project=125))).code == 0
 
 
+def test_legacy_eval_type_names_are_checked_as_the_spec_maps_them(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """binary_workflow_adherence and binary_qualitative are binary (the spec maps them so);
+    evaluate_expected_outcome is binary, observability_topics and observability_dropoff are enum (the
+    rubric documentation): a live server may still hold such metrics."""
+    legacy = {
+        7101: ("binary_workflow_adherence", ()),
+        7102: ("binary_qualitative", ()),
+        7103: ("evaluate_expected_outcome", ()),
+        7104: ("observability_topics", ("billing", "other")),
+        7105: ("observability_dropoff", ("greeting", "payment")),
+    }
+    for metric_id, (eval_type, values) in legacy.items():
+        emulator.state.add_metric(
+            id=metric_id,
+            project=123,
+            name=f"Legacy {eval_type}",
+            eval_type=eval_type,
+            enum_values=list(values),
+        )
+    fitting = "\n".join(
+        [
+            rule("metric_id: 7101", "score", "eq", True),
+            rule("metric_id: 7102", "score", "neq", False),
+            rule("metric_id: 7103", "score", "eq", 5),
+            rule("metric_id: 7104", "enum", "eq", "billing"),
+            rule("metric_id: 7105", "enum", "in", ["payment"]),
+        ]
+    )
+    result = cli("apply", "--auto-approve", str(rubric_file(tmp_path, fitting)))
+    assert result.code == 0, result.err
+    assert {7101, 7102, 7103, 7104, 7105} <= set(live_rules(emulator))
+    misfit = rubric_file(tmp_path, rule("metric_id: 7102", "score", "gte", 3))
+    refused = cli("plan", str(misfit))
+    assert refused.code == 1
+    assert "is binary: op must be eq or neq" in refused.err
+
+
 def test_unknown_eval_type_passes_through_with_a_warning(
     cli: Cli, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
+    emulator.state.add_metric(id=7004, project=123, name="Politeness", eval_type="sentiment_v2")
     path = rubric_file(tmp_path, rule("metric_id: 7004", "score", "gte", 0.2))
     result = cli("plan", str(path))
     assert result.code == 0, result.err
@@ -209,13 +249,13 @@ def test_agent_scoped_metrics_are_looked_up_only_when_needed(
 ) -> None:
     project_level = rubric_file(tmp_path, rule("metric_id: 5512", "score", "gte", 3))
     assert cli("plan", str(project_level)).code == 0
-    assert not emulator.state.requests_to("GET", "/test_framework/v1/aiagents/")
+    assert not emulator.state.requests_to("GET", "/test_framework/v2/aiagents/")
     emulator.state.clear_requests()
     scoped = rubric_file(tmp_path, rule("metric_id: 9101", "score", "eq", 5))
     result = cli("plan", str(scoped))
     assert result.code == 0, result.err
     assert "+ metric 9101" in result.out
-    assert emulator.state.requests_to("GET", "/test_framework/v1/aiagents/")
+    assert emulator.state.requests_to("GET", "/test_framework/v2/aiagents/")
 
 
 def test_metrics_by_slug_or_name_resolve_per_project(
@@ -317,7 +357,7 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
     cli = Cli(emulator.base_url, tmp_path)
     # Independently of the tool: fetch every call and decide by hand which ones the change flips.
     calls = httpx.get(
-        f"{emulator.base_url}/observability/v1/call-logs/",
+        f"{emulator.base_url}/observability/v2/call-logs/",
         params={"project_id": "123", "page_size": "500", "timestamp_from": "2026-01-01T00:00:00Z"},
         headers={"X-CEKURA-API-KEY": API_KEY},
     )
@@ -327,7 +367,7 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
 
     start = (emulator.state.now - timedelta(days=31)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     page: str | None = (
-        f"{emulator.base_url}/observability/v1/call-logs/?project_id=123&page_size=500&timestamp_from={start}"
+        f"{emulator.base_url}/observability/v2/call-logs/?project_id=123&page_size=500&timestamp_from={start}"
     )
     while page:
         body = httpx.get(page, headers={"X-CEKURA-API-KEY": API_KEY}).json()
@@ -335,11 +375,18 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
         page = body["next"]
     assert len(everything) == 300
 
+    def entry(call: dict[str, Any], metric: int) -> dict[str, Any] | None:
+        """The metric's result on the call; None when it has none or one marked irrelevant."""
+        found = next((m for m in call["metrics"] if m["id"] == metric), None)
+        return None if found is None or (found.get("extra") or {}).get("trigger_failed") else found
+
     def score(call: dict[str, Any], metric: int) -> Any:
-        return next((m.get("score") for m in call["metrics"] if m["id"] == metric), None)
+        found = entry(call, metric)
+        return None if found is None else found.get("score")
 
     def enum(call: dict[str, Any], metric: int) -> Any:
-        return next((m.get("enum") for m in call["metrics"] if m["id"] == metric), None)
+        found = entry(call, metric)
+        return None if found is None else found.get("enum") or None
 
     def passes(call: dict[str, Any], threshold: int) -> bool:
         checks = [
@@ -362,20 +409,20 @@ def test_impact_of_a_tightened_rule_counts_the_flipped_calls(
     assert set(report["pass_to_fail"]["examples"]) <= set(flipped)
     assert report["fail_to_pass"]["count"] == 0
     assert report["by_metric"] == [{"metric_id": 5512, "pass_to_fail": len(flipped), "fail_to_pass": 0}]
-    # Never more than 33 days per request.
-    for request in emulator.state.requests_to("GET", "/observability/v1/call-logs/"):
+    # Never more than 32 days per request: a day inside the documented 33.
+    for request in emulator.state.requests_to("GET", "/observability/v2/call-logs/"):
         since = datetime.fromisoformat(request.query["timestamp_from"][0].replace("Z", "+00:00"))
         until = datetime.fromisoformat(request.query["timestamp_to"][0].replace("Z", "+00:00"))
-        assert until - since <= timedelta(days=33)
+        assert until - since <= timedelta(days=32)
 
     emulator.state.clear_requests()
     wide = cli("plan", "--impact", "--since", "40d", "--format", "json", str(path))
     assert json.loads(wide.out)["impact"][0]["pass_to_fail"]["count"] == len(flipped)
     windows = {
         (r.query["timestamp_from"][0], r.query["timestamp_to"][0])
-        for r in emulator.state.requests_to("GET", "/observability/v1/call-logs/")
+        for r in emulator.state.requests_to("GET", "/observability/v2/call-logs/")
     }
-    assert len(windows) == 2  # 40 days: split into two windows of at most 33
+    assert len(windows) == 2  # 40 days: split into two windows of at most 32
 
     text = cli("plan", "--impact", "--since", "31d", str(path))
     assert f"pass -> fail: {len(flipped)} calls" in text.out

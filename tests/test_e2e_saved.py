@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from conftest import API_KEY, Cli
 
 from reconciler.emulator import RunningEmulator
@@ -431,3 +435,238 @@ def test_small_usage_slips(cli: Cli, emulator: RunningEmulator, tmp_path: Path) 
     assert noted.code == 0 and "--since only applies with --impact" in noted.err
     bad_port = cli("plan", "--base-url", "http://127.0.0.1:99999", str(tmp_path / "p.yaml"))
     assert bad_port.code == 1 and "invalid port" in bad_port.err
+
+
+# -- a saved plan edited by hand, its checksum recomputed (anyone can) -------------------------------
+
+
+def resealed(path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Edit the saved plan's JSON and recompute its checksum, as anyone who can write the file can."""
+    document = json.loads(path.read_text())
+    document.pop("checksum")
+    edit(document)
+    blob = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    document["checksum"] = "sha256:" + hashlib.sha256(blob).hexdigest()
+    path.write_text(json.dumps(document, indent=2, ensure_ascii=False))
+
+
+def _project0(edit: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    return lambda document: edit(document["projects"][0])
+
+
+def _change(project: dict[str, Any], path: str) -> dict[str, Any]:
+    [change] = [c for c in project["field_changes"] if c["path"] == path]
+    assert isinstance(change, dict)
+    return change
+
+
+def _add_secret(project: dict[str, Any]) -> None:
+    project["patch"]["retell_api_key"] = {"$secret": {"env": "EVIL_KEY"}}
+    project["managed_secrets"].append("retell_api_key")
+
+
+_THEIR_RULE = {
+    "metric_id": 61208,
+    "conditions": {"operator": "and", "conditions": [{"field": "score", "op": "eq", "value": 5}]},
+}
+
+EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "a field added to the PATCH": lambda p: p["patch"].update(max_call_duration=5),
+    "a value changed in the PATCH only": lambda p: p["patch"].update(sample_rate=0.95),
+    "the rubric emptied in the PATCH": lambda p: p["patch"].update(rubric_config={}),
+    "a rule added to the PATCH only": lambda p: p["patch"]["rubric_config"]["rules"].append(_THEIR_RULE),
+    "the secret reference swapped in the PATCH": lambda p: p["patch"].update(
+        vapi_api_key={"$secret": {"env": "EVIL_KEY"}}
+    ),
+    "is_deleted added to the PATCH": lambda p: p["patch"].update(is_deleted=True),
+    "a secret added to the PATCH and the managed secrets": _add_secret,
+    "a change's before value altered": lambda p: _change(p, "sample_rate").update(before=0.74),
+    "a rule change's after differing from the PATCH": lambda p: p["rule_changes"][0]["after"][0][
+        "conditions"
+    ]["conditions"][0].update(value=1),
+    "a setting dropped from the managed settings": lambda p: p["managed_settings"].remove("sample_rate"),
+    "the rubric no longer managed": lambda p: p.update(manages_rubric=False),
+    "a secret reference that is not an object": lambda p: p["patch"].update(vapi_api_key={"$secret": "X"}),
+    "NaN as a value shown": lambda p: _change(p, "sample_rate").update(before=float("nan")),
+    "the changes are not a list": lambda p: p.update(field_changes={"path": "sample_rate"}),
+    "the PATCH is not an object": lambda p: p.update(patch=["sample_rate"]),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS), ids=list(EDITS))
+def test_an_edited_saved_plan_with_a_recomputed_checksum_sends_nothing_unshown(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path, edit: str
+) -> None:
+    from reconciler.diff import fingerprint
+
+    out = saved_plan(cli, tmp_path)
+    live = emulator.state.project(124)
+
+    def edit_and_refingerprint(project: dict[str, Any]) -> None:
+        EDITS[edit](project)
+        # The fingerprint is a digest of live values anyone who can read the project can recompute.
+        project["fingerprint"] = fingerprint(
+            live,
+            settings=project["managed_settings"],
+            secrets=project["managed_secrets"],
+            rubric=project["manages_rubric"],
+        )
+
+    resealed(out, _project0(edit_and_refingerprint))
+    emulator.state.clear_requests()
+    # Even with both guard flags given: they allow what the plan shows, not what it hides.
+    result = cli(
+        "apply", "--force", "--allow-delete", str(out), env={"VAPI_API_KEY": SECRET, "EVIL_KEY": "evil-9c1"}
+    )
+    assert result.code == 1, result.all
+    assert "Traceback" not in result.err
+    assert "nothing was sent" in result.err
+    assert emulator.state.patches() == []
+
+
+def test_a_swapped_secret_reference_is_shown_by_apply(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    made = cli(
+        "plan", "--out", str(tmp_path / "x.plan"), str(project_file(tmp_path)), env={"VAPI_API_KEY": SECRET}
+    )
+    assert (
+        "vapi_api_key: (sensitive) (not configured, will be set), read from {env: VAPI_API_KEY}" in made.out
+    )
+    out = tmp_path / "x.plan"
+
+    def swap(project: dict[str, Any]) -> None:
+        project["patch"]["vapi_api_key"] = {"$secret": {"env": "EVIL_KEY"}}
+        _change(project, "vapi_api_key")["after"] = {"$secret": {"env": "EVIL_KEY"}}
+
+    resealed(out, _project0(swap))
+    result = cli("apply", str(out), env={"VAPI_API_KEY": SECRET, "EVIL_KEY": "evil-9c1"})
+    sent = [p.json.get("vapi_api_key") for p in emulator.state.patches()]
+    if "evil-9c1" in sent:  # sent only as shown: apply's plan names the reference it read
+        assert "read from {env: EVIL_KEY}" in result.out
+        assert "VAPI_API_KEY" not in result.out
+    assert "evil-9c1" not in result.all
+
+
+def test_a_moved_secret_folder_is_shown_by_apply(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "hook").write_text("hook-reviewed\n")
+    other = tmp_path / "elsewhere"
+    (other / "secrets").mkdir(parents=True)
+    (other / "secrets" / "hook").write_text("hook-NOT-reviewed\n")
+    path = tmp_path / "h.yaml"
+    path.write_text("version: 1\nproject: 124\nsecrets:\n  webhook_secret: {file: secrets/hook}\n")
+    out = tmp_path / "h.plan"
+    assert cli("plan", "--out", str(out), str(path)).code == 0
+    resealed(out, _project0(lambda p: p.update(secret_dir=str(other))))
+    result = cli("apply", str(out))
+    if emulator.state.stored_secret(124, "webhook_secret") == "hook-NOT-reviewed":
+        assert f"read from {{file: {other / 'secrets' / 'hook'}}}" in result.out
+    assert "hook-NOT-reviewed" not in result.all
+
+
+def test_the_guards_see_what_an_edited_saved_plan_would_send(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    from reconciler.diff import fingerprint
+
+    path = tmp_path / "prune.yaml"
+    path.write_text(
+        "version: 1\nproject: 123\nrubric:\n  prune: true\n  rules:\n    - metric_id: 7001\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 1}]}\n"
+    )
+    out = tmp_path / "prune.plan"
+    assert cli("plan", "--out", str(out), str(path)).code == 0
+    honest = out.read_text()
+    assert cli("apply", str(out)).code == 1  # removes all 3 live rules: needs --force
+
+    def removals_as_changes(project: dict[str, Any]) -> None:
+        for change in project["rule_changes"]:
+            if change["action"] == "remove":
+                change["action"] = "change"
+
+    hidden: list[Callable[[dict[str, Any]], None]] = [
+        lambda p: p.update(rules_live=100),
+        lambda p: p.update(rules_live=100, rules_kept=97, metrics_kept=40),
+        removals_as_changes,
+    ]
+    for edit in hidden:
+        out.write_text(honest)
+        resealed(out, _project0(edit))
+        emulator.state.clear_requests()
+        result = cli("apply", str(out))
+        assert result.code == 1, result.all
+        assert "Traceback" not in result.err
+        assert emulator.state.patches() == []
+
+    # is_deleted shown in full (change, PATCH, managed settings, fingerprint): the guard still holds.
+    live = emulator.state.project(123)
+
+    def delete(project: dict[str, Any]) -> None:
+        project["field_changes"].append(
+            {
+                "path": "is_deleted",
+                "before": False,
+                "after": True,
+                "sensitive": False,
+                "action": "update",
+                "before_missing": False,
+                "after_missing": False,
+            }
+        )
+        project["patch"]["is_deleted"] = True
+        project["managed_settings"].append("is_deleted")
+        project["fingerprint"] = fingerprint(
+            live, settings=project["managed_settings"], secrets=(), rubric=True
+        )
+
+    out.write_text(honest)
+    resealed(out, _project0(delete))
+    emulator.state.clear_requests()
+    refused = cli("apply", "--force", str(out))
+    assert refused.code == 1 and "--allow-delete" in refused.err, refused.all
+    assert "is_deleted: false -> true" in refused.out
+    assert emulator.state.patches() == []
+
+
+def test_apply_of_a_saved_plan_shows_what_plan_showed(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    # Sub-keys of a JSON-object setting, a named metric left unchanged beside a changed one, a rule
+    # of another metric kept: what apply shows and sends is rebuilt from the changes, the same plan.
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "version: 1\nproject: 123\nsettings:\n  sample_rate: 0.5\n"
+        "  no_calls_notify_time_period:\n    time_zone: Europe/Paris\n    time_periods:\n"
+        "      - {start_time: '18:00', end_time: '23:59', time_frame: 60}\n"
+        "      - {start_time: '09:00', end_time: '17:00', time_frame: 30}\n"
+        "    exception_numbers: ['+14155552671', '+15551234567']\n    agents: [312, 305]\n"
+        "rubric:\n  rules:\n"
+        "    - metric_id: 5512\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 4}]}\n"
+        "    - metric_id: 8821\n"
+        "      conditions: {operator: and, conditions: [{field: enum, op: eq, value: resolved}]}\n"
+    )
+    out = tmp_path / "s.plan"
+    made = cli("plan", "--out", str(out), str(path))
+    assert made.code == 0, made.err
+    assert "no_calls_notify_time_period.time_zone" in made.out
+    assert "1 rule of 1 metric not in the file kept" in made.out
+    applied = cli("apply", str(out))
+    assert applied.code == 0, applied.err
+    assert applied.out.startswith(made.out), (made.out, applied.out)
+    [patch] = emulator.state.patches()
+    assert set(patch.json) == {"sample_rate", "no_calls_notify_time_period", "rubric_config"}
+    assert patch.json["no_calls_notify_time_period"]["time_zone"] == "Europe/Paris"
+    assert len(patch.json["rubric_config"]["rules"]) == 3
+
+
+def test_a_saved_plan_nested_too_deeply_is_a_clean_error(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "deep.plan"
+    out.write_text('{"kind": "cekura-reconciler/saved-plan", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    result = cli("apply", str(out))
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    assert "(nested too deeply); nothing was sent" in result.err
+    assert emulator.state.requests == []

@@ -32,7 +32,7 @@ SEED_RUBRIC_123 = {
     "rules": [
         {
             "metric_id": 115164,
-            "conditions": {"operator": "and", "conditions": [{"op": "eq", "field": "score", "value": 5}]},
+            "conditions": {"operator": "and", "conditions": [{"op": "eq", "field": "score", "value": True}]},
         },
         {
             "metric_id": 5512,
@@ -153,8 +153,9 @@ def test_configured_flags_follow_the_seeded_secrets(
 ) -> None:
     body = client.get(f"/user/v1/projects/{project_id}/").json()
     flags = {name: body[f"{name}_configured"] for name in SECRET_FIELDS}
-    assert flags == {name: name in configured for name in SECRET_FIELDS}
-    assert body["vapi_public_key_configured"] is False
+    # The spec types `<name>_configured` as a string.
+    assert flags == {name: "true" if name in configured else "false" for name in SECRET_FIELDS}
+    assert body["vapi_public_key_configured"] == "false"
 
 
 def test_project_list_is_a_plain_array_without_secret_values(client: httpx.Client) -> None:
@@ -163,7 +164,7 @@ def test_project_list_is_a_plain_array_without_secret_values(client: httpx.Clien
     body = response.json()
     assert isinstance(body, list)
     assert [p["id"] for p in body] == [123, 124, 125]
-    assert body[2]["webhook_secret_configured"] is True
+    assert body[2]["webhook_secret_configured"] == "true"
     for secret in SEED_SECRETS:
         assert secret not in response.text
 
@@ -230,7 +231,7 @@ def test_patch_ignores_unknown_fields(emu: RunningEmulator, client: httpx.Client
     assert "no_such_field" not in body
     assert "vapi_public_key" not in body
     assert body["name"] == "Renamed"
-    assert body["vapi_public_key_configured"] is False
+    assert body["vapi_public_key_configured"] == "false"
     assert "no_such_field" not in emu.state.project(123)
 
 
@@ -255,9 +256,9 @@ def test_patch_ignores_read_only_fields(emu: RunningEmulator, client: httpx.Clie
     after = response.json()
     assert without_updated_at(after) == without_updated_at(before)
     assert after["updated_at"] != "2000-01-01T00:00:00Z"
-    assert after["vapi_api_key_configured"] is True
-    assert after["retell_api_key_configured"] is False
-    assert after["vapi_public_key_configured"] is False
+    assert after["vapi_api_key_configured"] == "true"
+    assert after["retell_api_key_configured"] == "false"
+    assert after["vapi_public_key_configured"] == "false"
     assert client.get("/user/v1/projects/999/").status_code == 404
 
 
@@ -270,13 +271,13 @@ def test_an_empty_patch_changes_nothing(emu: RunningEmulator, client: httpx.Clie
 
 def test_secrets_are_write_only(emu: RunningEmulator, anon: httpx.Client, client: httpx.Client) -> None:
     secret = "retell-rotated-s3cr3t-value-77"
-    assert client.get(P123).json()["retell_api_key_configured"] is False
+    assert client.get(P123).json()["retell_api_key_configured"] == "false"
     patched = client.patch(P123, json={"retell_api_key": secret})
     assert patched.status_code == 200
     assert secret not in patched.text
     assert "retell_api_key" not in patched.json()
     got = client.get(P123)
-    assert got.json()["retell_api_key_configured"] is True
+    assert got.json()["retell_api_key_configured"] == "true"
     assert secret not in got.text
     assert secret not in client.get("/user/v1/projects/").text
     assert secret not in anon.get("/_emulator/projects/123").text
@@ -451,6 +452,8 @@ def test_a_malformed_rubric_is_rejected(emu: RunningEmulator, client: httpx.Clie
 
 
 def test_a_valid_rubric_is_stored_as_sent(emu: RunningEmulator, client: httpx.Client) -> None:
+    # A metric of an eval_type the spec does not list (not in the seed): its rules are not checked.
+    emu.state.add_metric(id=7004, project=123, name="Politeness", eval_type="sentiment_v2")
     value = rubric(
         rule(115164, "score", "eq", True),
         rule(7002, "score", "neq", 0),
@@ -490,7 +493,8 @@ def test_metrics_filter_by_project_as_a_plain_array(client: httpx.Client) -> Non
     assert response.status_code == 200
     body = response.json()
     assert isinstance(body, list)
-    assert {m["id"] for m in body} == {5512, 115164, 8821, 7001, 7002, 7003, 7004}
+    assert {m["id"] for m in body} == {5512, 115164, 8821, 7001, 7002, 7003}
+    assert {m["eval_type"] for m in body} == {"binary", "continuous_qualitative", "numeric", "enum"}
     assert all(m["project"] == 123 for m in body)
     by_id = {m["id"]: m for m in body}
     assert by_id[8821]["enum_values"] == ["resolved", "partially_resolved", "unresolved"]
@@ -600,13 +604,13 @@ def test_call_logs_are_paginated_and_filtered_by_window(client: httpx.Client) ->
     assert 0 < week_count < 300
     assert all("2026-11-21T12:00:00Z" <= c["timestamp"] <= "2026-11-28T12:00:00Z" for c in week_calls)
     assert week_calls == [c for c in calls if c["timestamp"] >= "2026-11-21T12:00:00Z"]
-    default_count, _ = all_calls(client, {"project_id": "123"})  # the default window: the last 7 days
-    assert default_count == week_count
+    default_count, _ = all_calls(client, {"project_id": "123"})  # the default window: the last 30 days
+    assert default_count == 300
 
 
 def test_call_logs_carry_metric_results_of_the_project_and_its_agents(client: httpx.Client) -> None:
     _, calls = all_calls(client, WINDOW)
-    project_metrics = {5512, 115164, 8821, 7001, 7002, 7003, 7004}
+    project_metrics = {5512, 115164, 8821, 7001, 7002, 7003}
     for call in calls:
         ids = {m["id"] for m in call["metrics"]}
         assert ids <= project_metrics | {9101}
@@ -864,7 +868,7 @@ def test_admin_project_endpoint_reads_and_edits(
     assert (body["name"], body["sample_rate"], body["webhook_secret_configured"]) == (
         "Edited in the UI",
         0.3,
-        True,
+        "true",
     )
     assert emu.state.stored_secret(123, "webhook_secret") == "whsec-ui"
     assert emu.state.requests_to("PATCH") == []  # an out-of-band edit is not an API request
@@ -891,7 +895,7 @@ def test_a_minimal_seed_project_gets_the_full_default_shape(tmp_path: Path) -> N
         response = client.get("/user/v1/projects/1/")
         assert response.status_code == 200
         body = response.json()
-        assert body == {**project_defaults(), "id": 1, "name": "x", "vapi_api_key_configured": True}
+        assert body == {**project_defaults(), "id": 1, "name": "x", "vapi_api_key_configured": "true"}
         assert "seeded-key" not in response.text
         assert client.get(METRICS, params={"project_id": "1"}).json() == []
         assert client.get(AGENTS, params={"project_id": "1"}).json()["count"] == 0
@@ -920,7 +924,7 @@ def test_set_project_fields_simulates_an_out_of_band_edit(emu: RunningEmulator, 
     body = client.get(P123).json()
     assert body["notify_no_calls"] is False
     assert body["no_calls_notify_time_period"] == {"time_zone": "UTC", "time_periods": []}
-    assert client.get(P124).json()["vapi_api_key_configured"] is True
+    assert client.get(P124).json()["vapi_api_key_configured"] == "true"
     assert emu.state.stored_secret(124, "vapi_api_key") == "oob-key"
     assert emu.state.requests_to("PATCH") == []
 

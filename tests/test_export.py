@@ -21,7 +21,7 @@ from reconciler.errors import ReconcilerError
 from reconciler.export import export_project, fetch_export_inputs, quote, secret_env_name
 from reconciler.files import load_projects
 from reconciler.loader import load_text
-from reconciler.model import SECRET_FIELDS
+from reconciler.model import SECRET_FIELDS, is_configured
 from reconciler.reconcile import plan_project
 from reconciler.rubric import MetricCatalog, resolve_rules
 from reconciler.validate import validate_document
@@ -111,6 +111,31 @@ def test_empty_live_rubric_exports_a_rubric_that_manages_nothing() -> None:
 def test_export_is_deterministic() -> None:
     live, metrics = seed_live(123)
     assert export_project(live, metrics) == export_project(dict(reversed(live.items())), metrics[::-1])
+
+
+def test_binary_rules_are_written_in_the_current_form() -> None:
+    """Legacy 5/0 on a binary metric is exported as true/false (the spec's form); other metrics'
+    numbers stay numbers; the file still plans to no change against the legacy live rubric."""
+    live, metrics = seed_live(123)
+    live["rubric_config"] = {
+        "evaluation_logic": "and",
+        "rules": [
+            {"metric_id": 115164, "conditions": {"operator": "and", "conditions": [
+                {"field": "score", "op": "eq", "value": 5}]}},
+            {"metric_id": 7002, "conditions": {"operator": "and", "conditions": [
+                {"field": "score", "op": "neq", "value": 0}]}},
+            {"metric_id": 5512, "conditions": {"operator": "and", "conditions": [
+                {"field": "score", "op": "gte", "value": 5}]}},
+        ],
+    }  # fmt: skip
+    text = export_project(live, metrics)
+    rules = {
+        r["metric_id"]: r["conditions"]["conditions"][0] for r in yaml.safe_load(text)["rubric"]["rules"]
+    }
+    assert rules[115164]["value"] is True
+    assert rules[7002]["value"] is False
+    assert rules[5512]["value"] == 5 and rules[5512]["value"] is not True
+    assert_no_changes(plan_offline(text, live, metrics)[1])
 
 
 def test_golden_project_123() -> None:
@@ -213,7 +238,7 @@ def test_secrets_appear_only_as_references(project_id: int) -> None:
         if stored:
             assert stored not in text
     secrets = yaml.safe_load(text).get("secrets") or {}
-    configured = {n for n in SECRET_FIELDS if live[f"{n}_configured"]}
+    configured = {n for n in SECRET_FIELDS if is_configured(live[f"{n}_configured"])}
     assert set(secrets) == configured
     for name, ref in secrets.items():
         assert ref == {"env": secret_env_name(project_id, name)}
@@ -374,7 +399,7 @@ def test_exported_file_plans_no_changes_over_http(
         env = {
             secret_env_name(project_id, name): "placeholder-value"
             for name in SECRET_FIELDS
-            if live[f"{name}_configured"]
+            if is_configured(live[f"{name}_configured"])
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from reconciler.client import CekuraClient, RetryPolicy
 from reconciler.emulator import EmulatorState, start
 from reconciler.emulator_seed import default_seed, generate_call_logs, rubric_passes
-from reconciler.errors import PlanError, ServerError
+from reconciler.errors import PlanError, RequestRejected, ServerError
 from reconciler.impact import (
+    MAX_WINDOW_DAYS,
     PASS,
     CompiledRubric,
     ImpactReport,
@@ -43,12 +44,12 @@ def cond(field: str, op: str, value: Any) -> dict[str, Any]:
     return {"field": field, "op": op, "value": value}
 
 
-def rule(metric_id: int, *conditions: dict[str, Any]) -> dict[str, Any]:
-    return {"metric_id": metric_id, "conditions": {"operator": "and", "conditions": list(conditions)}}
+def rule(metric_id: int, *conditions: dict[str, Any], operator: str = "and") -> dict[str, Any]:
+    return {"metric_id": metric_id, "conditions": {"operator": operator, "conditions": list(conditions)}}
 
 
-def rubric(*rules: dict[str, Any]) -> dict[str, Any]:
-    return {"evaluation_logic": "and", "rules": list(rules)}
+def rubric(*rules: dict[str, Any], logic: str = "and") -> dict[str, Any]:
+    return {"evaluation_logic": logic, "rules": list(rules)}
 
 
 def score(value: float | None) -> MetricResult:
@@ -92,6 +93,39 @@ def test_a_rule_whose_field_has_no_value_is_skipped() -> None:
     assert evaluate(both, {1: score(4)}).passed
     assert evaluate(both, {1: score(3)}) == Verdict(False, (1,))
     assert evaluate(both, {1: MetricResult(5, "bad")}) == Verdict(False, (1,))
+
+
+def test_a_result_marked_irrelevant_or_empty_skips_its_rule() -> None:
+    """The product skips "metrics with null/empty values" and "metrics marked as irrelevant" (the
+    metric's trigger did not fire: ``extra.trigger_failed``)."""
+    live = rubric(rule(1, cond("score", "eq", True)), rule(2, cond("enum", "in", ["resolved"])))
+    irrelevant = {
+        "metrics": [
+            {"id": 1, "score": 0, "enum": "", "value": "", "extra": {"trigger_failed": True}},
+            {"id": 2, "score": 0, "enum": "", "value": ""},  # an enum metric without a value
+        ]
+    }
+    assert call_results(irrelevant) == {2: MetricResult(0.0, None)}
+    assert evaluate(live, call_results(irrelevant)) == PASS
+    relevant = {
+        "metrics": [{"id": 1, "score": 0, "enum": "", "value": "", "extra": {"trigger_failed": False}}]
+    }
+    assert evaluate(live, call_results(relevant)) == Verdict(False, (1,))
+    failing_enum = {"metrics": [{"id": 2, "score": 0, "enum": "unresolved", "value": "unresolved"}]}
+    assert evaluate(live, call_results(failing_enum)) == Verdict(False, (2,))
+
+
+def test_a_live_or_rubric_is_judged_as_written() -> None:
+    either = rubric(rule(1, cond("score", "gte", 4)), rule(2, cond("enum", "eq", "ok")), logic="or")
+    assert evaluate(either, {1: score(1), 2: enum("ok")}) == PASS
+    assert evaluate(either, {1: score(5), 2: enum("bad")}) == PASS
+    assert evaluate(either, {1: score(1), 2: enum("bad")}) == Verdict(False, (1, 2))
+    assert evaluate(either, {1: score(1)}) == Verdict(False, (1,))  # the other rule is skipped
+    assert evaluate(either, {}) == PASS  # every rule skipped
+    any_condition = rubric(rule(1, cond("score", "gte", 4), cond("score", "eq", 0), operator="or"))
+    assert evaluate(any_condition, {1: score(0)}) == PASS
+    assert evaluate(any_condition, {1: score(2)}) == Verdict(False, (1,))
+    assert "or" in repr(compile_rubric(either))
 
 
 @pytest.mark.parametrize(
@@ -165,12 +199,12 @@ def test_a_compiled_rubric_is_reused_and_accepted_by_evaluate() -> None:
     ("value", "words"),
     [
         ("nope", "must be an object"),
-        ({"evaluation_logic": "or", "rules": []}, 'evaluation_logic must be "and"'),
+        ({"evaluation_logic": "xor", "rules": []}, 'evaluation_logic must be "and" or "or"'),
         ({"rules": {}}, "rules must be a list"),
         ({"rules": [7]}, "rubric rule 1: a rule must be an object"),
         ({"rules": [{"metric_id": "5512", "conditions": {}}]}, "metric_id must be an integer"),
         ({"rules": [{"metric_id": 5, "conditions": [cond("score", "eq", 5)]}]}, "conditions must be"),
-        ({"rules": [{"metric_id": 5, "conditions": {"operator": "or", "conditions": []}}]}, "operator"),
+        ({"rules": [{"metric_id": 5, "conditions": {"operator": "nor", "conditions": []}}]}, "operator"),
         (rubric(rule(5, "x")), "a condition must be an object"),  # type: ignore[arg-type]
         (rubric(rule(5, cond("value", "eq", 5))), 'field must be "score" or "enum"'),
         (rubric(rule(5, cond("score", "between", 5))), "op must be one of"),
@@ -248,13 +282,15 @@ def condition_for(field_op: tuple[str, str]) -> st.SearchStrategy[dict[str, Any]
 conditions = st.sampled_from(
     [("score", op) for op in [*SCORE_OPS, "in"]] + [("enum", op) for op in ["eq", "neq", "in"]]
 ).flatmap(condition_for)
+LOGICS = st.sampled_from(["and", "and", "or"])  # "and" is what the API accepts; "or" live rubrics too
 rules = st.builds(
-    lambda metric_id, conds: rule(metric_id, *conds),
+    lambda metric_id, conds, operator: rule(metric_id, *conds, operator=operator),
     st.sampled_from(METRIC_IDS),
     st.lists(conditions, min_size=0, max_size=3),
+    LOGICS,
 )
 rubrics = st.one_of(
-    st.builds(lambda rs: rubric(*rs), st.lists(rules, min_size=1, max_size=5)),
+    st.builds(lambda rs, logic: rubric(*rs, logic=logic), st.lists(rules, min_size=1, max_size=5), LOGICS),
     st.sampled_from([None, {}, rubric()]),
 )
 # A field is missing now and then (None), a metric's whole result now and then (absent key).
@@ -267,7 +303,8 @@ results_maps = st.dictionaries(st.sampled_from(METRIC_IDS), metric_results, max_
 
 
 def reference(rubric_value: dict[str, Any] | None, results: dict[int, MetricResult]) -> Verdict:
-    """The doc read literally, with the decided 'no value in that field' rule, and no cleverness."""
+    """The doc read literally, with the decided 'no value in that field' rule, and no cleverness;
+    "or" (at the top or in a rule) as written: any decided rule or condition holding suffices."""
 
     def as_number(x: Any) -> Any:
         if x is True:
@@ -277,11 +314,12 @@ def reference(rubric_value: dict[str, Any] | None, results: dict[int, MetricResu
         return x
 
     failed: list[int] = []
+    decided: list[bool] = []
     for r in (rubric_value or {}).get("rules", []):
         result = results.get(r["metric_id"])
         if result is None:
             continue  # the metric produced no value on this call: skipped
-        rule_ok = True
+        holding: list[bool] = []
         for c in r["conditions"]["conditions"]:
             actual = result.score if c["field"] == "score" else result.enum
             if actual is None:
@@ -304,10 +342,15 @@ def reference(rubric_value: dict[str, Any] | None, results: dict[int, MetricResu
                 holds = actual <= value
             else:
                 holds = actual in value
-            if not holds:
-                rule_ok = False
+            holding.append(bool(holds))
+        if not holding:
+            continue  # no condition could be evaluated: the rule is skipped
+        rule_ok = any(holding) if r["conditions"]["operator"] == "or" else all(holding)
+        decided.append(rule_ok)
         if not rule_ok and r["metric_id"] not in failed:
             failed.append(r["metric_id"])
+    if (rubric_value or {}).get("evaluation_logic") == "or" and any(decided):
+        return PASS
     return Verdict(not failed, tuple(failed))
 
 
@@ -330,20 +373,29 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def test_split_window_short_spans_are_one_window() -> None:
     assert split_window(T0, T0 + timedelta(days=30)) == [(T0, T0 + timedelta(days=30))]
-    assert split_window(T0, T0 + timedelta(days=33)) == [(T0, T0 + timedelta(days=33))]
+    assert split_window(T0, T0 + timedelta(days=32)) == [(T0, T0 + timedelta(days=32))]
     assert split_window(T0, T0 + timedelta(minutes=1)) == [(T0, T0 + timedelta(minutes=1))]
+
+
+def test_windows_stay_a_day_inside_the_documented_33_days() -> None:
+    """ "Must not exceed 33 days": a server counting days inclusively refuses exactly 33."""
+    assert MAX_WINDOW_DAYS == 32
+    assert split_window(T0, T0 + timedelta(days=33)) == [
+        (T0, T0 + timedelta(days=32)),
+        (T0 + timedelta(days=32), T0 + timedelta(days=33)),
+    ]
 
 
 def test_split_window_cuts_long_spans_into_consecutive_windows() -> None:
     until = T0 + timedelta(days=90, hours=5)
     windows = split_window(T0, until)
     assert windows == [
-        (T0, T0 + timedelta(days=33)),
-        (T0 + timedelta(days=33), T0 + timedelta(days=66)),
-        (T0 + timedelta(days=66), until),
+        (T0, T0 + timedelta(days=32)),
+        (T0 + timedelta(days=32), T0 + timedelta(days=64)),
+        (T0 + timedelta(days=64), until),
     ]
-    assert len(split_window(T0, T0 + timedelta(days=66))) == 2
-    assert len(split_window(T0, T0 + timedelta(days=66, seconds=1))) == 3
+    assert len(split_window(T0, T0 + timedelta(days=64))) == 2
+    assert len(split_window(T0, T0 + timedelta(days=64, seconds=1))) == 3
     small = split_window(T0, T0 + timedelta(days=10), max_days=3)
     assert [end - start for start, end in small] == [timedelta(days=3)] * 3 + [timedelta(days=1)]
     assert all(a[1] == b[0] for a, b in itertools.pairwise(small))
@@ -531,7 +583,7 @@ def test_iter_call_logs_pages_with_the_window_and_follows_next() -> None:
         seen.append(request)
         if "page=2" in str(request.url):
             return httpx.Response(200, json={"count": 3, "next": None, "results": [{"id": 3}]})
-        nxt = f"{base}/observability/v1/call-logs/?project_id=7&page=2"
+        nxt = f"{base}/observability/v2/call-logs/?project_id=7&page=2"
         return httpx.Response(200, json={"count": 3, "next": nxt, "results": [{"id": 1}, {"id": 2}]})
 
     client = CekuraClient(
@@ -543,7 +595,7 @@ def test_iter_call_logs_pages_with_the_window_and_follows_next() -> None:
     assert len(seen) == 1
     assert [c["id"] for c in calls] == [2, 3]
     first = parse_qs(urlsplit(str(seen[0].url)).query)
-    assert seen[0].url.path == "/observability/v1/call-logs/"
+    assert seen[0].url.path == "/observability/v2/call-logs/"
     assert first == {
         "project_id": ["7"],
         "timestamp_from": ["2026-01-01T00:00:00Z"],
@@ -555,9 +607,16 @@ def test_iter_call_logs_pages_with_the_window_and_follows_next() -> None:
 class FakeSource:
     """Serves fixed calls per window, newest first, inclusive at both ends like the emulator."""
 
-    def __init__(self, calls: list[dict[str, Any]], *, fail_on: datetime | None = None) -> None:
+    def __init__(
+        self,
+        calls: list[dict[str, Any]],
+        *,
+        fail_on: datetime | None = None,
+        refuse_over: timedelta | None = None,
+    ) -> None:
         self.calls = calls
         self.fail_on = fail_on
+        self.refuse_over = refuse_over  # a server stricter about the window: 400 over this
         self.windows: list[tuple[datetime, datetime, int]] = []
         self.active = 0
         self.most_active = 0
@@ -574,6 +633,8 @@ class FakeSource:
             time.sleep(0.02)
             if start == self.fail_on:
                 raise ServerError("boom")
+            if self.refuse_over is not None and end - start > self.refuse_over:
+                raise RequestRejected("the API rejected GET ... (400): The time window may not exceed")
             for call in self.calls:
                 when = datetime.fromisoformat(call["timestamp"])
                 if start <= when <= end:
@@ -608,6 +669,30 @@ def test_compute_impact_counts_a_call_on_a_seam_once_and_bounds_the_threads() ->
     assert sorted((s, e) for s, e, _ in source.windows) == windows
     assert {size for _, _, size in source.windows} == {50}
     assert report.examples_pass_to_fail == [1, 2, 3, 4, 5]  # newest first, as the API lists them
+
+
+def test_a_refused_window_is_split_and_retried_instead_of_failing_the_run() -> None:
+    until = T0 + timedelta(days=64)
+    moments = [T0 + timedelta(hours=7 * i) for i in range(int(64 * 24 / 7) + 1)]
+    calls = [
+        {"id": i, "timestamp": stamp(m), "metrics": [{"id": 1, "score": 4}]}
+        for i, m in enumerate(sorted(moments, reverse=True))
+    ]
+    live, desired = rubric(rule(1, cond("score", "gte", 4))), rubric(rule(1, cond("score", "gte", 5)))
+    expected = compute_impact(FakeSource(calls), 3, live, desired, T0, until).to_json()
+    strict = FakeSource(calls, refuse_over=timedelta(days=10))
+    report = compute_impact(strict, 3, live, desired, T0, until, parallelism=2)
+    assert report.to_json() == expected  # every call, once, and the same (newest) examples
+    assert report.calls == len(calls)
+    served = [(s, e) for s, e, _ in strict.windows if e - s <= timedelta(days=10)]
+    assert sorted(served) == [
+        (T0 + timedelta(days=8 * i), T0 + timedelta(days=8 * (i + 1))) for i in range(8)
+    ]
+    # A server that refuses even a day-long window: the refusal stands, after a bounded number of tries.
+    hopeless = FakeSource(calls, refuse_over=timedelta(hours=1))
+    with pytest.raises(RequestRejected, match="time window"):
+        compute_impact(hopeless, 3, live, desired, T0, T0 + timedelta(days=32), parallelism=1)
+    assert len(hopeless.windows) <= 1 + 2 + 2 + 2 + 2 + 2
 
 
 def test_compute_impact_raises_the_first_failure_and_checks_its_arguments() -> None:
@@ -662,7 +747,9 @@ def test_impact_of_tightening_5512_on_the_emulator() -> None:
     flipped = [
         c["id"]
         for c in calls
-        if results(c).get(5512, {}).get("score") == 4 and rubric_passes(live, results(c)) is True
+        if results(c).get(5512, {}).get("score") == 4
+        and not results(c)[5512].get("extra")  # not marked irrelevant
+        and rubric_passes(live, results(c)) is True
     ]
     passing_before = sum(rubric_passes(live, results(c)) is True for c in calls)
     assert flipped == [
@@ -678,7 +765,7 @@ def test_impact_of_tightening_5512_on_the_emulator() -> None:
         wide = compute_impact(
             client, 123, live, desired, now - timedelta(days=90), now, parallelism=3, page_size=7
         )
-        requests = emu.state.requests_to("GET", "/observability/v1/call-logs/")
+        requests = emu.state.requests_to("GET", "/observability/v2/call-logs/")
         client.close()
 
     assert report.calls == len(calls) == 300
@@ -699,7 +786,7 @@ def test_impact_of_tightening_5512_on_the_emulator() -> None:
         span = datetime.fromisoformat(query["timestamp_to"][0]) - datetime.fromisoformat(
             query["timestamp_from"][0]
         )
-        assert timedelta(0) < span <= timedelta(days=33)
+        assert timedelta(0) < span <= timedelta(days=32)
 
 
 def test_no_rubric_change_means_no_flips() -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from conftest import ROOT, Cli
 
-from reconciler.emulator import FAULT_KINDS, Fault, RunningEmulator
+from reconciler.emulator import FAULT_KINDS, ROUTES, Fault, RunningEmulator
 
 DOC = ROOT / "docs" / "emulator.md"
 
@@ -60,6 +60,8 @@ def test_docs_emulator_documents_every_control_endpoint_and_fault() -> None:
         assert endpoint in doc, endpoint
     for path in set(re.findall(r'"(/_emulator/[a-z]+)', source)):
         assert path in doc, path
+    for method, template in ROUTES:  # every API route, too
+        assert f"{method} {template.replace('{id}', 'ID')}" in doc, (method, template)
     for kind in FAULT_KINDS:
         assert f"`{kind}`" in doc, kind
     for name in Fault.__dataclass_fields__:

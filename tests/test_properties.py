@@ -1,10 +1,11 @@
 """Property-based tests: random and mutated YAML never crashes or hangs the loader and validator.
 
 Whatever the input (random text or bytes, YAML dumped from random trees and then decorated with
-anchors, aliases, tags, merge keys and duplicate keys, or examples/project.yaml mutated line by line),
-the only outcomes are a valid project or an ``InputError`` whose every problem is one line of
-``FILE:LINE:COL: message``; never another exception, a traceback or a hang. The last tests run the
-real CLI on a fixed, seeded set of mutated files and hold its exit code and stderr to the same rule.
+anchors, aliases, tags, merge keys and duplicate keys, examples/project.yaml mutated line by line, or
+documents just under and over the loader's limits on values and nesting), the only outcomes are a
+valid project or an ``InputError`` whose every problem is one line of ``FILE:LINE:COL: message``;
+never another exception, a traceback or a hang. The last tests run the real CLI on a fixed, seeded
+set of mutated files and hold its exit code and stderr to the same rule.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import InputError
-from reconciler.loader import MAX_EXPANDED_VALUES, load_file, load_text
+from reconciler.loader import MAX_DEPTH, MAX_EXPANDED_VALUES, MAX_NODES, load_file, load_text
 from reconciler.model import DesiredProject
 from reconciler.validate import validate_document
 
@@ -449,6 +450,92 @@ def test_alias_bomb_is_refused_quickly(text: str) -> None:
     assert elapsed < 2.0, f"an alias bomb took {elapsed:.1f} s to refuse"
 
 
+# -- near and over the loader's limits ------------------------------------------------------------
+
+# Where the generated part goes: (text before it, how many nodes that text makes, how many levels of
+# nesting are around the part).
+WRAPPERS = {
+    "top": ("", 0, 0),
+    "settings": ("version: 1\nproject: 1\nsettings:\n  name: ", 8, 2),
+    "rule": ("version: 1\nproject: 1\nrubric:\n  rules:\n  - ", 9, 3),
+}
+# A list item, and how many nodes it is.
+ITEMS = {"1": 1, "x": 1, "{a: 1}": 3, "[1, 2]": 3, "{metric_id: 1, absent: true}": 5}
+
+
+def many_values(wrapper: str, item: str, offset: int) -> tuple[str, int]:
+    """A flow list of ``item`` making MAX_NODES + about ``offset`` nodes in all, and how many exactly."""
+    prefix, before, _ = WRAPPERS[wrapper]
+    count = (MAX_NODES - before - 1) // ITEMS[item] + offset
+    return prefix + "[" + ", ".join([item] * count) + "]\n", before + 1 + count * ITEMS[item]
+
+
+def _nested(style: str, levels: int) -> str:
+    if style == "flow-lists":
+        return "[" * levels + "1" + "]" * levels
+    if style == "flow-lists-unclosed":
+        return "[" * levels
+    if style == "flow-mappings":
+        return "{a: " * levels + "1" + "}" * levels
+    if style == "flow-lists-over-lines":
+        return "[\n" * levels + "1" + "]" * levels
+    if style == "block-lists":
+        return "- " * levels + "1\n"
+    assert style == "block-mappings"
+    return "".join("  " * i + f"k{i}:\n" for i in range(levels))
+
+
+FLOW_STYLES = ["flow-lists", "flow-lists-unclosed", "flow-mappings"]
+TOP_ONLY_STYLES = ["flow-lists-over-lines", "block-lists", "block-mappings"]
+
+
+@st.composite
+def deep_shapes(draw: st.DrawFn) -> tuple[str, str, int]:
+    """(wrapper, style, levels): nested just under or over MAX_DEPTH in all, or 100,000 deep."""
+    wrapper = draw(st.sampled_from(list(WRAPPERS)))
+    around = WRAPPERS[wrapper][2]
+    style = draw(st.sampled_from(FLOW_STYLES + TOP_ONLY_STYLES if wrapper == "top" else FLOW_STYLES))
+    near = st.integers(min_value=MAX_DEPTH - around - 3, max_value=MAX_DEPTH - around + 3)
+    levels = draw(st.one_of(near, st.just(100_000)))
+    if style == "block-mappings":
+        levels = min(levels, 2_000)  # indented lines: 100,000 of them would be 10 GB
+    return wrapper, style, levels
+
+
+def _refused_for(result: DesiredProject | InputError, message: str) -> bool:
+    """Refused for this one reason alone (a limit stops the load: nothing else is reported)."""
+    if not isinstance(result, InputError) or not any(message in p.message for p in result.problems):
+        return False
+    assert len(result.problems) == 1, result
+    return True
+
+
+LIMITS = settings(PROPERTY, max_examples=8, deadline=None)  # each example reads ~200,000 values: ~2 s
+
+
+@LIMITS
+@given(
+    wrapper=st.sampled_from(list(WRAPPERS)),
+    item=st.sampled_from(list(ITEMS)),
+    offset=st.integers(min_value=-2, max_value=2),
+)
+def test_values_near_the_node_limit(wrapper: str, item: str, offset: int) -> None:
+    text, nodes = many_values(wrapper, item, offset)
+    result = check_text(text)
+    refused = _refused_for(result, f"more than {MAX_NODES:,} values and keys")
+    assert refused == (nodes > MAX_NODES), (nodes, result)
+
+
+@settings(PROPERTY, max_examples=100)
+@given(deep_shapes())
+def test_nesting_near_the_depth_limit(shape: tuple[str, str, int]) -> None:
+    wrapper, style, levels = shape
+    prefix, _, around = WRAPPERS[wrapper]
+    result = check_text(prefix + _nested(style, levels))
+    refused = _refused_for(result, f"nested more than {MAX_DEPTH} levels")
+    assert refused == (around + levels > MAX_DEPTH), (around + levels, result)
+
+
 # Inputs that once broke the loader or the validator (first four: a ValueError traceback or a message
 # over several lines), and other classic nasties.
 HUGE_HEX = "0x" + "f" * 4000  # about 4,800 decimal digits: more than Python will print
@@ -507,6 +594,8 @@ def _cli_cases() -> dict[str, bytes]:
     cases["nul-byte"] = base.replace("project: 123", "project: 12\x003").encode()
     cases["alias-bomb"] = _laughs(9, 9).encode()
     cases["line-break-in-key"] = NASTY["line-break-in-key"].encode()
+    cases["deep-flow"] = NASTY["deep-flow"].encode()
+    cases["deep-lists-over-lines"] = _nested("flow-lists-over-lines", 100_000).encode()
     cases["unchanged"] = base.encode()
     return cases
 

@@ -125,9 +125,11 @@ def test_a_url_encoded_secret_in_an_error_or_a_next_link_is_not_shown() -> None:
             json={"results": [], "next": f"https://elsewhere.example/?k={quote(KEY, safe='')}&x={KEY[:10]}"},
         )
     )
+    # The link is followed by its path and query on the base URL; answering the same link again is
+    # a loop, whose error names the link: the key in it must not show.
     with pytest.raises(ApiError) as info:
         client.list_agents(1)
-    assert "points to another server" in str(info.value)
+    assert "already read" in str(info.value)
     assert_hidden(str(info.value), KEY)
 
 

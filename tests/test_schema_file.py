@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "project.schema.json"
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "docs" / "reference"
-OPENAPI_PATH = REFERENCE_DIR / "cekura-openapi-projects-metrics.json"
+OPENAPI_PATH = REFERENCE_DIR / "cekura-openapi-slice.json"
 PATCH_DOC_PATH = REFERENCE_DIR / "cekura-update-project-doc.txt"
 FORMAT_CHECKER = Draft202012Validator.FORMAT_CHECKER
 
