@@ -37,9 +37,12 @@ _REDACTOR = Redactor()
 
 
 def _fail(message: str, *, err: TextIO | None = None) -> None:
+    from reconciler.render import clean
+
     stream = err or sys.stderr
+    # Server text (a DRF detail, a metric name) can hold escape sequences: never raw to a terminal.
     for line in _REDACTOR(str(message)).splitlines() or [""]:
-        stream.write(f"Error: {line}\n")
+        stream.write(f"Error: {clean(line)}\n")
 
 
 class _Terminated(KeyboardInterrupt):
@@ -124,6 +127,8 @@ def main(verbose: int) -> None:
       cekura-reconciler plan examples/project.yaml
       cekura-reconciler apply examples/project.yaml
     """
+    # One command per run: values a previous run in this process masked are not this run's secrets.
+    _REDACTOR.clear()
     _setup_logging(verbose)
 
 
