@@ -584,3 +584,16 @@ def diff_restore(
         warnings=tuple(warnings),
         rules_live=len(live_rubric_rules(live)),
     )
+
+
+def settings_equal(name: str, a: Any, b: Any) -> bool:
+    """Two values of setting ``name`` are the same to a plan (300 == 300.0, id lists as sets...)."""
+    before, after = normalize_setting(name, a), normalize_setting(name, b)
+    if before == after and type(before) is type(after):
+        return True
+    return not _differing_paths({name: before}, {name: after})
+
+
+def rules_equal(a: list[dict[str, Any]], b: list[dict[str, Any]], *, binary: bool) -> bool:
+    """Two lists of one metric's rules decide every call the same way (order, true/5 for binary)."""
+    return _canonical_rules(a, binary) == _canonical_rules(b, binary)
