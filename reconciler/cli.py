@@ -137,7 +137,16 @@ def main(verbose: int) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def validate(paths: tuple[str, ...]) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github"]),
+    default="text",
+    show_default=True,
+    help="text: FILE:LINE:COL: message on stderr; github: GitHub Actions annotations "
+    "(::error file=F,line=L,col=C::message) on stdout, shown on the pull request's changed lines.",
+)
+def validate(paths: tuple[str, ...], fmt: str) -> None:
     """Check project files offline against the schema and the format's rules.
 
     Needs no credentials and no network (it is what a pre-commit hook runs). Every problem of every
@@ -146,12 +155,29 @@ def validate(paths: tuple[str, ...]) -> None:
     \b
     Example:
       cekura-reconciler validate examples/project.yaml
+      cekura-reconciler validate --format github projects/
     """
 
     def body() -> int:
+        from reconciler.errors import InputError, ReconcilerError
         from reconciler.files import load_projects
 
-        projects = load_projects(paths)
+        if fmt == "github":
+            from reconciler.annotations import annotation, plain_annotation
+
+            try:
+                projects = load_projects(paths)
+            except InputError as exc:
+                for problem in exc.problems:
+                    click.echo(_REDACTOR(annotation(problem)))
+                count = len(exc.problems)
+                sys.stderr.write(f"{count} problem{'s' if count != 1 else ''} found.\n")
+                return EXIT_ERROR
+            except ReconcilerError as exc:
+                click.echo(_REDACTOR(plain_annotation(str(exc))))
+                return EXIT_ERROR
+        else:
+            projects = load_projects(paths)
         for project in projects:
             label = f"project {project.project_id}" if project.project_id is not None else "base file"
             click.echo(f"{project.file}: valid ({label})")
@@ -404,9 +430,13 @@ def _plan_all(
     referenced = {name for desired in projects for name in desired.secrets}
     unknown = [n for n in rotate if n not in referenced]
     if unknown:
+        from difflib import get_close_matches
+
         from reconciler.errors import PlanError
 
-        raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret")
+        close = [m for n in unknown for m in get_close_matches(n, sorted(referenced), n=1, cutoff=0.6)]
+        hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
+        raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret{hint}")
     allowed = secrets_dirs(secrets_dir)
 
     def one(desired: DesiredProject) -> PlannedProject | tuple[str, str]:
@@ -526,24 +556,35 @@ def _check_since(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-def _load_for(paths: Sequence[str], only: tuple[int, ...], fmt: str) -> list[DesiredProject]:
-    """Load the files; with --format json a bad file still gives a JSON document (its failures)."""
+def _load_for(
+    paths: Sequence[str], only: tuple[int, ...], fmt: str, kind: Literal["plan", "drift"] = "plan"
+) -> list[DesiredProject]:
+    """Load the files; with --format json or markdown a bad file still gives a document (its
+    failures, each FILE:LINE:COL: message), so a pull-request comment shows the problems."""
     from reconciler.errors import InputError, ReconcilerError
     from reconciler.files import load_projects
 
     try:
-        return _select(load_projects(paths), only)
+        projects = load_projects(paths)
+        selected = _select(projects, only)
     except ReconcilerError as exc:
-        if fmt == "json":
+        if fmt in ("json", "markdown"):
             from reconciler.changes import Plan
-            from reconciler.render import render_json
 
             if isinstance(exc, InputError):
                 failures = [(p.position.file, str(p)) for p in exc.problems]
             else:
                 failures = [("", str(exc))]
-            render_json(Plan(()), sys.stdout, failures=failures)
+            _render(Plan(()), fmt, failures, kind=kind)
         raise
+    from reconciler.files import unextended_bases
+
+    for base in unextended_bases(paths, projects):
+        sys.stderr.write(
+            f"Warning: {base} has no `project:` and no file extends it, so nothing plans it "
+            "(a project file missing its `project:` line?)\n"
+        )
+    return selected
 
 
 def _error_text(file: str, message: str) -> str:
@@ -717,7 +758,7 @@ def drift(
     def body() -> int:
         from reconciler.changes import Plan
 
-        projects = _load_for(paths, only, fmt)
+        projects = _load_for(paths, only, fmt, kind="drift")
         with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
                 client, projects, rotate=(), rotate_all=False, parallelism=parallelism, read_secrets=False
@@ -729,6 +770,65 @@ def drift(
         if errors:
             return EXIT_ERROR
         return EXIT_CHANGES if result.has_changes else EXIT_OK
+
+    _run(body)
+
+
+# -- show -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="text for people and CI logs, json for machines, markdown for a pull-request comment or a "
+    "job summary.",
+)
+def show(plan_file: str, fmt: str) -> None:
+    """Print a plan saved with `plan --out FILE`, offline: no API key, no network.
+
+    Shows exactly what `apply FILE` would send (secrets only by name), what it will refuse without
+    --allow-delete or --force, and the warnings the plan was made with. A plan file that was edited
+    after it was written is refused, as apply refuses it.
+
+    \b
+    Example:
+      cekura-reconciler show reviewed.plan
+      cekura-reconciler show --format markdown reviewed.plan >> "$GITHUB_STEP_SUMMARY"
+    """
+
+    def body() -> int:
+        from reconciler.changes import Plan
+        from reconciler.errors import PlanError
+        from reconciler.saved import looks_like_saved_plan, read_saved_plan
+
+        if not looks_like_saved_plan(plan_file):
+            raise PlanError(
+                f"{plan_file} is not a saved plan (one written by `plan --out FILE`); to see what "
+                f"project files would change, run: cekura-reconciler plan {plan_file}"
+            )
+        saved = read_saved_plan(plan_file)
+        result = Plan(tuple(s.plan for s in saved.projects))
+        if fmt == "json":
+            import json
+
+            document = result.to_json()
+            document["failures"] = []
+            document["saved_plan"] = {
+                "path": plan_file,
+                "base_url": saved.base_url,
+                "created_at": saved.created_at,
+            }
+            click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+            return EXIT_OK
+        if fmt == "text":
+            click.echo(f"Saved plan {plan_file}: made against {saved.base_url} at {saved.created_at}.\n")
+        _render(result, fmt, [])
+        return EXIT_OK
 
     _run(body)
 
@@ -804,6 +904,7 @@ def _execute(
         click.echo("Apply cancelled; nothing was changed.")
         return EXIT_ERROR
     click.echo("")
+    journal_existed = os.path.isdir(journal_dir)
     groups: dict[str, list[int]] = {
         "changed": [],
         "not_converged": [],
@@ -859,6 +960,8 @@ def _execute(
                 groups["unverified"].append(attempt.project_id)
             elif attempt.stage != "done":
                 groups["not_changed"].append(attempt.project_id)
+    if not journal_existed and os.path.isdir(journal_dir):
+        _suggest_gitignore(journal_dir)
     entries = {a.project_id: a.journal_entry for a in attempts if a.journal_entry}
     failed = sum(len(groups[k]) for k in ("not_changed", "unknown", "not_converged", "unverified"))
     failed += len(errors)
@@ -888,6 +991,23 @@ def _execute(
     return EXIT_ERROR if failed else EXIT_OK
 
 
+def _suggest_gitignore(journal_dir: str) -> None:
+    """The journal folder was just created inside a git work tree: say how to keep it out of git
+    (its entries hold live values of the projects; they belong in a CI artifact, not a commit)."""
+    from pathlib import Path
+
+    from reconciler.journal import git_work_tree, ignored_by_git
+
+    tree = git_work_tree(journal_dir)
+    if tree is None or ignored_by_git(journal_dir, tree):
+        return
+    relative = Path(journal_dir).resolve().relative_to(tree).as_posix()
+    sys.stderr.write(
+        f"Note: the backup journal {journal_dir} is inside the git work tree {tree}; keep its entries "
+        f"out of commits: echo '{relative}/' >> .gitignore\n"
+    )
+
+
 def _show_replan(plan: ProjectPlan, moved: list[str]) -> None:
     """--auto-approve: a project moved since its plan was shown; show the plan that is sent instead."""
     from reconciler.changes import Plan
@@ -913,8 +1033,9 @@ def _apply_saved(
 ) -> int:
     from pathlib import Path
 
-    from reconciler.apply import live_fingerprint
+    from reconciler.apply import changed_since, live_fingerprint
     from reconciler.changes import Plan
+    from reconciler.client import same_server
     from reconciler.credentials import resolve_secret, saved_plan_root, secrets_dirs
     from reconciler.errors import PlanError, RefusedError
     from reconciler.model import Secret
@@ -922,7 +1043,7 @@ def _apply_saved(
     from reconciler.saved import read_saved_plan, rebuild, secret_references
 
     saved = read_saved_plan(path)
-    if saved.base_url != base_url.rstrip("/"):
+    if not same_server(saved.base_url, base_url):
         raise RefusedError(
             f"{path}: the plan was made against {saved.base_url}, not {base_url.rstrip('/')}; refusing it"
         )
@@ -936,15 +1057,17 @@ def _apply_saved(
         and live_fingerprint(s.plan, live) != s.plan.fingerprint
     }
     stale = [
-        s.plan.project_id
+        f"  project {s.plan.project_id}: {', '.join(changed_since(s.plan, live))}"
         for s, live in zip(saved.projects, lives, strict=True)
         if live_fingerprint(s.plan, live) != s.plan.fingerprint and s.plan.project_id not in done
     ]
     if stale:
-        listed = ", ".join(str(i) for i in stale)
+        files = " ".join(sorted({s.plan.file for s in saved.projects}))
         raise RefusedError(
-            f"{path}: stale plan: the managed fields of project {listed} changed since the plan was made "
-            f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
+            f"{path}: stale plan: the live projects moved since the plan was made ({saved.created_at}):\n"
+            + "\n".join(stale)
+            + f"\nNothing was sent. Plan again from the same files (cekura-reconciler plan --out {path} "
+            f"{files}), review the new plan, and apply that"
         )
     # What is shown, guarded and sent is the plan made again from the changes the file shows (never
     # its stored PATCH, which anyone can edit and re-checksum); a file that disagrees is refused.
@@ -1042,7 +1165,6 @@ def apply(
 
     def body() -> int:
         from reconciler.changes import Plan
-        from reconciler.files import load_projects
         from reconciler.render import render_text
         from reconciler.saved import looks_like_saved_plan
 
@@ -1066,7 +1188,7 @@ def apply(
                     force=force,
                     secrets_dir=secrets_dir,
                 )
-        projects = _select(load_projects(paths), only)
+        projects = _load_for(paths, only, "text")
         with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
             planned, errors = _plan_all(
                 client,
@@ -1146,13 +1268,14 @@ def restore(
 
     def body() -> int:
         from reconciler.changes import Plan
+        from reconciler.client import same_server
         from reconciler.diff import diff_restore
         from reconciler.errors import RefusedError
         from reconciler.journal import read_entry
         from reconciler.render import render_text
 
         record = read_entry(entry)
-        if record.base_url != base_url.rstrip("/"):
+        if not same_server(record.base_url, base_url):
             raise RefusedError(
                 f"{entry}: the entry was written for {record.base_url}, "
                 f"not {base_url.rstrip('/')}; refusing it"

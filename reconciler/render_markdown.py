@@ -66,6 +66,8 @@ def render_markdown(
         f"{comment_marker(kind)}\n## {_text(title if title is not None else _TITLES[kind])}",
         _overall_summary(plan, failures, kind),
     ]
+    if kind == "plan" and (needed := _flags_needed(plan)):
+        blocks.append(needed)
     unchanged: list[ProjectPlan] = []
     for project in plan.projects:
         if project.has_changes:
@@ -136,6 +138,50 @@ def _overall_summary(plan: Plan, failures: Sequence[tuple[str, str]], kind: Mark
     return line
 
 
+def _flags_needed(plan: Plan) -> str:
+    """One line naming every guard flag apply will insist on, and for which projects."""
+    by_flag: dict[str, list[str]] = {}
+    for project in plan.projects:
+        for flag in project.required_flags():
+            by_flag.setdefault(flag, []).append(str(project.project_id))
+    if not by_flag:
+        return ""
+    parts = [
+        f"`{flag}` ({'projects' if len(ids) > 1 else 'project'} {', '.join(ids)})"
+        for flag, ids in by_flag.items()
+    ]
+    return f"**Apply refuses this plan without** {' and '.join(parts)}."
+
+
+def _guard_banners(project: ProjectPlan) -> list[str]:
+    """What apply will refuse without an explicit flag, as alerts a reviewer cannot miss."""
+    banners = []
+    if project.patch.get("is_deleted") is True:
+        banners.append(
+            f"> [!CAUTION]\n> This plan **DELETES project {project.project_id}** (`is_deleted: true`): "
+            "`apply` refuses it without `--allow-delete`."
+        )
+    mass = project.mass_deletion()
+    if mass:
+        banners.append(
+            f"> [!CAUTION]\n> This plan **removes {mass[0]} of the {mass[1]} live rubric rules**: "
+            "`apply` refuses it without `--force`."
+        )
+    return banners
+
+
+_SECRET_ACTIONS = {"set": "set", "update": "set, differs", "rotate": "rotated"}
+
+
+def _secrets_line(project: ProjectPlan) -> str:
+    """The names of the secrets the PATCH sends (never a value, never where it comes from)."""
+    names = [
+        f"{_code(c.path, in_table=False)} ({_SECRET_ACTIONS.get(c.action, c.action)})"
+        for c in project.secret_changes
+    ]
+    return f"Secrets sent (values never shown): {', '.join(names)}." if names else ""
+
+
 def _project_summary(project: ProjectPlan, kind: MarkdownKind) -> str:
     counts = ", ".join(_counts(project.summary(), kind)) or "no setting or rule changes"
     if kind == "drift":
@@ -148,9 +194,13 @@ def _project_summary(project: ProjectPlan, kind: MarkdownKind) -> str:
 
 def _project_blocks(project: ProjectPlan, kind: MarkdownKind) -> list[str]:
     blocks = [f"### Project {project.project_id} — {_text(project.file)}"]
+    if kind == "plan":
+        blocks.extend(_guard_banners(project))
     if project.warnings:
         blocks.append(_blockquote([f"**Warning:** {_text_lines(w, '> ')}" for w in project.warnings]))
     blocks.append(_project_summary(project, kind))
+    if kind == "plan" and (secrets := _secrets_line(project)):
+        blocks.append(secrets)
     body: list[str] = []
     sides = ("Live", "File") if kind == "drift" else ("Before", "After")
     if project.field_changes:
