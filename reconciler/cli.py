@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -138,7 +138,16 @@ def main(verbose: int) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-def validate(paths: tuple[str, ...]) -> int:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "github"]),
+    default="text",
+    show_default=True,
+    help="text: FILE:LINE:COL: message on stderr; github: GitHub Actions annotations "
+    "(::error file=F,line=L,col=C::message) on stdout, shown on the pull request's changed lines.",
+)
+def validate(paths: tuple[str, ...], fmt: str) -> int:
     """Check project files offline against the schema and the format's rules.
 
     Needs no credentials and no network (it is what a pre-commit hook runs). Every problem of every
@@ -147,10 +156,28 @@ def validate(paths: tuple[str, ...]) -> int:
     \b
     Example:
       cekura-reconciler validate examples/project.yaml
+      cekura-reconciler validate --format github projects/
     """
     from reconciler.files import load_projects
 
-    for project in load_projects(paths):
+    if fmt == "github":
+        # Problems are this format's output (annotations on stdout), not errors for the boundary.
+        from reconciler.annotations import annotation, plain_annotation
+
+        try:
+            projects = load_projects(paths)
+        except InputError as exc:
+            for problem in exc.problems:
+                click.echo(_REDACTOR(annotation(problem)))
+            count = len(exc.problems)
+            sys.stderr.write(f"{count} problem{'s' if count != 1 else ''} found.\n")
+            return EXIT_ERROR
+        except ReconcilerError as exc:
+            click.echo(_REDACTOR(plain_annotation(str(exc))))
+            return EXIT_ERROR
+    else:
+        projects = load_projects(paths)
+    for project in projects:
         label = f"project {project.project_id}" if project.project_id is not None else "base file"
         click.echo(f"{project.file}: valid ({label})")
     return EXIT_OK
@@ -330,15 +357,19 @@ def _check_since(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-def _load_for(paths: Sequence[str], only: tuple[int, ...], fmt: str) -> list[DesiredProject]:
-    """Load the files; with --format json a bad file still gives a JSON document (its failures)."""
-    from reconciler.files import load_projects
+def _load_for(
+    paths: Sequence[str], only: tuple[int, ...], fmt: str, kind: Literal["plan", "drift"] = "plan"
+) -> list[DesiredProject]:
+    """Load the files; with a format that writes a document (json, markdown) a bad file still gives
+    one (its failures, each FILE:LINE:COL: message), so a pull-request comment shows the problems."""
+    from reconciler.files import load_projects, unextended_bases
     from reconciler.operations import select_projects
 
     try:
-        return select_projects(load_projects(paths), only)
+        projects = load_projects(paths)
+        selected = select_projects(projects, only)
     except ReconcilerError as exc:
-        if fmt == "json":
+        if not REGISTRY[fmt].streams:
             from reconciler.changes import Plan
             from reconciler.operations import PlanRun
 
@@ -346,8 +377,18 @@ def _load_for(paths: Sequence[str], only: tuple[int, ...], fmt: str) -> list[Des
                 failures = tuple(Failure(p.position.file, str(p)) for p in exc.problems)
             else:
                 failures = (Failure("", str(exc)),)
-            REGISTRY["json"](sys.stdout).plan(PlanRun(Plan(()), failures=failures))
+            run = PlanRun(Plan(()), failures=failures)
+            if kind == "drift":
+                _renderer(fmt).drift(run)
+            else:
+                _renderer(fmt).plan(run)
         raise
+    for base in unextended_bases(paths, projects):
+        sys.stderr.write(
+            f"Warning: {base} has no `project:` and no file extends it, so nothing plans it "
+            "(a project file missing its `project:` line?)\n"
+        )
+    return selected
 
 
 @main.command()
@@ -478,7 +519,7 @@ def drift(
 
     from reconciler import operations
 
-    projects = _load_for(paths, only, fmt)
+    projects = _load_for(paths, only, fmt, kind="drift")
     with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
         run = operations.drift(
             client, projects, parallelism=parallelism, progress=_ProgressLine("Reading projects")
@@ -488,6 +529,30 @@ def drift(
     if run.failures:
         return EXIT_ERROR
     return EXIT_CHANGES if run.has_changes else EXIT_OK
+
+
+# -- show -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(exists=True, dir_okay=False))
+@_format_option()
+def show(plan_file: str, fmt: str) -> int:
+    """Print a plan saved with `plan --out FILE`, offline: no API key, no network.
+
+    Shows exactly what `apply FILE` would send (secrets only by name), what it will refuse without
+    --allow-delete or --force, and the warnings the plan was made with. A plan file that was edited
+    after it was written is refused, as apply refuses it.
+
+    \b
+    Example:
+      cekura-reconciler show reviewed.plan
+      cekura-reconciler show --format markdown reviewed.plan >> "$GITHUB_STEP_SUMMARY"
+    """
+    from reconciler import operations
+
+    _renderer(fmt).show(operations.read_plan_file(plan_file))
+    return EXIT_OK
 
 
 # -- apply ----------------------------------------------------------------------------------------
@@ -523,10 +588,12 @@ class _ApplyConsole(ApplyListener):
     """Apply's callbacks at the terminal: errors on stderr, the confirmation prompt, and the
     renderer's progress lines."""
 
-    def __init__(self, renderer: Renderer, *, ask: bool) -> None:
+    def __init__(self, renderer: Renderer, *, ask: bool, journal_dir: str) -> None:
         self.renderer = renderer
         self.ask = ask
+        self.journal_dir = journal_dir
         self.some_failed = False
+        self.journal_existed: bool | None = None  # known once the writes start
 
     def failed(self, failures: Sequence[Failure]) -> None:
         self.some_failed = bool(failures)
@@ -540,7 +607,26 @@ class _ApplyConsole(ApplyListener):
         return _confirm(projects)
 
     def writing(self, projects: int) -> None:
+        self.journal_existed = os.path.isdir(self.journal_dir)
         self.renderer.writing()
+
+    def writes_done(self) -> None:
+        """The journal folder was just created inside a git work tree: say how to keep it out of git
+        (its entries hold live values of the projects; they belong in a CI artifact, not a commit)."""
+        if self.journal_existed is not False or not os.path.isdir(self.journal_dir):
+            return
+        from pathlib import Path
+
+        from reconciler.journal import git_work_tree, ignored_by_git
+
+        tree = git_work_tree(self.journal_dir)
+        if tree is None or ignored_by_git(self.journal_dir, tree):
+            return
+        relative = Path(self.journal_dir).resolve().relative_to(tree).as_posix()
+        sys.stderr.write(
+            f"Note: the backup journal {self.journal_dir} is inside the git work tree {tree}; keep its "
+            f"entries out of commits: echo '{relative}/' >> .gitignore\n"
+        )
 
     def replanned(self, plan: ProjectPlan, moved: Sequence[str]) -> None:
         self.renderer.replanned(plan, moved)
@@ -562,9 +648,10 @@ def _asks_no_question(fmt: str, *, asks: bool, command: str) -> None:
         )
 
 
-def _reported(report: ApplyReport, render: Callable[[ApplyReport], None]) -> int:
+def _reported(report: ApplyReport, render: Callable[[ApplyReport], None], console: _ApplyConsole) -> int:
     """Say what became of every project; then exit as the report says (re-raising an interruption
     for the error boundary: 130 / 143)."""
+    console.writes_done()
     if report.interrupted is not None:
         what = "Terminated (SIGTERM)" if report.interrupted == "SIGTERM" else "Interrupted"
         sys.stderr.write(f"\n{what} during apply; what became of each project is listed below.\n")
@@ -628,7 +715,6 @@ def apply(
 
     from reconciler import operations
     from reconciler.errors import RefusedError
-    from reconciler.files import load_projects
     from reconciler.saved import looks_like_saved_plan
 
     saved_plans = [p for p in paths if looks_like_saved_plan(p)]
@@ -649,7 +735,7 @@ def apply(
         replan=auto_approve and not saved_plans,
     )
     # Files are checked before the API key is read: a bad file is reported as such.
-    projects = [] if saved_plans else operations.select_projects(load_projects(paths), only)
+    projects = [] if saved_plans else _load_for(paths, only, "text")
     with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
         if saved_plans:
             run = operations.load_saved_plan(
@@ -663,8 +749,9 @@ def apply(
                 client, projects, options=plan_options, progress=_ProgressLine("Reading projects")
             )
         renderer.preview(run, given=_given(force, allow_delete))
-        report = operations.apply(client, run, options=options, listener=_ApplyConsole(renderer, ask=asks))
-    return _reported(report, renderer.apply)
+        console = _ApplyConsole(renderer, ask=asks, journal_dir=journal_dir)
+        report = operations.apply(client, run, options=options, listener=console)
+    return _reported(report, renderer.apply, console)
 
 
 # -- restore --------------------------------------------------------------------------------------
@@ -725,9 +812,9 @@ def restore(
                 f"Note: secrets {', '.join(planned.secrets_not_restored)} were also sent by that apply; "
                 "their previous values were never readable and are not restored.\n"
             )
-        listener = _ApplyConsole(renderer, ask=not auto_approve)
-        report = operations.restore(client, planned, options=options, listener=listener)
-    return _reported(report.apply, lambda shown: renderer.restore(replace(report, apply=shown)))
+        console = _ApplyConsole(renderer, ask=not auto_approve, journal_dir=journal_dir)
+        report = operations.restore(client, planned, options=options, listener=console)
+    return _reported(report.apply, lambda shown: renderer.restore(replace(report, apply=shown)), console)
 
 
 # -- export ---------------------------------------------------------------------------------------

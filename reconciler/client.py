@@ -100,6 +100,31 @@ def check_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two base URLs name the same API: scheme, host and path compared without case (host)
+    or trailing slash, a default port equal to none, and `localhost`, `127.0.0.1` and `[::1]` one
+    host (the emulator is reached by any of them). A saved plan or journal entry made against one
+    applies against the other."""
+
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if host in _LOOPBACK_NAMES:
+            host = "loopback"
+        return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme), parts.path.rstrip("/")
+
+    return key(a) == key(b)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -211,6 +236,7 @@ class CekuraClient:
         except ApiError as exc:
             raise ApiError(self.redactor(str(exc))) from None
         self.retry = retry or RetryPolicy()
+        self.timeout = timeout
         self._clock, self._sleep = clock, sleep
         self.limiter = RateLimiter(max_rps, clock=clock, sleep=sleep, max_pause=self.retry.budget)
         self._legacy_only: set[str] = set()  # current lists this server answered 404 for
@@ -418,12 +444,13 @@ class CekuraClient:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry for any method.
                 self._log_request(method, shown, "not sent", sent_at)
-                failure = TransportError(f"cannot reach {full} for {what}: {_reason(exc)}")
+                failure = TransportError(f"cannot reach {full} for {what}: {_reason(exc)}{self._hint(exc)}")
             except httpx.HTTPError as exc:
                 self._log_request(method, shown, "no answer", sent_at)
                 sent = method != "GET"
                 failure = TransportError(
-                    f"{method} {full} for {what} did not complete: {_reason(exc)}", maybe_sent=sent
+                    f"{method} {full} for {what} did not complete: {_reason(exc)}{self._hint(exc)}",
+                    maybe_sent=sent,
                 )
                 if sent:
                     raise failure from None
@@ -460,6 +487,23 @@ class CekuraClient:
                 ),
             )
             self._sleep(wait)
+
+    def _hint(self, exc: httpx.HTTPError) -> str:
+        """What to check when the server cannot be reached or does not answer in time."""
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            host = urlsplit(self.base_url).hostname or ""
+            server = (
+                "that the emulator is running there (cekura-reconciler emulator --port PORT)"
+                if _is_loopback(host)
+                else "the network (proxy, firewall, DNS)"
+            )
+            return f"; check --base-url (or CEKURA_BASE_URL) and {server}"
+        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+            return (
+                f"; no answer within --timeout {self.timeout:g} s: raise --timeout if the API is slow, "
+                "or check --base-url"
+            )
+        return ""
 
     def _read_bounded(
         self, method: str, url: str, *, params: dict[str, str] | None, json: Any, what: str

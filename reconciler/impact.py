@@ -30,8 +30,9 @@ made exact):
 
 Speed: :func:`compile_rubric` turns a rubric into flat tuples of ``(field, predicate)`` checks per
 rule once; evaluating a call is then a loop over them with no parsing. Only the metric
-results that some rule looks at are converted. The report is a fixed set of counters, so memory
-does not grow with the number of calls, and :func:`compute_impact` never holds more than one page of
+results that some rule looks at are converted. The report is a fixed set of counters (plus three
+per UTC day of the window, for the daily pass-rate chart), so memory does not grow with the number
+of calls, and :func:`compute_impact` never holds more than one page of
 calls per window being fetched.
 """
 
@@ -61,6 +62,7 @@ MIN_SPLIT_WINDOW = timedelta(days=1)  # a refused window is split down to this, 
 # whole (each call carries its transcript), and pages are streamed, so memory stays flat.
 CALL_LOGS_PAGE_SIZE = 100
 MAX_EXAMPLES = 5
+MAX_CHART_DAYS = 60  # the markdown chart shows at most this many (most recent) days
 
 CallRef = int | str
 Predicate = Callable[[Any], bool]
@@ -77,6 +79,7 @@ _SCORE_OPS: dict[str, Callable[[Any, Any], Any]] = {
     "lte": operator.ge,
 }
 _ALL_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "in")
+_UTC_DAY = re.compile(r"\d{4}-\d\d-\d\dT")
 
 
 def _number(value: Any) -> float | None:
@@ -280,6 +283,20 @@ def call_results(call: Mapping[str, Any], only: Iterable[int] | None = None) -> 
     return results
 
 
+def call_day(call: Mapping[str, Any]) -> str | None:
+    """The UTC day (``YYYY-MM-DD``) of a call's ``timestamp``; None when it has no readable one."""
+    stamp = call.get("timestamp")
+    if not isinstance(stamp, str):
+        return None
+    if stamp.endswith("Z") and _UTC_DAY.match(stamp):
+        return stamp[:10]  # the API's own form: already UTC
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).date().isoformat()
+
+
 def call_ref(call: Mapping[str, Any]) -> CallRef | None:
     """How a call is named in examples: its CallLog id (the API's ``call_ids`` filter), else call_id."""
     ident = call.get("id")
@@ -322,16 +339,32 @@ class ImpactReport:
     examples_pass_to_fail: list[CallRef] = field(default_factory=list)
     examples_fail_to_pass: list[CallRef] = field(default_factory=list)
     by_metric: dict[int, MetricFlips] = field(default_factory=dict)
+    # UTC day ("2026-11-28") -> [calls, passing now, passing with the desired rubric]
+    daily: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def flips(self) -> int:
         return self.pass_to_fail + self.fail_to_pass
 
     def record(
-        self, ref: CallRef | None, before: Verdict, after: Verdict, *, recorded: bool | None = None
+        self,
+        ref: CallRef | None,
+        before: Verdict,
+        after: Verdict,
+        *,
+        recorded: bool | None = None,
+        day: str | None = None,
     ) -> None:
-        """Count one call given its verdicts under the live (before) and desired (after) rubric."""
+        """Count one call given its verdicts under the live (before) and desired (after) rubric;
+        ``day`` (UTC, ``YYYY-MM-DD``) counts it in that day's pass rates too."""
         self.calls += 1
+        if day is not None:
+            counts = self.daily.get(day)
+            if counts is None:
+                counts = self.daily[day] = [0, 0, 0]
+            counts[0] += 1
+            counts[1] += before.passed
+            counts[2] += after.passed
         if recorded is not None and recorded != before.passed:
             self.recorded_mismatches += 1
         if before.passed:
@@ -368,14 +401,23 @@ class ImpactReport:
         before_rubric, after_rubric = compile_rubric(live), compile_rubric(desired)
         wanted = before_rubric.metric_ids | after_rubric.metric_ids
         check_recorded = bool(before_rubric.checks)
+        days: dict[str, str | None] = {}  # "YYYY-MM-DDT" of a UTC ("...Z") timestamp -> its day
         for call in calls:
             results = call_results(call, wanted)
             recorded = call.get("success") if check_recorded else None
+            stamp = call.get("timestamp")
+            if isinstance(stamp, str) and stamp.endswith("Z"):
+                day = days.get(stamp[:11], "")
+                if day == "":
+                    day = days[stamp[:11]] = call_day(call)
+            else:
+                day = call_day(call)
             self.record(
                 call_ref(call),
                 before_rubric.evaluate(results),
                 after_rubric.evaluate(results),
                 recorded=recorded if isinstance(recorded, bool) else None,
+                day=day,
             )
 
     def merge(self, other: ImpactReport) -> None:
@@ -394,6 +436,10 @@ class ImpactReport:
             mine = self._flips(metric_id)
             mine.pass_to_fail += flips.pass_to_fail
             mine.fail_to_pass += flips.fail_to_pass
+        for day, counts in other.daily.items():
+            have = self.daily.setdefault(day, [0, 0, 0])
+            for index, count in enumerate(counts):
+                have[index] += count
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -410,6 +456,10 @@ class ImpactReport:
                 for metric_id, f in sorted(self.by_metric.items())
             ],
             "recorded_mismatches": self.recorded_mismatches,
+            "daily": [
+                {"date": day, "calls": calls, "passing_before": before, "passing_after": after}
+                for day, (calls, before, after) in sorted(self.daily.items())
+            ],
         }
 
 
@@ -586,6 +636,7 @@ __all__ = [
     "MetricResult",
     "RubricFormatError",
     "Verdict",
+    "call_day",
     "call_ref",
     "call_results",
     "compile_rubric",

@@ -300,7 +300,11 @@ def _plan_many(
     referenced = {name for desired in projects for name in desired.secrets}
     unknown = [n for n in options.rotate if n not in referenced]
     if unknown:
-        raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret")
+        from difflib import get_close_matches
+
+        close = [m for n in unknown for m in get_close_matches(n, sorted(referenced), n=1, cutoff=0.6)]
+        hint = f"; did you mean {', '.join(dict.fromkeys(close))}?" if close else ""
+        raise PlanError(f"--rotate {', '.join(unknown)}: no file given references such a secret{hint}")
     allowed = secrets_dirs(options.secrets_dirs)
 
     def one(desired: DesiredProject) -> PlannedProject | Failure:
@@ -423,7 +427,8 @@ def load_saved_plan(
     """
     from pathlib import Path
 
-    from reconciler.apply import live_fingerprint
+    from reconciler.apply import changed_since, live_fingerprint
+    from reconciler.client import same_server
     from reconciler.credentials import resolve_secret, saved_plan_root
     from reconciler.credentials import secrets_dirs as allowed_dirs
     from reconciler.errors import PlanError, RefusedError
@@ -432,7 +437,7 @@ def load_saved_plan(
     from reconciler.saved import read_saved_plan, rebuild, secret_references
 
     saved = read_saved_plan(path)
-    if saved.base_url != base_url.rstrip("/"):
+    if not same_server(saved.base_url, base_url):
         raise RefusedError(
             f"{path}: the plan was made against {saved.base_url}, not {base_url.rstrip('/')}; refusing it"
         )
@@ -446,15 +451,17 @@ def load_saved_plan(
         and live_fingerprint(s.plan, live) != s.plan.fingerprint
     }
     stale = [
-        s.plan.project_id
+        f"  project {s.plan.project_id}: {', '.join(changed_since(s.plan, live))}"
         for s, live in zip(saved.projects, lives, strict=True)
         if live_fingerprint(s.plan, live) != s.plan.fingerprint and s.plan.project_id not in done
     ]
     if stale:
-        listed = ", ".join(str(i) for i in stale)
+        files = " ".join(sorted({s.plan.file for s in saved.projects}))
         raise RefusedError(
-            f"{path}: stale plan: the managed fields of project {listed} changed since the plan was made "
-            f"({saved.created_at}); nothing was sent. Run plan again and review the new plan"
+            f"{path}: stale plan: the live projects moved since the plan was made ({saved.created_at}):\n"
+            + "\n".join(stale)
+            + f"\nNothing was sent. Plan again from the same files (cekura-reconciler plan --out {path} "
+            f"{files}), review the new plan, and apply that"
         )
     shown: list[ProjectPlan] = []
     secret_values: list[Mapping[str, Secret]] = []
@@ -489,6 +496,32 @@ def load_saved_plan(
 
 
 @dataclass(frozen=True)
+class SavedPlanView:
+    """A saved plan as `show` prints it: offline, its plans as they were made."""
+
+    path: str
+    base_url: str
+    created_at: str
+    run: PlanRun
+
+
+def read_plan_file(path: str) -> SavedPlanView:
+    """A plan saved with `plan --out`, read offline (no client): refused when it is not one, or was
+    edited after it was written (as apply refuses it)."""
+    from reconciler.errors import PlanError
+    from reconciler.saved import looks_like_saved_plan, read_saved_plan
+
+    if not looks_like_saved_plan(path):
+        raise PlanError(
+            f"{path} is not a saved plan (one written by `plan --out FILE`); to see what "
+            f"project files would change, run: cekura-reconciler plan {path}"
+        )
+    saved = read_saved_plan(path)
+    run = PlanRun(Plan(tuple(s.plan for s in saved.projects)))
+    return SavedPlanView(path, saved.base_url, saved.created_at, run)
+
+
+@dataclass(frozen=True)
 class RestorePlan:
     """The restore of one journal entry, planned against the live project."""
 
@@ -501,11 +534,12 @@ class RestorePlan:
 def read_restore_entry(entry: str, *, base_url: str) -> JournalEntry:
     """Read and check a journal entry (before anything is read live); refused when it was written
     for another API."""
+    from reconciler.client import same_server
     from reconciler.errors import RefusedError
     from reconciler.journal import read_entry
 
     record = read_entry(entry)
-    if record.base_url != base_url.rstrip("/"):
+    if not same_server(record.base_url, base_url):
         raise RefusedError(
             f"{entry}: the entry was written for {record.base_url}, not {base_url.rstrip('/')}; refusing it"
         )

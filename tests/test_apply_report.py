@@ -198,7 +198,7 @@ def test_sigterm_during_apply_json_still_writes_the_report(
     assert "Terminated (SIGTERM) during apply" in err
 
 
-@pytest.mark.parametrize("command", ["plan", "drift", "apply", "restore"])
+@pytest.mark.parametrize("command", ["plan", "drift", "show", "apply", "restore"])
 def test_format_choices_come_from_the_registry(command: str) -> None:
     from reconciler.cli import main
 

@@ -479,6 +479,7 @@ def test_report_counts_flips_and_attributes_them() -> None:
             {"metric_id": 115164, "pass_to_fail": 0, "fail_to_pass": 1},
         ],
         "recorded_mismatches": 0,
+        "daily": [],
     }
 
 

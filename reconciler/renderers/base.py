@@ -3,6 +3,7 @@
 A command that reports calls the methods of its renderer in this order:
 
 - ``plan`` (`plan`), ``drift`` (`drift`): the whole report, failures and rubric impact included;
+- ``show`` (`show PLANFILE`): a saved plan, offline;
 - `apply` and `restore`: ``preview`` (what will be sent, before the confirmation), ``writing`` (the
   writes start), ``replanned`` and ``finished`` while they run, then ``apply`` / ``restore`` (the
   report of what became of every project).
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, ClassVar, TextIO
 if TYPE_CHECKING:
     from reconciler.changes import ProjectPlan
     from reconciler.impact import ImpactReport
-    from reconciler.operations import ApplyReport, PlanRun, ProjectResult, RestoreReport
+    from reconciler.operations import ApplyReport, PlanRun, ProjectResult, RestoreReport, SavedPlanView
 
 
 class Renderer(ABC):
@@ -42,6 +43,10 @@ class Renderer(ABC):
     @abstractmethod
     def drift(self, run: PlanRun) -> None:
         """A drift report: where the live projects differ from their files (live -> file)."""
+
+    @abstractmethod
+    def show(self, saved: SavedPlanView) -> None:
+        """A saved plan (`show PLANFILE`): what `apply PLANFILE` would send, and where it was made."""
 
     @abstractmethod
     def impact(self, reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> None:

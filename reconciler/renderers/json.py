@@ -18,7 +18,7 @@ from reconciler.renderers.base import Renderer
 
 if TYPE_CHECKING:
     from reconciler.impact import ImpactReport
-    from reconciler.operations import ApplyReport, Failure, PlanRun, RestoreReport
+    from reconciler.operations import ApplyReport, Failure, PlanRun, RestoreReport, SavedPlanView
 
 # The apply report's own version (the plan document has changes.FORMAT_VERSION).
 APPLY_FORMAT_VERSION = 1
@@ -90,6 +90,15 @@ class JsonRenderer(Renderer):
 
     def drift(self, run: PlanRun) -> None:
         render_json(run.plan, self.out, failures=run.failures)
+
+    def show(self, saved: SavedPlanView) -> None:
+        document = plan_document(saved.run.plan)
+        document["saved_plan"] = {
+            "path": saved.path,
+            "base_url": saved.base_url,
+            "created_at": saved.created_at,
+        }
+        _write(document, self.out)
 
     def impact(self, reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> None:
         _write({"impact": [r.to_json() for r in reports]}, self.out)

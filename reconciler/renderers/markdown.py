@@ -31,7 +31,7 @@ from reconciler.renderers.wording import WORDINGS, Wording, plural
 
 if TYPE_CHECKING:
     from reconciler.impact import ImpactReport
-    from reconciler.operations import ApplyReport, Failure, PlanRun, RestoreReport
+    from reconciler.operations import ApplyReport, Failure, PlanRun, RestoreReport, SavedPlanView
 
 MarkdownKind = Literal["plan", "drift"]
 # Every kind of comment a pipeline may look for by its marker.
@@ -71,6 +71,8 @@ def render_markdown(
         f"{comment_marker(kind)}\n## {_text(title if title is not None else wording.title)}",
         _overall_summary(plan, failures, wording),
     ]
+    if wording.sends and (needed := _flags_needed(plan)):
+        blocks.append(needed)
     unchanged: list[ProjectPlan] = []
     for project in plan.projects:
         if project.has_changes:
@@ -141,6 +143,50 @@ def _overall_summary(plan: Plan, failures: Sequence[Failure], wording: Wording) 
     return line
 
 
+def _flags_needed(plan: Plan) -> str:
+    """One line naming every guard flag apply will insist on, and for which projects."""
+    by_flag: dict[str, list[str]] = {}
+    for project in plan.projects:
+        for flag in project.required_flags():
+            by_flag.setdefault(flag, []).append(str(project.project_id))
+    if not by_flag:
+        return ""
+    parts = [
+        f"`{flag}` ({'projects' if len(ids) > 1 else 'project'} {', '.join(ids)})"
+        for flag, ids in by_flag.items()
+    ]
+    return f"**Apply refuses this plan without** {' and '.join(parts)}."
+
+
+def _guard_banners(project: ProjectPlan) -> list[str]:
+    """What apply will refuse without an explicit flag, as alerts a reviewer cannot miss."""
+    banners = []
+    if project.patch.get("is_deleted") is True:
+        banners.append(
+            f"> [!CAUTION]\n> This plan **DELETES project {project.project_id}** (`is_deleted: true`): "
+            "`apply` refuses it without `--allow-delete`."
+        )
+    mass = project.mass_deletion()
+    if mass:
+        banners.append(
+            f"> [!CAUTION]\n> This plan **removes {mass[0]} of the {mass[1]} live rubric rules**: "
+            "`apply` refuses it without `--force`."
+        )
+    return banners
+
+
+_SECRET_ACTIONS = {"set": "set", "update": "set, differs", "rotate": "rotated"}
+
+
+def _secrets_line(project: ProjectPlan) -> str:
+    """The names of the secrets the PATCH sends (never a value, never where it comes from)."""
+    names = [
+        f"{_code(c.path, in_table=False)} ({_SECRET_ACTIONS.get(c.action, c.action)})"
+        for c in project.secret_changes
+    ]
+    return f"Secrets sent (values never shown): {', '.join(names)}." if names else ""
+
+
 def _project_summary(project: ProjectPlan, wording: Wording) -> str:
     counts = ", ".join(_counts(project.summary(), wording)) or "no setting or rule changes"
     if not wording.sends:
@@ -153,9 +199,13 @@ def _project_summary(project: ProjectPlan, wording: Wording) -> str:
 
 def _project_blocks(project: ProjectPlan, wording: Wording) -> list[str]:
     blocks = [f"### Project {project.project_id} — {_text(project.file)}"]
+    if wording.sends:
+        blocks.extend(_guard_banners(project))
     if project.warnings:
         blocks.append(_blockquote([f"**Warning:** {_text_lines(w, '> ')}" for w in project.warnings]))
     blocks.append(_project_summary(project, wording))
+    if wording.sends and (secrets := _secrets_line(project)):
+        blocks.append(secrets)
     body: list[str] = []
     if project.field_changes:
         body.append(_field_table(project.field_changes, wording))
@@ -258,6 +308,37 @@ def _format_operand(value: Any) -> str:
 # -- rubric impact --------------------------------------------------------------------------------
 
 
+def _rate(passing: int, calls: int) -> str:
+    return f"{100 * passing / calls:.1f}" if calls else "0"
+
+
+def _daily_chart(report: ImpactReport) -> list[str]:
+    """A mermaid chart (GitHub and GitLab draw it in comments) of the daily pass rate: bars now,
+    a line with the file's rubric. Only the chart's own text goes into it: dates and numbers."""
+    from reconciler.impact import MAX_CHART_DAYS
+
+    days = sorted(d for d, counts in report.daily.items() if counts[0])
+    if not days:
+        return []
+    shown = days[-MAX_CHART_DAYS:]
+    counts = [report.daily[d] for d in shown]
+    cut = f", the last {len(shown)} of {len(days)} days" if len(shown) < len(days) else ""
+    return [
+        "",
+        f"Daily pass rate of project {report.project_id} (UTC days{cut}): bars now, line with the "
+        "file's rubric.",
+        "",
+        "```mermaid",
+        "xychart-beta",
+        f'  title "Project {report.project_id}: daily pass rate (%)"',
+        "  x-axis [" + ", ".join(f'"{d[5:]}"' for d in shown) + "]",
+        '  y-axis "pass rate (%)" 0 --> 100',
+        "  bar [" + ", ".join(_rate(before, calls) for calls, before, _ in counts) + "]",
+        "  line [" + ", ".join(_rate(after, calls) for calls, _, after in counts) + "]",
+        "```",
+    ]
+
+
 def render_impact_markdown(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
     """One summary table, then per project the metrics that caused flips."""
     from reconciler.renderers.text import percent, utc
@@ -301,6 +382,7 @@ def render_impact_markdown(reports: Sequence[ImpactReport], metric_names: Mappin
             metric_rows.append((label, str(flips.pass_to_fail), str(flips.fail_to_pass)))
         table = _table(("Metric", "Pass → fail", "Fail → pass"), metric_rows, align=("", "right", "right"))
         out += ["", f"**Project {r.project_id}**: flips by metric", "", table]
+        out += _daily_chart(r)
         examples = [
             f"{label}: {', '.join(_code(str(ref), in_table=False) for ref in refs)}"
             for label, refs in (
@@ -382,6 +464,9 @@ class MarkdownRenderer(Renderer):
         self.out.write(
             render_markdown(run.plan, title="Cekura drift report", failures=run.failures, kind="drift")
         )
+
+    def show(self, saved: SavedPlanView) -> None:
+        self.out.write(render_markdown(saved.run.plan))
 
     def impact(self, reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> None:
         self.out.write(render_impact_markdown(reports, metric_names))

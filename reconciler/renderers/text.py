@@ -21,7 +21,7 @@ from reconciler.renderers.wording import DRIFT, PLAN, Wording, plural
 
 if TYPE_CHECKING:
     from reconciler.impact import ImpactReport
-    from reconciler.operations import ApplyReport, PlanRun, ProjectResult, RestoreReport
+    from reconciler.operations import ApplyReport, PlanRun, ProjectResult, RestoreReport, SavedPlanView
 
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
 _COLORS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "bold": "\033[1m"}
@@ -311,6 +311,10 @@ class TextRenderer(Renderer):
 
     def drift(self, run: PlanRun) -> None:
         render_text(run.plan, self.out, color=self.color, wording=DRIFT)
+
+    def show(self, saved: SavedPlanView) -> None:
+        self.out.write(f"Saved plan {saved.path}: made against {saved.base_url} at {saved.created_at}.\n\n")
+        render_text(saved.run.plan, self.out, color=self.color)
 
     def impact(self, reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> None:
         self.out.write(render_impact_text(reports, metric_names))
