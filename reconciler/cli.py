@@ -37,9 +37,12 @@ _REDACTOR = Redactor()
 
 
 def _fail(message: str, *, err: TextIO | None = None) -> None:
+    from reconciler.render import clean
+
     stream = err or sys.stderr
+    # Server text (a DRF detail, a metric name) can hold escape sequences: never raw to a terminal.
     for line in _REDACTOR(str(message)).splitlines() or [""]:
-        stream.write(f"Error: {line}\n")
+        stream.write(f"Error: {clean(line)}\n")
 
 
 class _Terminated(KeyboardInterrupt):
@@ -124,6 +127,8 @@ def main(verbose: int) -> None:
       cekura-reconciler plan examples/project.yaml
       cekura-reconciler apply examples/project.yaml
     """
+    # One command per run: values a previous run in this process masked are not this run's secrets.
+    _REDACTOR.clear()
     _setup_logging(verbose)
 
 
@@ -1193,12 +1198,35 @@ def restore(
 
 
 @main.command()
-@click.argument("project_id", type=click.IntRange(min=1))
+@click.argument("project_id", type=click.IntRange(min=1), required=False)
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False),
-    help="Write the file here (refuses to overwrite an existing file) instead of stdout; - is stdout.",
+    type=click.Path(),
+    help="Write the file here (refuses to overwrite an existing file) instead of stdout; - is stdout. "
+    "With --all: the directory to write the files into (created if missing).",
+)
+@click.option(
+    "--all",
+    "all_projects",
+    is_flag=True,
+    help="Export every project the key can see, one file each in the -o directory, named "
+    "<id>-<name>.yaml (soft-deleted projects only when named with --project).",
+)
+@click.option(
+    "--project",
+    "only",
+    type=click.IntRange(min=1),
+    multiple=True,
+    metavar="ID",
+    help="With --all: only this project (repeatable).",
+)
+@click.option(
+    "--parallelism",
+    type=click.IntRange(min=1, max=64),
+    default=8,
+    show_default=True,
+    help="With --all: projects read at the same time.",
 )
 @click.option(
     "--base-url",
@@ -1221,8 +1249,11 @@ def restore(
 )
 @_retry_budget_option
 def export(
-    project_id: int,
+    project_id: int | None,
     output: str | None,
+    all_projects: bool,
+    only: tuple[int, ...],
+    parallelism: int,
     base_url: str,
     api_key_file: str | None,
     timeout: float,
@@ -1231,14 +1262,30 @@ def export(
     """Write a project file from a live project: every writable setting, the rubric, secret references.
 
     Configured secrets become {env: CEKURA_<ID>_<NAME>} references to fill in (their values cannot
-    be read). The exported file plans to no changes against the project it came from.
+    be read). The exported file plans to no changes against the project it came from. With --all,
+    one file per project the key can see, into a directory: onboarding a whole organisation.
 
     \b
     Example:
       cekura-reconciler export 123 -o projects/support.yaml
+      cekura-reconciler export --all -o projects/
     """
 
     def body() -> int:
+        if all_projects or only:
+            return _export_all(
+                output,
+                only,
+                base_url=base_url,
+                api_key_file=api_key_file,
+                timeout=timeout,
+                retry_budget=retry_budget,
+                parallelism=parallelism,
+            )
+        if project_id is None:
+            from reconciler.errors import ReconcilerError
+
+            raise ReconcilerError("give a PROJECT_ID, or --all -o DIR for every project")
         from pathlib import Path
 
         from reconciler.atomic import write_atomic
@@ -1257,6 +1304,165 @@ def export(
         write_atomic(destination, text, 0o666)  # a project file: as readable as any the user writes
         sys.stderr.write(f"Wrote project {project_id} to {destination}.\n")
         return EXIT_OK
+
+    _run(body)
+
+
+def _export_all(
+    output: str | None,
+    only: tuple[int, ...],
+    *,
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    retry_budget: float,
+    parallelism: int,
+) -> int:
+    """export --all: every project the key can see (or those of --project), one file each."""
+    from pathlib import Path
+
+    from reconciler.errors import ReconcilerError
+    from reconciler.export import (
+        export_project,
+        fetch_export_inputs,
+        files_managing,
+        project_file_name,
+        write_new_file,
+    )
+
+    if not output or output == "-":
+        raise ReconcilerError("--all writes one file per project: give the directory with -o DIR")
+    directory = Path(output)
+    if directory.exists() and not directory.is_dir():
+        raise ReconcilerError(f"{output} is not a directory")
+    with _client(base_url, api_key_file, timeout, retry_budget=retry_budget) as client:
+        listed = {p["id"]: p for p in client.list_projects() if type(p.get("id")) is int}
+        if only:
+            missing = [str(i) for i in only if i not in listed]
+            if missing:
+                raise ReconcilerError(
+                    f"--project {', '.join(missing)}: not among the projects this key can see"
+                )
+            chosen = list(dict.fromkeys(only))
+        else:
+            deleted = sorted(i for i, p in listed.items() if p.get("is_deleted") is True)
+            chosen = sorted(i for i in listed if i not in deleted)
+            if deleted:
+                sys.stderr.write(
+                    f"Note: skipping soft-deleted project(s) {', '.join(map(str, deleted))}; name one "
+                    "with --project to export it.\n"
+                )
+        if not chosen:
+            raise ReconcilerError("this key sees no project to export")
+        targets = {i: directory / project_file_name(i, listed[i].get("name")) for i in chosen}
+        taken = files_managing(directory, chosen) if directory.is_dir() else {}
+        clashes = [f"{path} (manages project {i})" for i, path in taken.items()]
+        clashes += [str(path) for i, path in targets.items() if path.exists() and i not in taken]
+        if clashes:
+            raise ReconcilerError(
+                "refusing to overwrite: " + "; ".join(clashes) + ". Remove them, or update them with "
+                "`cekura-reconciler pull`; nothing was written"
+            )
+
+        def one(project_id: int) -> tuple[int, str | None, str | None]:
+            try:
+                live, metrics = fetch_export_inputs(client, project_id)
+                return project_id, export_project(live, metrics, base_url_comment=base_url), None
+            except ReconcilerError as exc:
+                return project_id, None, str(exc)
+
+        results = _in_parallel(one, chosen, parallelism, _Progress(len(chosen), "Exporting projects"))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot create {output}: {exc.strerror}") from None
+    written = 0
+    errors: list[tuple[str, str]] = []
+    for project_id, text, error in results:
+        if text is None:
+            errors.append((f"project {project_id}", error or "failed"))
+            continue
+        try:
+            write_new_file(targets[project_id], text)
+        except ReconcilerError as exc:
+            errors.append((str(targets[project_id]), str(exc)))
+            continue
+        written += 1
+    sys.stderr.write(f"Wrote {written} project file{'s' if written != 1 else ''} to {output}.\n")
+    for what, error in errors:
+        _fail(f"{what}: {error}")
+    return EXIT_ERROR if errors else EXIT_OK
+
+
+# -- pull -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@_api_options
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: exit 2 when a pull would change a file, 0 when none, 1 on error.",
+)
+@_project_option
+def pull(
+    paths: tuple[str, ...],
+    base_url: str,
+    api_key_file: str | None,
+    timeout: float,
+    parallelism: int,
+    max_rps: float | None,
+    retry_budget: float,
+    check: bool,
+    only: tuple[int, ...],
+) -> None:
+    """Write the live values of the fields each file manages back into the file (adopt UI edits).
+
+    Settings the file names and the rubric rules of the metrics it names are written as the live
+    project has them, in the file's own style: comments, key order, quoting and layout are kept.
+    Nothing else is written, and secrets never (their references stay). With extends, a value is
+    written where it is set: in a base when every file given that extends it reads the same live
+    value, else as an override in each file whose project differs. Nothing is sent to Cekura; plan
+    right after shows no changes.
+
+    \b
+    Example:
+      cekura-reconciler pull projects/
+      cekura-reconciler pull --check projects/   # exit 2: the UI changed something
+    """
+
+    def body() -> int:
+        from reconciler.errors import InputError, ReconcilerError
+        from reconciler.files import load_projects
+        from reconciler.pull import LiveRead, compute_pull, read_live, render_pull_text, write_pull
+
+        projects = _select(load_projects(paths), only)
+        with _client(base_url, api_key_file, timeout, max_rps, retry_budget) as client:
+
+            def one(desired: DesiredProject) -> LiveRead | tuple[DesiredProject, str]:
+                try:
+                    return read_live(client, desired)
+                except InputError as exc:
+                    return desired, "\n".join(str(p) for p in exc.problems)
+                except ReconcilerError as exc:
+                    return desired, str(exc)
+
+            results = _in_parallel(one, projects, parallelism, _Progress(len(projects), "Reading projects"))
+        reads = [r for r in results if isinstance(r, LiveRead)]
+        failed = [r for r in results if not isinstance(r, LiveRead)]
+        result = compute_pull(reads, failed=[desired for desired, _ in failed])
+        written = [] if check else write_pull(result)  # a failed write says which files were written
+        render_pull_text(result, sys.stdout, check=check)
+        for note in result.notes:
+            sys.stderr.write(f"Note: {note}\n")
+        for file in written:
+            sys.stderr.write(f"Wrote {file}.\n")
+        for desired, error in failed:
+            _fail(_error_text(desired.file, error))
+        if failed:
+            return EXIT_ERROR
+        return EXIT_CHANGES if check and result.has_changes else EXIT_OK
 
     _run(body)
 

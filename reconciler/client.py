@@ -256,6 +256,11 @@ class CekuraClient:
         )
         return _expect_object(answer, f"project {project_id}")
 
+    def list_projects(self) -> list[dict[str, Any]]:
+        """Every project the key can see. The API answers a bare array (it documents no paging);
+        a paginated answer (``results`` and ``next``) is followed too, on the base URL."""
+        return [item for page in self._pages("/user/v1/projects/", {}, "the projects") for item in page]
+
     def list_metrics(
         self, *, project_id: int | None = None, agent_id: int | None = None
     ) -> list[dict[str, Any]]:

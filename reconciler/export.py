@@ -19,12 +19,14 @@ import json
 import math
 import re
 import textwrap
+import unicodedata
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.errors import InputError, PlanError, ReconcilerError
-from reconciler.loader import Document, load_text
+from reconciler.loader import Document, load_file, load_text
 from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured, is_number
 from reconciler.rubric import MetricCatalog, family, resolve_rules
 from reconciler.validate import load_schema, validate_document
@@ -269,6 +271,15 @@ def _metric_label(metric: Metric) -> str:
     return f"{label} ({metric.eval_type or 'no eval_type'})"
 
 
+def metric_reference(metric: Metric, catalog: MetricCatalog) -> tuple[str, Any]:
+    """How a file names ``metric``: ``("metric", slug)`` when the slug names no other metric of the
+    project (the same file then fits a copy of the project whose ids differ), else
+    ``("metric_id", id)``."""
+    if metric.slug and [m.id for m in catalog.find(metric.slug)] == [metric.id]:
+        return "metric", metric.slug
+    return "metric_id", metric.id
+
+
 def _rubric(
     project_id: int, live: Mapping[str, Any], catalog: MetricCatalog
 ) -> tuple[list[tuple[int, list[dict[str, Any]]]], list[str], str | None]:
@@ -373,6 +384,18 @@ def _known_live_fields() -> frozenset[str]:
     return _NOT_SETTINGS | frozenset(load_schema()["properties"]["settings"]["properties"])
 
 
+_NAME_LENGTH = 60  # characters of the project's name in an exported file's name
+
+
+def project_file_name(project_id: int, name: Any) -> str:
+    """``<id>-<slug of the name>.yaml`` (``123-support-line-qa.yaml``): a name a person recognises,
+    safe on every file system (ASCII letters, digits and ``-`` only); ``<id>.yaml`` without a name."""
+    text = unicodedata.normalize("NFKD", name if isinstance(name, str) else "")
+    ascii_text = text.encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:_NAME_LENGTH].rstrip("-")
+    return f"{project_id}-{slug}.yaml" if slug else f"{project_id}.yaml"
+
+
 def secret_env_name(project_id: int, secret: str) -> str:
     """The environment variable an exported file names for a secret: ``CEKURA_123_VAPI_API_KEY``."""
     return f"CEKURA_{project_id}_{secret.upper()}"
@@ -387,13 +410,12 @@ def _secret_lines(project_id: int, live: Mapping[str, Any]) -> list[str]:
     ]
     lines = ["secrets:" if configured else "# secrets:"]
     for name in names:
-        ref = f"{{env: {secret_env_name(project_id, name)}}}"
+        variable = secret_env_name(project_id, name)
+        ref = f"{{env: {variable}}}"
         if name in configured:
-            lines.append(
-                f"  {name}: {ref}  # configured live; fill in the variable, or remove to leave unmanaged"
-            )
+            lines.append(f"  {name}: {ref}  # configured live; to rotate it, set {variable}")
         else:
-            lines.append(f"  # {name}: {ref}  # not configured live; uncomment to set it")
+            lines.append(f"  # {name}: {ref}  # not configured live; to set it, uncomment and set {variable}")
     return lines
 
 
@@ -411,9 +433,14 @@ def _rubric_lines(project_id: int, live: Mapping[str, Any], catalog: MetricCatal
         return [*lines, "  rules: []  # the live rubric has no rules that this file manages"]
     lines.append("  rules:")
     for metric_id, group in groups:
-        label = _metric_label(catalog.metrics[metric_id])
+        metric = catalog.metrics[metric_id]
+        key, name = metric_reference(metric, catalog)
+        if key == "metric":
+            label = f"{metric.name} ({metric.eval_type or 'no eval_type'}), metric {metric_id}"
+        else:
+            label = _metric_label(metric)
         for rule in group:
-            lines.append(_with_comment(f"    - metric_id: {metric_id}", label))
+            lines.append(_with_comment(f"    - {key}: {_scalar(name)}", label))
             lines += _entry(6, "conditions", rule["conditions"])
     return lines
 
@@ -500,6 +527,37 @@ def _self_check(text: str, live: Mapping[str, Any], catalog: MetricCatalog) -> N
         raise ReconcilerError(
             "internal error: the exported file would change the project: " + ", ".join(changed or ["rubric"])
         )
+
+
+# -- export --all: file names and the directory ----------------------------------------------------
+
+
+def files_managing(directory: Path, project_ids: Iterable[int]) -> dict[int, Path]:
+    """The project files under ``directory`` that already manage one of ``project_ids`` (a file
+    that cannot be read is not one)."""
+    wanted = set(project_ids)
+    found: dict[int, Path] = {}
+    for path in sorted(directory.rglob("*")):
+        if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+            continue
+        try:
+            data = load_file(path).data
+        except InputError:
+            continue
+        project = data.get("project") if isinstance(data, dict) else None
+        if type(project) is int and project in wanted:
+            found.setdefault(project, path)
+    return found
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, which must not exist yet, atomically (a reader never sees half a
+    file), as readable as any file the user writes."""
+    from reconciler.atomic import write_atomic
+
+    if path.exists():
+        raise ReconcilerError(f"{path} already exists; refusing to overwrite it")
+    write_atomic(path, text, 0o666)
 
 
 # -- reading what an export needs ------------------------------------------------------------------

@@ -6,12 +6,12 @@ Offline and light: nothing here imports the network stack or deepdiff, so `valid
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from reconciler.errors import InputError, PlanError, Position, Problem
-from reconciler.loader import load_file
+from reconciler.loader import Document, load_file
 from reconciler.model import DesiredProject, RubricSpec, SecretRef
 from reconciler.validate import validate_document
 
@@ -79,9 +79,14 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
     )
 
 
-def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
-    """Load and validate one file and, through ``extends``, its bases (errors name their own file)."""
-    doc = load_file(file)
+def load_desired(
+    file: str, chain: tuple[str, ...] = (), *, load: Callable[[str], Document] = load_file
+) -> DesiredProject:
+    """Load and validate one file and, through ``extends``, its bases (errors name their own file).
+
+    ``load``: how a file is read (``pull`` checks its edits before writing them by loading them from
+    memory)."""
+    doc = load(file)
     desired = validate_document(doc)
     reference = doc.data.get("extends") if isinstance(doc.data, dict) else None
     if not isinstance(reference, str):
@@ -94,7 +99,7 @@ def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
         raise InputError([Problem(position, f"extends: {reference} makes a cycle ({cycle})")])
     if not Path(base_file).is_file():
         raise InputError([Problem(position, f"extends: base file {base_file} does not exist")])
-    merged = merge_base(load_desired(base_file, (*chain, me)), desired)
+    merged = merge_base(load_desired(base_file, (*chain, me), load=load), desired)
     low, high = merged.settings.get("min_call_duration"), merged.settings.get("max_call_duration")
     if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
         # Each file alone may be fine; together (base + this file) they are not.

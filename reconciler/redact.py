@@ -90,6 +90,13 @@ class Redactor:
             self._values = self._values | fresh
             self._state = (tuple(sorted(whole, key=lambda item: (-len(item[0]), item))), frozenset(grams))
 
+    def clear(self) -> None:
+        """Forget every value: a new run of the CLI in the same process (tests, a caller that runs
+        several commands) starts with only the values it adds itself."""
+        with self._lock:
+            self._values = frozenset()
+            self._state = ((), frozenset())
+
     def __call__(self, text: str) -> str:
         """``text`` with every masked run replaced by the mask."""
         whole, grams = self._state

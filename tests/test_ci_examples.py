@@ -160,3 +160,22 @@ def test_invocation_parser() -> None:
         ("plan", ["--format", "markdown", "--out", "plan.out", "projects/"]),
         ("restore", ["cekura-journal/ENTRY.json"]),
     ]
+
+
+def test_the_drift_recipes_propose_the_fix_as_a_pull_request() -> None:
+    """Drift is either reverted by the next apply or adopted by merging what `pull` wrote."""
+    workflow = (CI / "github" / "cekura-drift.yml").read_text(encoding="utf-8")
+    loaded: Any = yaml.safe_load(workflow)
+    assert loaded["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write"}
+    steps = loaded["jobs"]["drift"]["steps"]
+    [adopt] = [s for s in steps if "cekura-reconciler pull" in s.get("run", "")]
+    assert adopt["if"] == "steps.drift.outputs.exitcode == '2'"
+    assert "CEKURA_API_KEY" in adopt["env"]
+    for needed in ("git push --force origin", "gh pr list --head", "gh pr edit", "gh pr create"):
+        assert needed in adopt["run"], needed
+    gitlab = (CI / "gitlab" / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    job = yaml.safe_load(gitlab)["cekura-drift"]
+    script = "\n".join(job["script"])
+    assert [c for c, _ in invocations(script)] == ["drift", "pull"]
+    assert "merge_request.create" in script and "HEAD:cekura/adopt-ui-edits" in script
+    assert script.rstrip().endswith('exit "$code"')

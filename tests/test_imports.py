@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORK_AND_DIFF = ("httpx", "httpcore", "anyio", "h11", "deepdiff")
+ROUND_TRIP_EDITOR = "ruamel"  # only `pull` edits files in place
 SCHEMA_LIBRARY = ("jsonschema", "referencing", "rpds", "jsonschema_specifications")
 
 
@@ -43,6 +44,7 @@ def test_validate_and_help_import_no_network_stack_or_deepdiff(args: tuple[str, 
     found = imported(*args)
     assert "reconciler" in found and "click" in found
     assert not found & set(NETWORK_AND_DIFF)
+    assert ROUND_TRIP_EDITOR not in found
 
 
 @pytest.mark.parametrize("args", [("validate", "examples/project.yaml"), ("--help",)], ids=" ".join)
@@ -56,3 +58,8 @@ def test_an_invalid_file_is_still_checked_by_jsonschema(tmp_path: Path) -> None:
     found = imported("validate", str(bad))
     assert "jsonschema" in found
     assert not found & set(NETWORK_AND_DIFF)
+
+
+@pytest.mark.parametrize("args", [("export", "--help"), ("pull", "--help")], ids=" ".join)
+def test_the_round_trip_editor_is_imported_only_when_pull_edits(args: tuple[str, ...]) -> None:
+    assert ROUND_TRIP_EDITOR not in imported(*args)

@@ -114,6 +114,11 @@ def test_a_kind_registered_outside_the_package_is_planned_and_applied(
     labelled.state.set_project_fields(124, labels=["support", "beta"])
     again = cli.in_process("plan", "--detailed-exitcode", str(path))
     assert again.code == 0, again.all
+    # restore knows settings and the rubric only: it refuses the entry cleanly, sending nothing.
+    labelled.state.clear_requests()
+    restored = cli.in_process("restore", "--auto-approve", str(entry))
+    assert restored.code == 1 and "Traceback" not in restored.all, restored.all
+    assert "labels" in restored.err and labelled.state.patches() == []
 
 
 def test_its_part_of_the_file_is_validated(labels: Kind, cli: Cli, tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ PROPERTY = settings(
     deadline=2000,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-HANG_SECONDS = 10.0
+HANG_SECONDS = 30.0  # a hang, not a slow run on a loaded 2-core machine (200,000-value cases take seconds)
 
 SUMMARY = re.compile(r"[1-9][0-9]* problems? found; nothing was changed\.")
 # An exception's name, a repr of an object, a traceback: Python leaking through a message.

@@ -226,3 +226,16 @@ def test_one_v_does_not_print_httpx_request_lines(cli: Cli, tmp_path: Path) -> N
     assert result.code == 0, result.err
     assert "HTTP Request" not in result.err
     assert "httpx" not in result.err
+
+
+def test_each_cli_run_starts_with_a_redactor_of_its_own_values() -> None:
+    """In one process (tests, a caller running several commands), a run must not mask what an earlier
+    run's secrets happen to share with later text (a plan file named ``reviewed.plan``, say)."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import _REDACTOR, main
+
+    _REDACTOR.add("reviewed-secret-value")
+    assert _REDACTOR("reviewed.plan") != "reviewed.plan"
+    outcome = CliRunner().invoke(main, ["validate", "no-such-reviewed.plan.yaml"])
+    assert "no-such-reviewed.plan.yaml" in outcome.output

@@ -25,6 +25,7 @@ Two shapes of kind fit:
 
 from __future__ import annotations
 
+import copy
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping, Sequence
@@ -117,10 +118,6 @@ class Kind(ABC):
         """Its part of a validated file; None when the file does not manage it."""
         return project.parts.get(self.key)
 
-    def merge(self, base: Any, child: Any) -> Any:
-        """Its part of a file that ``extends`` a base: the child's part over the base's (whole)."""
-        return child if child is not None else base
-
     def problems(self, doc: Document) -> list[Problem]:
         """What is wrong with its part of a file beyond the schema, found offline, each at its
         ``file:line:col`` (``validate`` asks every kind, whether or not the file has its part)."""
@@ -167,7 +164,7 @@ class Kind(ABC):
     def watched(self, live: Mapping[str, Any], managed: Sequence[str]) -> dict[str, Any]:
         """Its part of a plan's baseline: the live values of what it manages, keyed so that they
         cannot collide with another kind's (a digest of all of them is the plan's fingerprint)."""
-        return {name: live.get(name, MISSING_MARK) for name in managed}
+        return {name: copy.deepcopy(live.get(name, MISSING_MARK)) for name in managed}
 
     def expected(self, live: Mapping[str, Any], plan: ProjectPlan) -> dict[str, Any]:
         """``live`` as the project will read once its part of ``plan`` is written."""
@@ -197,8 +194,9 @@ class Kind(ABC):
         return self.patch_keys(plan)
 
     def requests(self, plan: ProjectPlan) -> tuple[Request, ...]:
-        """Its own writes (an object kind), in order; sent before the project PATCH of any kind
-        that depends on it. Project kinds write through the PATCH and have none."""
+        """Its own writes (an object kind), in order: its creates and updates are sent before the
+        project PATCH, its deletes after it (``kinds.write_order``). Project kinds write through the
+        PATCH and have none."""
         return ()
 
     def verify(self, client: CekuraClient, plan: ProjectPlan, created: Mapping[int, int]) -> list[str]:

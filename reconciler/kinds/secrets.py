@@ -31,9 +31,6 @@ class SecretsKind(Kind):
     def desired(self, project: DesiredProject) -> Any:
         return project.secrets
 
-    def merge(self, base: Any, child: Any) -> Any:
-        return {**(base or {}), **(child or {})}
-
     def plan(self, plan: ProjectPlan, inputs: PlanInputs) -> ProjectPlan:
         live, values = inputs.live, inputs.secret_values
         changes: list[FieldChange] = []

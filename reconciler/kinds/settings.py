@@ -169,9 +169,6 @@ class SettingsKind(Kind):
     def desired(self, project: DesiredProject) -> Any:
         return project.settings
 
-    def merge(self, base: Any, child: Any) -> Any:
-        return {**(base or {}), **(child or {})}
-
     def plan(self, plan: ProjectPlan, inputs: PlanInputs) -> ProjectPlan:
         settings = inputs.desired.settings
         changes, patch = diff_settings(settings, inputs.live)
