@@ -53,8 +53,11 @@ def test_a_new_metric_and_a_rule_naming_it_in_one_apply(
     cli: Cli, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     path = project_file(tmp_path, NEW_METRIC_AND_RULE)
+    emulator.state.clear_requests()
     plan = cli("plan", str(path))
     assert plan.code == 0, plan.all
+    # One metrics list read for the plan: the rubric reuses the metrics kind's list.
+    assert len(emulator.state.requests_to("GET", METRICS)) == 1
     assert "+ metric refund_offered (Refund offered) (new): will be created" in plan.out
     assert "+ metric (new) Refund offered (binary): score == true" in plan.out
     emulator.state.clear_requests()
