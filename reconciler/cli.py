@@ -947,6 +947,10 @@ def _execute(
             detail = f" {outcome.detail}" if outcome.detail else ""
             sent = attempt.plan or plan_
             count = len(sent.patch)
+            if sent.metric_changes:  # writes of their own (reconciler/kinds/metrics.py), told one by one
+                click.echo(f"Project {outcome.project_id}: verified: {outcome.detail}.")
+                click.echo(f"Backup: {attempt.journal_entry}")
+                continue
             click.echo(
                 f"Project {outcome.project_id}: applied {count} field{'s' if count != 1 else ''} in one "
                 f"PATCH; verified.{detail} Backup: {attempt.journal_entry}"
