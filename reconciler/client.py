@@ -295,6 +295,29 @@ class CekuraClient:
         what = f"the metrics of {owner}"
         return list(self._list_current(METRICS_LISTS, params, what))
 
+    def write_object(self, method: str, path: str, body: dict[str, Any] | None, *, what: str) -> Any:
+        """One write of an object kind (POST, PATCH by id, DELETE) on the configured base URL;
+        its answer (None for a 204). Retried only when the server cannot have seen it."""
+        return self._request(method, path, what=what, json=body)
+
+    def create_metric(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a metric (``body`` names its ``project``); the API's answer, with the new id."""
+        answer = self._request(
+            "POST", METRICS_LISTS[0], what=f"metric {body.get('slug') or ''}".strip(), json=body
+        )
+        return _expect_object(answer, "the created metric")
+
+    def patch_metric(self, metric_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH the fields of ``body`` of one metric."""
+        answer = self._request(
+            "PATCH", f"{METRICS_LISTS[0]}{metric_id}/", what=f"metric {metric_id}", json=body
+        )
+        return _expect_object(answer, f"metric {metric_id}")
+
+    def delete_metric(self, metric_id: int) -> None:
+        """DELETE one metric (the API answers 204, no body)."""
+        self._request("DELETE", f"{METRICS_LISTS[0]}{metric_id}/", what=f"metric {metric_id}")
+
     def list_agents(self, project_id: int) -> list[dict[str, Any]]:
         return list(
             self._list_current(
@@ -552,6 +575,8 @@ class CekuraClient:
     def _answer(self, response: httpx.Response, method: str, full: str, what: str) -> Any:
         if response.status_code >= 400:
             raise self._error(response, method, full, what)
+        if response.status_code == 204:
+            return None  # No Content (a DELETE): there is no body to read
         try:
             return response.json()
         except ValueError:

@@ -661,6 +661,9 @@ def apply(
                 sent = attempt.plan or project_plan
                 if outcome.status == "unchanged":
                     result = _result(sent, "now_matching", f"{outcome.detail}; nothing to send.")
+                elif sent.metric_changes:  # writes of their own (kinds/metrics.py), told one by one
+                    message = f"verified: {outcome.detail}."
+                    result = _result(sent, "changed", message, attempt.journal_entry)
                 else:
                     detail = f" {outcome.detail}" if outcome.detail else ""
                     message = f"applied {_fields(len(sent.patch))} in one PATCH; verified.{detail}"

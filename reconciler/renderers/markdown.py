@@ -18,11 +18,12 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
+from reconciler.changes import FieldChange, MetricChange, Plan, ProjectPlan, RuleChange
 from reconciler.model import SENSITIVE_MASK
 from reconciler.renderers.base import Renderer
 from reconciler.renderers.markdown_syntax import blockquote as _blockquote
 from reconciler.renderers.markdown_syntax import code as _code
+from reconciler.renderers.markdown_syntax import code_block as _code_block
 from reconciler.renderers.markdown_syntax import json_value as _json
 from reconciler.renderers.markdown_syntax import table as _table
 from reconciler.renderers.markdown_syntax import text as _text
@@ -207,6 +208,8 @@ def _project_blocks(project: ProjectPlan, wording: Wording) -> list[str]:
     if wording.sends and (secrets := _secrets_line(project)):
         blocks.append(secrets)
     body: list[str] = []
+    if project.metric_changes:
+        body += _metric_blocks(project.metric_changes)
     if project.field_changes:
         body.append(_field_table(project.field_changes, wording))
     if project.rule_changes:
@@ -224,7 +227,7 @@ def _project_blocks(project: ProjectPlan, wording: Wording) -> list[str]:
             )
         if notes:
             body.append(" ".join(notes))
-    rows = len(project.field_changes) + len(project.rule_changes)
+    rows = len(project.field_changes) + len(project.rule_changes) + len(project.metric_changes)
     if rows > DETAILS_THRESHOLD:
         label = html.escape(f"{rows} changes", quote=False)
         body = [f"<details><summary>{label}</summary>", *body, "</details>"]
@@ -254,11 +257,34 @@ def _rule_table(changes: Sequence[RuleChange], sides: tuple[str, str] = ("Before
     return _table(("Metric", "Change", *sides), rows)
 
 
+def _metric_blocks(changes: Sequence[MetricChange]) -> list[str]:
+    """A table of the metric definitions that change, then each long text edit (a prompt) as a
+    ``diff`` block: the lines it changes, as a reviewer reads a code change."""
+    from reconciler.kinds.metrics import LONG_TEXT_FIELDS, prompt_diff
+    from reconciler.renderers.text import multiline
+
+    rows = []
+    diffs: list[str] = []
+    for change in changes:
+        name = _code(change.slug) + (f" ({_text(change.name)})" if change.name else "")
+        fields = ", ".join(_code(k) for k in change.after if k != "slug") or _NONE
+        rows.append((name, change.action, fields))
+        for key, value in change.after.items():
+            before = change.before.get(key, "")
+            if key in LONG_TEXT_FIELDS and change.action == "update" and multiline(before, value):
+                lines = prompt_diff(before, value)
+                if lines:
+                    diffs.append(f"`{change.slug}` {_code(key)}:")
+                    diffs.append(_code_block(lines, "diff"))
+    return [_table(("Metric", "Change", "Fields"), rows), *diffs]
+
+
 def _metric_cell(change: RuleChange) -> str:
     eval_type = _text(change.eval_type) if change.eval_type else None
+    shown = "(new)" if change.metric_id < 0 else str(change.metric_id)
     if not change.metric_name:
-        return f"metric {change.metric_id}" + (f" ({eval_type})" if eval_type else "")
-    details = f"{change.metric_id}, {eval_type}" if eval_type else str(change.metric_id)
+        return f"metric {shown}" + (f" ({eval_type})" if eval_type else "")
+    details = f"{shown}, {eval_type}" if eval_type else shown
     return f"{_text(change.metric_name)} ({details})"
 
 

@@ -82,6 +82,14 @@ def code(value: str, *, in_table: bool = True) -> str:
     return f"{fence}{content}{fence}"
 
 
+def code_block(lines: Sequence[str], info: str = "") -> str:
+    """A fenced code block holding ``lines`` verbatim: the fence is longer than any run of
+    backticks inside, so no line can close it."""
+    longest = max((len(run) for run in re.findall(r"`+", "\n".join(lines))), default=0)
+    fence = "`" * max(3, 1 + longest)
+    return f"{fence}{info}\n" + "\n".join(clean(line) for line in lines) + f"\n{fence}"
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[str]], *, align: Sequence[str] = ()) -> str:
     """A table of cells that are already escaped. ``align`` per column: "" (default) or "right"."""
     rule = [

@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
+from reconciler.changes import FieldChange, MetricChange, Plan, ProjectPlan, RuleChange
 from reconciler.model import SENSITIVE_MASK, SecretRef
 from reconciler.renderers.base import Renderer
 from reconciler.renderers.wording import DRIFT, PLAN, Wording, plural
@@ -51,7 +51,8 @@ def show_rules(rules: tuple[dict[str, Any], ...]) -> str:
 
 
 def metric_label(change: RuleChange) -> str:
-    label = f"metric {change.metric_id}"
+    # A negative id stands for a metric the same apply creates: its id is known once the POST answers.
+    label = "metric (new)" if change.metric_id < 0 else f"metric {change.metric_id}"
     if change.metric_name:
         label += f" {change.metric_name}"
     if change.eval_type:
@@ -84,6 +85,47 @@ def rule_line(change: RuleChange) -> tuple[str, str]:
     return ("~", f"{label}: {show_rules(change.before)} -> {show_rules(change.after)}")
 
 
+def multiline(before: Any, after: Any) -> bool:
+    """Two texts of which one has several lines: shown as a line diff, not as two JSON strings."""
+    return (
+        isinstance(before, str)
+        and isinstance(after, str)
+        and ("\n" in before.strip() or "\n" in after.strip())
+    )
+
+
+def metric_change_lines(change: MetricChange) -> list[tuple[str, str]]:
+    """(symbol, text) lines of one metric definition's change; a long text field's edit (a prompt)
+    as the lines it changes (unified diff, ``-``/``+``), not as two long JSON strings."""
+    from reconciler.kinds.metrics import LONG_TEXT_FIELDS, prompt_diff
+
+    name = f" ({change.name})" if change.name else ""
+    if change.action == "delete":
+        return [("-", f"metric {change.slug}{name}, id {change.metric_id}: will be deleted")]
+    if change.action == "create":
+        lines = [("+", f"metric {change.slug}{name} (new): will be created")]
+        for key, value in change.after.items():
+            if key in ("slug", "name"):
+                continue
+            if key in LONG_TEXT_FIELDS and isinstance(value, str) and "\n" in value.strip():
+                lines.append(("+", f"    {key}:"))
+                lines += [("+", f"      | {line}") for line in value.splitlines()]
+            else:
+                lines.append(("+", f"    {key}: {show_value(value)}"))
+        return lines
+    lines = [("~", f"metric {change.slug}{name}, id {change.metric_id}:")]
+    for key, value in change.after.items():
+        before = change.before.get(key)
+        if key in LONG_TEXT_FIELDS and multiline(before, value):
+            lines.append(("~", f"    {key}:"))
+            for line in prompt_diff(before, value):
+                symbol = line[:1] if line[:1] in "+-" else "~"
+                lines.append((symbol, f"      {line}"))
+        else:
+            lines.append(("~", f"    {key}: {show_value(before)} -> {show_value(value)}"))
+    return lines
+
+
 def summary_line(project: ProjectPlan) -> str:
     s = project.summary()
     parts = []
@@ -97,8 +139,13 @@ def summary_line(project: ProjectPlan) -> str:
         parts.append(plural(s["rules_changed"], "rule") + " to change")
     if s["rules_removed"]:
         parts.append(plural(s["rules_removed"], "rule") + " to remove")
+    for action in ("create", "update", "delete"):
+        if s.get(f"metrics_{action}d"):
+            parts.append(plural(s[f"metrics_{action}d"], "metric") + f" to {action}")
     text = ", ".join(parts) if parts else "no changes"
     fields = plural(s["fields_in_patch"], "field")
+    if "metrics" in project.managed_kinds and not project.patch:
+        return f"Plan for project {project.project_id}: {text}; no project PATCH."
     return f"Plan for project {project.project_id}: {text}; one PATCH of {fields}."
 
 
@@ -122,6 +169,12 @@ def guard_lines(project: ProjectPlan, given: Collection[str] = ()) -> list[str]:
     if mass:
         lines.append(
             f"This plan removes {mass[0]} of the {mass[1]} live rubric rules; "
+            + ("--force given." if "--force" in given else "apply refuses it without --force.")
+        )
+    metrics = project.metric_mass_deletion()
+    if metrics:
+        lines.append(
+            f"This plan deletes {metrics[0]} of the project's {metrics[1]} metrics; "
             + ("--force given." if "--force" in given else "apply refuses it without --force.")
         )
     return lines
@@ -172,6 +225,9 @@ def render_text(
             continue
         heading = f"Project {project.project_id} ({project.file})"
         out.write(paint("bold", heading + wording.heading_suffix) + "\n")
+        for metric_change in project.metric_changes:
+            for symbol, text in metric_change_lines(metric_change):
+                out.write(paint(symbol, f"  {symbol} {text}") + "\n")
         for change in project.field_changes:
             symbol, text = field_line(change, wording=wording)
             out.write(paint(symbol, f"  {symbol} {text}") + "\n")
@@ -339,6 +395,9 @@ class TextRenderer(Renderer):
     def finished(self, result: ProjectResult) -> None:
         if result.outcome == "now_matching":
             self.out.write(f"Project {result.project_id}: {result.message}\n")
+        elif result.outcome == "changed" and result.plan is not None and result.plan.metric_changes:
+            # Writes of their own (reconciler/kinds/metrics.py), told one by one in the message.
+            self.out.write(f"Project {result.project_id}: {result.message}\nBackup: {result.journal_entry}\n")
         elif result.outcome == "changed":
             self.out.write(f"Project {result.project_id}: {result.message} Backup: {result.journal_entry}\n")
 
