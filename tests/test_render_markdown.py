@@ -461,3 +461,19 @@ def test_impact_preview_escapes_like_the_plan_comment() -> None:
     tokens = MD.parse(output)
     assert sum(t.type == "table_open" for t in tokens) == 2
     assert "html_inline" not in {t.type for token in tokens for t in token.children or []}
+
+
+def test_summaries_count_metric_definitions() -> None:
+    """A plan that only creates a metric says so, as the text plan does ("1 metric to create; no
+    project PATCH"), instead of "no setting or rule changes; one PATCH of 0 fields"."""
+    from reconciler.changes import MetricChange
+
+    create = MetricChange("tone_check", "create", new_id=-1, name="Tone", after={"name": "Tone"})
+    delete = MetricChange("old_one", "delete", metric_id=9, name="Old")
+    only_metrics = ProjectPlan(
+        124, "m.yaml", metric_changes=(create, delete), managed_kinds={"metrics": ("tone_check",)}
+    )
+    output = render_markdown(Plan((only_metrics,)))
+    assert "1 of 1 project to change: 1 metric to create, 1 metric to delete." in output
+    assert "1 metric to create, 1 metric to delete; no project PATCH." in output
+    assert "one PATCH of 0 fields" not in output

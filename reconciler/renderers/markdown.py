@@ -123,6 +123,9 @@ def _counts(summary: dict[str, int], wording: Wording) -> list[str]:
     ):
         if summary.get(key):
             parts.append(f"{plural(summary[key], 'rule')} {words}")
+    for action, words in wording.metrics.items():
+        if summary.get(f"metrics_{action}d"):
+            parts.append(f"{plural(summary[f'metrics_{action}d'], 'metric')} {words}")
     return parts
 
 
@@ -192,6 +195,8 @@ def _project_summary(project: ProjectPlan, wording: Wording) -> str:
     counts = ", ".join(_counts(project.summary(), wording)) or "no setting or rule changes"
     if not wording.sends:
         return f"Differs from the file: {counts}."
+    if "metrics" in project.managed_kinds and not project.patch:  # as the text plan says it
+        return f"{counts[0].upper()}{counts[1:]}; no project PATCH."
     return f"{counts[0].upper()}{counts[1:]}; one PATCH of {plural(len(project.patch), 'field')}."
 
 

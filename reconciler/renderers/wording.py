@@ -38,6 +38,8 @@ class Wording:
     rules_added: str = ""
     rules_changed: str = ""
     rules_removed: str = ""
+    # How counts of metric definitions are described, by MetricChange.action.
+    metrics: Mapping[str, str] = field(default_factory=dict)
     # The markdown title when none is given.
     title: str = ""
 
@@ -60,6 +62,7 @@ PLAN = Wording(
     rules_added="to add",
     rules_changed="to change",
     rules_removed="to remove",
+    metrics={"create": "to create", "update": "to update", "delete": "to delete"},
     title="Cekura plan",
 )
 
@@ -75,6 +78,7 @@ DRIFT = Wording(
     rules_added="missing",
     rules_changed="changed",
     rules_removed="not in the file",
+    metrics={"create": "missing", "update": "differ", "delete": "not in the file"},
     title="Cekura drift",
 )
 
