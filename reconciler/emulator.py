@@ -37,6 +37,7 @@ import copy
 import json
 import math
 import re
+import shlex
 import sys
 import threading
 import time
@@ -1016,7 +1017,16 @@ def run_forever(
     state.latency = latency_ms / 1000
     running = start(state, port=port)
     out.write(f"Cekura API emulator listening on {running.base_url}\n")
-    out.write(f"Projects: {', '.join(map(str, state.project_ids()))}. Stop with Ctrl-C.\n")
+    out.write(f"Projects: {', '.join(map(str, state.project_ids()))}.\n")
+    # The key is the emulator's own (a local fake): printed so that it can be pasted.
+    out.write(
+        "To use it from another shell:\n"
+        f"  export CEKURA_BASE_URL={shlex.quote(running.base_url)}\n"
+        f"  export CEKURA_API_KEY={shlex.quote(api_key)}\n"
+        "Faults, a colleague's edits and the recorded requests are driven through /_emulator/ "
+        "(docs/emulator.md).\n"
+        "Stop with Ctrl-C.\n"
+    )
     out.flush()
     try:
         while True:

@@ -76,6 +76,7 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
         rubric=rubric,
         positions={**base.positions, **child.positions},
         parts={**base.parts, **child.parts},  # a registered kind's part: the child's, else the base's
+        bases=(os.path.realpath(base.file), *base.bases),
     )
 
 
@@ -106,6 +107,22 @@ def load_desired(
         # `extends` line: the combination is this file's.
         raise InputError([Problem(position, f"with {reference}, {durations}")])
     return merged
+
+
+def unextended_bases(paths: Iterable[str], projects: Iterable[DesiredProject]) -> list[str]:
+    """Base files (no `project:`) found by scanning a directory that no loaded file extends: in a
+    directory of project files, most likely a project file that lost its `project:` line. A base
+    named on the command line is there on purpose and is not listed."""
+    scanned = {os.path.realpath(f) for f in collect_files(p for p in paths if Path(p).is_dir())}
+    loaded = list(projects)
+    used = {base for project in loaded for base in project.bases}
+    return [
+        p.file
+        for p in loaded
+        if p.project_id is None
+        and os.path.realpath(p.file) in scanned
+        and os.path.realpath(p.file) not in used
+    ]
 
 
 def load_projects(paths: Iterable[str]) -> list[DesiredProject]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -274,3 +276,30 @@ def _check_values(path: str, text: str, project_id: int, before: dict[str, Any])
     except InputError as exc:
         first = exc
     raise InputError([Problem(p.position, _entry_words(p.message)) for p in first.problems]) from None
+
+
+def git_work_tree(path: str) -> Path | None:
+    """The git work tree that holds ``path`` (the nearest folder with a ``.git`` directory, or the
+    ``.git`` file of a linked work tree or submodule), or None."""
+    here = Path(path).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def ignored_by_git(path: str, work_tree: Path) -> bool | None:
+    """Whether git ignores ``path``; None when it cannot be told (no git, or git failed)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        result = subprocess.run(
+            [git, "-C", str(work_tree), "check-ignore", "-q", str(Path(path).resolve())],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: True, 1: False}.get(result.returncode)

@@ -111,6 +111,8 @@ class DesiredProject:
     # The parts of the file owned by kinds registered beyond settings, secrets and the rubric
     # (reconciler/kinds), by top-level key, as validated.
     parts: dict[str, Any] = field(default_factory=dict)
+    # The files this one `extends`, nearest first (real paths), to tell bases nothing extends.
+    bases: tuple[str, ...] = field(default=(), compare=False)
 
     def where(self, path: tuple[str | int, ...]) -> str:
         probe = path

@@ -60,10 +60,17 @@ def plan_project(
     ]
     # A drift check sends nothing: it reports a secret that is not configured without its value.
     secret_values = resolve_secrets(desired, needed, allowed_dirs=secrets_dirs) if read_secrets else {}
-    reads = {
-        kind.name: kind.read(client, desired, live) for kind in kinds() if kind.desired(desired) is not None
-    }
-    plan = plan_kinds(PlanInputs(desired, live, rotate, secret_values, reads), warnings=notes)
+    reads: dict[str, Any] = {}
+    for kind in kinds():  # in dependency order: a kind may reuse what one before it read
+        if kind.desired(desired) is not None:
+            reads[kind.name] = kind.read_after(client, desired, live, reads)
+    inputs = PlanInputs(desired, live, rotate, secret_values, reads)
+    plan = plan_kinds(inputs, warnings=notes)
+    refused = [
+        r for kind in kinds() if kind.desired(desired) is not None for r in kind.refusals(plan, inputs)
+    ]
+    if refused:
+        raise PlanError("\n".join(refused))
     if plan.stale_rule_metrics:
         message = stale_rules_message(desired.project_id, plan.stale_rule_metrics)
         if "rubric_config" in plan.patch:

@@ -12,9 +12,8 @@ import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from reconciler.client import CekuraClient
 from reconciler.conditions import (
     FAMILY_FIELD,
     FAMILY_OPS,
@@ -26,6 +25,9 @@ from reconciler.conditions import (
 )
 from reconciler.errors import PlanError
 from reconciler.model import DesiredProject, Metric, RuleSpec
+
+if TYPE_CHECKING:
+    from reconciler.client import CekuraClient
 
 
 @dataclass
@@ -55,11 +57,21 @@ class MetricCatalog:
 
 
 def load_catalog(
-    client: CekuraClient, project_id: int, *, ids: Iterable[int], refs: Iterable[str]
+    client: CekuraClient,
+    project_id: int,
+    *,
+    ids: Iterable[int],
+    refs: Iterable[str],
+    listed: Iterable[dict[str, Any]] | None = None,
+    defined: Iterable[Metric] = (),
 ) -> MetricCatalog:
-    """One metrics list; agents and their metrics only when a needed metric is not at project level."""
+    """One metrics list (``listed``: one read already); agents and their metrics only when a needed
+    metric is not at project level. ``defined``: the metrics the file defines, as they will be once
+    written (a new one under a negative stand-in id), over what the list says."""
     catalog = MetricCatalog()
-    catalog.add(client.list_metrics(project_id=project_id))
+    catalog.add(client.list_metrics(project_id=project_id) if listed is None else listed)
+    for metric in defined:
+        catalog.metrics[metric.id] = metric
     missing_ids = [i for i in ids if i not in catalog.metrics]
     missing_refs = [r for r in refs if not catalog.find(r)]
     if missing_ids or missing_refs:
@@ -83,12 +95,14 @@ def _show(value: Any) -> str:
     return json.dumps(value)
 
 
-def _check_condition(metric: Metric, cond: dict[str, Any]) -> str | None:
+def _check_condition(metric: Metric, cond: dict[str, Any], label: str | None = None) -> str | None:
+    """What is wrong with one condition of a rule on ``metric`` (None: it fits its eval_type)."""
     kind = family(metric.eval_type)
     if kind is None:
         return None
     fld, op, value = cond.get("field"), cond.get("op"), cond.get("value")
-    label = f"metric {metric.id} ({metric.name}, eval_type {metric.eval_type})"
+    if label is None:
+        label = f"metric {metric.id} ({metric.name}, eval_type {metric.eval_type})"
     want = FAMILY_FIELD[kind]
     if kind == "binary":
         if fld != want:

@@ -41,6 +41,10 @@ _FRIENDLY_PATTERNS = {
     "HH:MM": 'must be a 24-hour time written "HH:MM" (quoted), e.g. "09:00"',
     "+": 'must be a phone number in international E.164 form, quoted, e.g. "+15551234567"',
     "[A-Za-z_]": "must be an environment variable name (letters, digits and _, not starting with a digit)",
+    "[a-z][a-z0-9_]": (
+        "must be a snake_case slug: lowercase letters, digits and _, starting with a letter, "
+        'e.g. "refund_offered"'
+    ),
 }
 
 
@@ -465,6 +469,13 @@ def _semantic_problems(doc: Document) -> list[Problem]:
                             "cannot stand beside other rules for the same metric",
                         )
                     )
+    if "metrics" in data or "reconciler.kinds" in sys.modules:
+        # The kinds' own offline checks (metric definitions; a kind registered from outside). The
+        # registry is imported only for them: a file without `metrics:` starts as fast as before.
+        from reconciler.kinds import kinds
+
+        for kind in kinds():
+            problems += kind.problems(doc)
     return problems
 
 
@@ -540,7 +551,7 @@ def validate_document(doc: Document) -> DesiredProject:
             ]
         )
     keys = {k for k in doc.data if isinstance(k, str)}
-    ours = {"project", "extends", "settings", "secrets", "rubric"}
+    ours = {"project", "extends", "settings", "secrets", "rubric", "metrics"}
     if not ours & keys and (doc.data.get("version") != 1 or not keys - {"version"}) and keys != {"version"}:
         # A CI workflow, a compose file...: say what it is not, rather than list every key.
         raise InputError(

@@ -64,6 +64,13 @@ def test_every_eval_type_of_the_spec_has_a_family() -> None:
     assert family("custom_thing") is None and family(None) is None
 
 
+def test_a_metric_definitions_eval_types_are_the_specs_and_have_a_family() -> None:
+    current, _ = _spec_eval_types()
+    allowed = load_schema()["$defs"]["metricDefinition"]["properties"]["eval_type"]["enum"]
+    assert set(allowed) == current
+    assert all(family(t) is not None for t in allowed)
+
+
 def test_the_schema_allows_exactly_the_ops_of_each_field() -> None:
     defs = load_schema()["$defs"]
     assert defs["condition"]["properties"]["field"]["enum"] == list(FIELD_OPS)

@@ -1,7 +1,8 @@
 """The registry of resource kinds: what the planner, verification, fingerprints, the journal, the
 saved-plan codec and export iterate over, in the order the kinds' ``depends_on`` gives.
 
-The shipped kinds register here, in the order of a project file: settings, secrets, rubric. A kind
+The shipped kinds register here, in the order of a project file: settings, secrets, rubric, metrics
+(which ``depends_on`` puts before the rubric). A kind
 from elsewhere (the tests' fake kind, a plugin) calls ``register_kind`` once; nothing else in the
 package changes for it (docs/architecture.md, "Resource kinds").
 """
@@ -23,6 +24,7 @@ from reconciler.kinds.base import (
     Request,
     SavedPart,
 )
+from reconciler.kinds.metrics import MetricsKind
 from reconciler.kinds.rubric import RubricKind
 from reconciler.kinds.secrets import SecretsKind
 from reconciler.kinds.settings import SettingsKind
@@ -126,5 +128,6 @@ def write_order(plan: ProjectPlan) -> tuple[Request, ...]:
     return (*ahead, *(patch if plan.patch else ()), *deletes)
 
 
-for _kind in (SettingsKind(), SecretsKind(), RubricKind()):
+# The metrics kind goes before the rubric, which depends on it (a rule needs its metric's id).
+for _kind in (SettingsKind(), SecretsKind(), RubricKind(), MetricsKind()):
     register_kind(_kind)

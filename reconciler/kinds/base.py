@@ -37,6 +37,8 @@ from reconciler.model import DesiredProject, Secret, SecretRef
 
 if TYPE_CHECKING:
     from reconciler.client import CekuraClient
+    from reconciler.errors import Problem
+    from reconciler.loader import Document
     from reconciler.rubric import MetricCatalog
 
 
@@ -76,6 +78,9 @@ class Request:
     body: Mapping[str, Any] | None
     kind: str
     describe: str  # "create metric latency_p95": what a report of the write says
+    # A create: the negative stand-in id that later writes of the plan (the project PATCH's rubric
+    # rules) name the object by, replaced by the id its answer gives.
+    creates: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,12 +118,28 @@ class Kind(ABC):
         """Its part of a validated file; None when the file does not manage it."""
         return project.parts.get(self.key)
 
+    def problems(self, doc: Document) -> list[Problem]:
+        """What is wrong with its part of a file beyond the schema, found offline, each at its
+        ``file:line:col`` (``validate`` asks every kind, whether or not the file has its part)."""
+        return []
+
     # -- reading live ------------------------------------------------------------------------------
 
     def read(self, client: CekuraClient, project: DesiredProject, live: Mapping[str, Any]) -> Any:
         """What it needs beyond the GET of the project (the rubric: the metrics catalog; an object
         kind: its objects listed by project). Called only when the file manages it."""
         return None
+
+    def read_after(
+        self,
+        client: CekuraClient,
+        project: DesiredProject,
+        live: Mapping[str, Any],
+        reads: Mapping[str, Any],
+    ) -> Any:
+        """``read``, given what the kinds before it read (``reads``, by kind name), so that a kind
+        can reuse a list another read already made (the rubric: the metrics kind's list)."""
+        return self.read(client, project, live)
 
     # -- planning ----------------------------------------------------------------------------------
 
@@ -127,6 +148,11 @@ class Kind(ABC):
         """``plan`` with this kind's part added: its typed changes, its keys of the project PATCH
         (or, for an object kind, what ``requests`` sends), what it manages and its counts. Pure.
         Kinds it depends on have added their parts already."""
+
+    def refusals(self, plan: ProjectPlan, inputs: PlanInputs) -> list[str]:
+        """Why the whole plan (every kind's part in it) cannot be sent, ``file:line:col: ...`` each
+        (a metric deleted while a rubric rule of the plan still names it). Empty: nothing."""
+        return []
 
     def managed(self, plan: ProjectPlan) -> tuple[str, ...]:
         """What ``plan`` manages of this kind (setting names, secret names, ``rubric_config``); for
@@ -172,6 +198,11 @@ class Kind(ABC):
         project PATCH, its deletes after it (``kinds.write_order``). Project kinds write through the
         PATCH and have none."""
         return ()
+
+    def verify(self, client: CekuraClient, plan: ProjectPlan, created: Mapping[int, int]) -> list[str]:
+        """After its ``requests`` were sent: what of them the API does not show as written, read
+        back with as few requests as it can (``created``: stand-in id -> id the POST answered)."""
+        return []
 
     def unconverged(
         self, plan: ProjectPlan, live: Mapping[str, Any], sent_secrets: Mapping[str, str] | None

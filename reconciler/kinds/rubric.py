@@ -378,15 +378,38 @@ class RubricKind(Kind):
         return project.rubric
 
     def read(self, client: CekuraClient, project: DesiredProject, live: Mapping[str, Any]) -> RubricRead:
+        return self.read_after(client, project, live, {})
+
+    def read_after(
+        self,
+        client: CekuraClient,
+        project: DesiredProject,
+        live: Mapping[str, Any],
+        reads: Mapping[str, Any],
+    ) -> RubricRead:
         """The project's metrics (agents' too when a rule needs one), and the file's rules resolved
-        against them and checked (PlanError for a rule that does not fit its metric)."""
+        against them and checked (PlanError for a rule that does not fit its metric). With the
+        metrics kind's read, its list is reused and the metrics the file defines count as they will
+        be once written: a rule may name a metric the same apply creates."""
+        from reconciler.kinds.metrics import MetricsRead
         from reconciler.rubric import load_catalog, resolve_rules
 
         rubric = project.rubric
         assert rubric is not None and project.project_id is not None
         ids = [r.metric_id for r in rubric.rules if r.metric_id is not None]
         refs = [r.metric_ref for r in rubric.rules if r.metric_ref is not None]
-        catalog = load_catalog(client, project.project_id, ids=ids, refs=refs)
+        metrics_read = reads.get("metrics")
+        if isinstance(metrics_read, MetricsRead):
+            catalog = load_catalog(
+                client,
+                project.project_id,
+                ids=ids,
+                refs=refs,
+                listed=metrics_read.metrics,
+                defined=metrics_read.defined,
+            )
+        else:
+            catalog = load_catalog(client, project.project_id, ids=ids, refs=refs)
         rules, warnings = resolve_rules(project, catalog)
         rules = nearest_rules(project, rules)
         if not catalog.agents_loaded and not rubric.prune and catalog.metrics:
