@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from reconciler.changes import ProjectPlan
 from reconciler.client import CekuraClient
-from reconciler.diff import fingerprint, moved_fields, unconverged
+from reconciler.diff import moved_fields, plan_fingerprint, unconverged
 from reconciler.errors import (
     ApiError,
     ApplyError,
@@ -31,6 +31,7 @@ from reconciler.errors import (
     TransportError,
 )
 from reconciler.journal import write_entry
+from reconciler.kinds import kinds, write_order
 from reconciler.model import Secret, SecretRef
 
 Status = Literal["unchanged", "changed"]
@@ -143,11 +144,106 @@ def write_project(
     previous = {k: live[k] for k in plan.patch if k in live and k not in plan.managed_secrets}
     attempt.journal_entry = write_entry(journal_dir, plan, base_url=base_url, previous=previous)
     attempt.enter("sending")
-    outcome = apply_plan(
-        plan, client, secret_values=secret_values, on_answer=lambda: setattr(attempt, "stage", "verifying")
-    )
+    on_answer = lambda: setattr(attempt, "stage", "verifying")  # noqa: E731
+    if any(r.kind != "project" for r in write_order(plan)):
+        outcome = send_writes(plan, client, secret_values=secret_values, on_answer=on_answer)
+    else:
+        outcome = apply_plan(plan, client, secret_values=secret_values, on_answer=on_answer)
     attempt.stage = "done"
     return outcome
+
+
+def with_created_ids(plan: ProjectPlan, created: Mapping[int, int]) -> ProjectPlan:
+    """``plan`` with the stand-in ids of the objects it creates (negative) replaced, in its PATCH's
+    rubric rules, by the ids their POSTs answered."""
+    config = plan.patch.get("rubric_config")
+    if not created or not isinstance(config, dict) or not isinstance(config.get("rules"), list):
+        return plan
+    rules = [
+        {**rule, "metric_id": created[rule["metric_id"]]}
+        if isinstance(rule, dict) and rule.get("metric_id") in created
+        else rule
+        for rule in config["rules"]
+    ]
+    return replace(plan, patch={**plan.patch, "rubric_config": {**config, "rules": rules}})
+
+
+def send_writes(
+    plan: ProjectPlan,
+    client: CekuraClient,
+    *,
+    secret_values: Mapping[str, Secret],
+    on_answer: Callable[[], None] = lambda: None,
+) -> ApplyOutcome:
+    """Every write of ``plan`` in dependency order (``kinds.write_order``: the object kinds' creates
+    and updates, the project PATCH naming the ids the creates answered, then deletes), then each
+    kind's verification. A failing write stops the rest; its error says write by write what was
+    done, what failed and what was not sent (a re-run converges: objects are found by their keys)."""
+    created: dict[int, int] = {}
+    done: list[str] = []
+    writes = write_order(plan)
+    for index, request in enumerate(writes):
+        try:
+            if request.kind == "project":
+                outcome = apply_plan(
+                    with_created_ids(plan, created), client, secret_values=secret_values, on_answer=on_answer
+                )
+                done.append(
+                    f"{request.describe}: sent and verified{f' {outcome.detail}' if outcome.detail else ''}"
+                )
+                continue
+            answer = client.write_object(
+                request.method,
+                request.path,
+                dict(request.body) if request.body is not None else None,
+                what=request.describe,
+            )
+        except (ApiError, ApplyError) as exc:
+            raise ApplyError(
+                _write_report(plan, done, request.describe, exc, [r.describe for r in writes[index + 1 :]]),
+                outcome="unknown" if done or isinstance(exc, ApplyError) else "not_changed",
+            ) from None
+        if request.creates is not None:
+            new_id = answer.get("id") if isinstance(answer, dict) else None
+            if not isinstance(new_id, int):
+                raise ApplyError(
+                    _write_report(
+                        plan,
+                        done,
+                        request.describe,
+                        MalformedResponse("its answer has no id"),
+                        [r.describe for r in writes[index + 1 :]],
+                    ),
+                    outcome="unknown",
+                )
+            created[request.creates] = new_id
+            done.append(f"{request.describe}: created (id {new_id})")
+        else:
+            done.append(f"{request.describe}: done")
+    on_answer()
+    try:
+        left = [item for kind in kinds() for item in kind.verify(client, plan, created)]
+    except ApiError as exc:
+        raise ApplyError(
+            f"project {plan.project_id}: outcome UNKNOWN: every write was accepted ({'; '.join(done)}), "
+            f"but reading them back to verify failed ({exc}); run plan to see where it stands",
+            outcome="unknown",
+        ) from None
+    if left:
+        raise NotConvergedError(
+            f"project {plan.project_id}: the writes were accepted but read back still differ: "
+            + "; ".join(left)
+        )
+    return ApplyOutcome(plan.project_id, "changed", "; ".join(done))
+
+
+def _write_report(plan: ProjectPlan, done: list[str], failed: str, error: Exception, rest: list[str]) -> str:
+    """Write by write: what was done, what failed and why, what was not sent."""
+    lines = [f"project {plan.project_id}: {failed} FAILED: {error}"]
+    lines += [f"  done: {item}" for item in done] or ["  done: nothing"]
+    lines += [f"  not sent: {item}" for item in rest]
+    lines.append("  running apply again converges: metrics are found by slug, so nothing is created twice")
+    return "\n".join(lines)
 
 
 def changed_since(plan: ProjectPlan, live: Mapping[str, Any]) -> list[str]:
@@ -171,6 +267,12 @@ def check_guards(plan: ProjectPlan, *, allow_delete: bool, force: bool) -> None:
         raise RefusedError(
             f"project {plan.project_id}: the plan removes {mass[0]} of the {mass[1]} live rubric rules; "
             "refusing without --force"
+        )
+    metrics = plan.metric_mass_deletion()
+    if metrics and not force:
+        raise RefusedError(
+            f"project {plan.project_id}: the plan deletes {metrics[0]} of the project's {metrics[1]} "
+            "metrics; refusing without --force"
         )
 
 
@@ -271,6 +373,4 @@ def _deleted(plan: ProjectPlan, error: ApiError) -> bool:
 
 
 def live_fingerprint(plan: ProjectPlan, live: Mapping[str, object]) -> str:
-    return fingerprint(
-        live, settings=plan.managed_settings, secrets=plan.managed_secrets, rubric=plan.manages_rubric
-    )
+    return plan_fingerprint(plan, live)

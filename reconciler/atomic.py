@@ -2,7 +2,8 @@
 
 Saved plans and journal entries go through ``write_private`` (mode 0600 exactly, whatever the
 umask: they describe a project's settings and where its secrets come from); exported project files
-through ``write_atomic`` with the mode of any file the user writes. The text goes to a new temporary
+through ``write_atomic`` with the mode of any file the user writes, and files ``pull`` edits
+through ``replace_keeping_mode`` with the mode they had. The text goes to a new temporary
 file beside the target, created with ``O_EXCL`` and its final mode from the start (never readable
 by others, not even for a moment), flushed to disk with ``fsync``, then renamed over the target: a
 reader sees the old file or the new one, never half of one. On any failure (a full or read-only
@@ -37,6 +38,17 @@ def write_atomic(path: str | Path, text: str, mode: int) -> None:
     _write(Path(path), text, mode, exact=False)
 
 
+def replace_keeping_mode(path: str | Path, data: bytes) -> None:
+    """Replace the regular file ``path`` with ``data`` atomically, keeping its permission bits
+    exactly (``pull`` rewriting a project file in place)."""
+    target = Path(path)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError as exc:
+        raise WriteError(str(target), _reason(exc)) from None
+    _write(target, data, mode, exact=True)
+
+
 def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
@@ -59,9 +71,9 @@ def _refuse_non_regular(target: Path) -> None:
     raise WriteError(str(target), f"it is {what}; only a regular file is written (or replaced)")
 
 
-def _write(target: Path, text: str, mode: int, *, exact: bool) -> None:
+def _write(target: Path, text: str | bytes, mode: int, *, exact: bool) -> None:
     _refuse_non_regular(target)
-    data = text.encode("utf-8")
+    data = text.encode("utf-8") if isinstance(text, str) else text
     # Beside the target (a rename is atomic only within one file system); a name no one can guess
     # or have made first (O_EXCL), short enough for any target name.
     temp = target.with_name(f".{target.name[:180]}.{secrets.token_hex(6)}.tmp")

@@ -1,7 +1,7 @@
 """Changes are typed values: a ``Plan`` of ``ProjectPlan``s of ``FieldChange``s and ``RuleChange``s.
 
 This module only holds, counts, sorts and serializes changes; it computes nothing from the network
-(``diff`` does that) and prints nothing (``render`` does that). The PATCH body lives in the
+(``diff`` does that) and prints nothing (``renderers`` do that). The PATCH body lives in the
 ``ProjectPlan`` and is derived once, by ``diff``; secrets appear in it as ``SecretRef``s, never as
 values, and ``to_json`` masks them.
 """
@@ -18,6 +18,7 @@ MASS_DELETE_MIN = 3  # rules; with more than half of the live rules, apply needs
 
 FieldAction = Literal["update", "set", "rotate"]
 RuleAction = Literal["add", "change", "remove"]
+MetricAction = Literal["create", "update", "delete"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class FieldChange:
 class RuleChange:
     """The rules of one metric before and after (a metric owns all of its rules)."""
 
-    metric_id: int
+    metric_id: int = field(metadata={"least": 1})
     action: RuleAction
     before: tuple[dict[str, Any], ...]
     after: tuple[dict[str, Any], ...]
@@ -72,10 +73,38 @@ class RuleChange:
 
 
 @dataclass(frozen=True)
+class MetricChange:
+    """One metric definition created, updated (only the fields that differ) or deleted, by slug.
+
+    A metric to be created has no id yet: ``new_id`` is the negative stand-in that rubric rules of
+    the same plan name it by, replaced by the id the POST answers before the project PATCH is sent."""
+
+    slug: str
+    action: MetricAction
+    metric_id: int | None = None
+    new_id: int | None = None
+    name: str | None = None
+    before: dict[str, Any] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": "metric", "slug": self.slug, "action": self.action}
+        out["metric_id"] = self.metric_id
+        if self.name is not None:
+            out["name"] = self.name
+        if self.action != "create":
+            out["before"] = dict(self.before)
+        if self.action != "delete":
+            out["after"] = dict(self.after)
+        return out
+
+
+@dataclass(frozen=True)
 class ProjectPlan:
     """What it takes to bring one live project to what its file says."""
 
-    project_id: int
+    # "least": the smallest value the saved-plan codec accepts (reconciler/saved.py).
+    project_id: int = field(metadata={"least": 1})
     file: str
     field_changes: tuple[FieldChange, ...] = ()
     rule_changes: tuple[RuleChange, ...] = ()
@@ -102,10 +131,17 @@ class ProjectPlan:
     # The live values of every managed field the plan was made from (what ``fingerprint`` digests),
     # to say what moved when a fresh read before the PATCH no longer matches. Not in the JSON plan.
     baseline: dict[str, Any] = field(default_factory=dict, repr=False)
+    # What each kind registered beyond settings, secrets and the rubric manages, by kind name
+    # (reconciler/kinds: the shipped kinds keep theirs in the fields above).
+    managed_kinds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Metric definitions created, updated or deleted (reconciler/kinds/metrics.py), and how many
+    # metrics the project had before the plan (for the mass-deletion guard).
+    metric_changes: tuple[MetricChange, ...] = ()
+    metrics_live: int = 0
 
     @property
     def has_changes(self) -> bool:
-        return bool(self.patch)
+        return bool(self.patch) or bool(self.metric_changes)
 
     @property
     def setting_changes(self) -> tuple[FieldChange, ...]:
@@ -138,12 +174,20 @@ class ProjectPlan:
             return removed, total
         return None
 
+    def metric_mass_deletion(self) -> tuple[int, int] | None:
+        """(deleted, live) when the plan deletes at least 3 metrics and more than half of the
+        project's metrics (``metrics: {prune: true}``)."""
+        deleted = sum(1 for c in self.metric_changes if c.action == "delete")
+        if deleted >= MASS_DELETE_MIN and deleted * 2 > self.metrics_live:
+            return deleted, self.metrics_live
+        return None
+
     def required_flags(self) -> tuple[str, ...]:
         """Flags apply needs for this plan: --allow-delete (deletes the project), --force (mass deletion)."""
         flags = []
         if self.patch.get("is_deleted") is True:
             flags.append("--allow-delete")
-        if self.mass_deletion():
+        if self.mass_deletion() or self.metric_mass_deletion():
             flags.append("--force")
         return tuple(flags)
 
@@ -157,6 +201,15 @@ class ProjectPlan:
             "rules_removed": self.count_rules("remove"),
             "rules_kept": self.rules_kept,
             "fields_in_patch": len(self.patch),
+        } | self._metric_summary()
+
+    def _metric_summary(self) -> dict[str, int]:
+        """Counts of metric definitions, only for a plan that manages them (older outputs unchanged)."""
+        if "metrics" not in self.managed_kinds:
+            return {}
+        return {
+            f"metrics_{action}d": sum(1 for c in self.metric_changes if c.action == action)
+            for action in ("create", "update", "delete")
         }
 
     def masked_patch(self) -> dict[str, Any]:
@@ -167,7 +220,9 @@ class ProjectPlan:
             "project_id": self.project_id,
             "file": self.file,
             "has_changes": self.has_changes,
-            "changes": [c.to_json() for c in self.field_changes] + [c.to_json() for c in self.rule_changes],
+            "changes": [c.to_json() for c in self.metric_changes]
+            + [c.to_json() for c in self.field_changes]
+            + [c.to_json() for c in self.rule_changes],
             "patch": self.masked_patch(),
             "summary": self.summary(),
             "warnings": list(self.warnings),

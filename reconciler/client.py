@@ -100,6 +100,31 @@ def check_base_url(base_url: str) -> str:
     return base_url.rstrip("/")
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_server(a: str, b: str) -> bool:
+    """Whether two base URLs name the same API: scheme, host and path compared without case (host)
+    or trailing slash, a default port equal to none, and `localhost`, `127.0.0.1` and `[::1]` one
+    host (the emulator is reached by any of them). A saved plan or journal entry made against one
+    applies against the other."""
+
+    def key(url: str) -> tuple[str, str, int | None, str]:
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if host in _LOOPBACK_NAMES:
+            host = "loopback"
+        return scheme, host, port if port is not None else _DEFAULT_PORTS.get(scheme), parts.path.rstrip("/")
+
+    return key(a) == key(b)
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -214,6 +239,7 @@ class CekuraClient:
         except ApiError as exc:
             raise ApiError(self.redactor(str(exc))) from None
         self.retry = retry or RetryPolicy()
+        self.timeout = timeout
         self._clock, self._sleep = clock, sleep
         self.limiter = RateLimiter(max_rps, clock=clock, sleep=sleep, max_pause=self.retry.budget)
         self._legacy_only: set[str] = set()  # current lists this server answered 404 for
@@ -266,6 +292,11 @@ class CekuraClient:
         )
         return _expect_object(answer, f"project {project_id}")
 
+    def list_projects(self) -> list[dict[str, Any]]:
+        """Every project the key can see. The API answers a bare array (it documents no paging);
+        a paginated answer (``results`` and ``next``) is followed too, on the base URL."""
+        return [item for page in self._pages("/user/v1/projects/", {}, "the projects") for item in page]
+
     def list_metrics(
         self, *, project_id: int | None = None, agent_id: int | None = None
     ) -> list[dict[str, Any]]:
@@ -273,6 +304,29 @@ class CekuraClient:
         owner = f"project {project_id}" if project_id is not None else f"agent {agent_id}"
         what = f"the metrics of {owner}"
         return list(self._list_current(METRICS_LISTS, params, what))
+
+    def write_object(self, method: str, path: str, body: dict[str, Any] | None, *, what: str) -> Any:
+        """One write of an object kind (POST, PATCH by id, DELETE) on the configured base URL;
+        its answer (None for a 204). Retried only when the server cannot have seen it."""
+        return self._request(method, path, what=what, json=body)
+
+    def create_metric(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST a metric (``body`` names its ``project``); the API's answer, with the new id."""
+        answer = self._request(
+            "POST", METRICS_LISTS[0], what=f"metric {body.get('slug') or ''}".strip(), json=body
+        )
+        return _expect_object(answer, "the created metric")
+
+    def patch_metric(self, metric_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """PATCH the fields of ``body`` of one metric."""
+        answer = self._request(
+            "PATCH", f"{METRICS_LISTS[0]}{metric_id}/", what=f"metric {metric_id}", json=body
+        )
+        return _expect_object(answer, f"metric {metric_id}")
+
+    def delete_metric(self, metric_id: int) -> None:
+        """DELETE one metric (the API answers 204, no body)."""
+        self._request("DELETE", f"{METRICS_LISTS[0]}{metric_id}/", what=f"metric {metric_id}")
 
     def list_agents(self, project_id: int) -> list[dict[str, Any]]:
         return list(
@@ -423,12 +477,13 @@ class CekuraClient:
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry for any method.
                 self._log_request(method, shown, "not sent", sent_at)
-                failure = TransportError(f"cannot reach {full} for {what}: {_reason(exc)}")
+                failure = TransportError(f"cannot reach {full} for {what}: {_reason(exc)}{self._hint(exc)}")
             except httpx.HTTPError as exc:
                 self._log_request(method, shown, "no answer", sent_at)
                 sent = method != "GET"
                 failure = TransportError(
-                    f"{method} {full} for {what} did not complete: {_reason(exc)}", maybe_sent=sent
+                    f"{method} {full} for {what} did not complete: {_reason(exc)}{self._hint(exc)}",
+                    maybe_sent=sent,
                 )
                 if sent:
                     raise failure from None
@@ -465,6 +520,23 @@ class CekuraClient:
                 ),
             )
             self._sleep(wait)
+
+    def _hint(self, exc: httpx.HTTPError) -> str:
+        """What to check when the server cannot be reached or does not answer in time."""
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            host = urlsplit(self.base_url).hostname or ""
+            server = (
+                "that the emulator is running there (cekura-reconciler emulator --port PORT)"
+                if _is_loopback(host)
+                else "the network (proxy, firewall, DNS)"
+            )
+            return f"; check --base-url (or CEKURA_BASE_URL) and {server}"
+        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+            return (
+                f"; no answer within --timeout {self.timeout:g} s: raise --timeout if the API is slow, "
+                "or check --base-url"
+            )
+        return ""
 
     def _read_bounded(
         self, method: str, url: str, *, params: dict[str, str] | None, json: Any, what: str
@@ -513,6 +585,8 @@ class CekuraClient:
     def _answer(self, response: httpx.Response, method: str, full: str, what: str) -> Any:
         if response.status_code >= 400:
             raise self._error(response, method, full, what)
+        if response.status_code == 204:
+            return None  # No Content (a DELETE): there is no body to read
         try:
             return response.json()
         except ValueError:

@@ -22,6 +22,13 @@ malformed or truncated bodies) can be injected per method and path, in-process t
 :class:`EmulatorState` or from another process through the ``/_emulator/`` admin endpoints.
 
 Standard library only: the emulator must start fast and never be the thing under test.
+
+Its field lists (``SECRET_FIELDS``, ``READ_ONLY_FIELDS``, ``INT_FIELDS``), eval-type families and
+rubric-condition checks are deliberate copies, written from the API's documentation, not imported
+from the tool's own (``reconciler.model``, ``reconciler.conditions``): the emulator stands for the
+server the tool is tested against, so a mistake in the tool's tables must show up as a disagreement
+with the server in the end-to-end tests, not be shared by both and pass. ``tests/test_conditions.py``
+holds the copies to the spec's eval types so that neither drifts from the API unnoticed.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import itertools
 import json
 import math
 import re
+import shlex
 import sys
 import threading
 import time
@@ -1163,7 +1171,16 @@ def run_forever(
     state.latency = latency_ms / 1000
     running = start(state, port=port)
     out.write(f"Cekura API emulator listening on {running.base_url}\n")
-    out.write(f"Projects: {', '.join(map(str, state.project_ids()))}. Stop with Ctrl-C.\n")
+    out.write(f"Projects: {', '.join(map(str, state.project_ids()))}.\n")
+    # The key is the emulator's own (a local fake): printed so that it can be pasted.
+    out.write(
+        "To use it from another shell:\n"
+        f"  export CEKURA_BASE_URL={shlex.quote(running.base_url)}\n"
+        f"  export CEKURA_API_KEY={shlex.quote(api_key)}\n"
+        "Faults, a colleague's edits and the recorded requests are driven through /_emulator/ "
+        "(docs/emulator.md).\n"
+        "Stop with Ctrl-C.\n"
+    )
     out.flush()
     try:
         while True:

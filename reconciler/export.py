@@ -19,15 +19,18 @@ import json
 import math
 import re
 import textwrap
+import unicodedata
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from reconciler.conditions import family, with_bool_value
 from reconciler.errors import InputError, PlanError, ReconcilerError
-from reconciler.loader import Document, load_text
-from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured, is_number
-from reconciler.rubric import MetricCatalog, family, resolve_rules
-from reconciler.validate import load_schema, validate_document
+from reconciler.loader import Document, load_file, load_text
+from reconciler.model import NOT_SETTINGS, SECRET_FIELDS, Metric, Secret, is_configured
+from reconciler.rubric import MetricCatalog, resolve_rules
+from reconciler.validate import load_schema, settings_names, validate_document
 
 if TYPE_CHECKING:
     from reconciler.client import CekuraClient
@@ -36,13 +39,9 @@ FORMAT_VERSION = 1
 MAX_WIDTH = 110  # a mapping or list longer than this on one line is written in block style
 _LIVE = "<live>"  # the "file" name of the documents built here to check live values
 
-# Live fields that are not settings and that the file format deliberately does not carry.
-_NOT_SETTINGS = frozenset(
-    READ_ONLY_FIELDS
-    | {f"{name}_configured" for name in SECRET_FIELDS}
-    | set(SECRET_FIELDS)
-    | {"rubric_config", "organization_id", "is_deleted"}
-)
+# Live fields that are not settings and that the file format deliberately does not carry under
+# `settings:` (rubric_config is the `rubric:` key; is_deleted: see _IS_DELETED_NOTE).
+_NOT_SETTINGS: frozenset[str] = NOT_SETTINGS | {"rubric_config", "is_deleted"}
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # YAML 1.1 words that a plain key would turn into a boolean or null.
@@ -235,7 +234,7 @@ _SETTING_IN_MESSAGE = re.compile(r"settings\.([A-Za-z_][A-Za-z0-9_]*)")
 
 def _settings(live: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The writable settings in schema order, and the reason each left-out one was left out."""
-    names = [n for n in load_schema()["properties"]["settings"]["properties"] if n not in _NOT_SETTINGS]
+    names = [n for n in settings_names() if n not in _NOT_SETTINGS]
     settings: dict[str, Any] = {}
     left_out: dict[str, str] = {}
     for name in names:
@@ -267,6 +266,15 @@ def _settings(live: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
 def _metric_label(metric: Metric) -> str:
     label = f"{metric.slug}: {metric.name}" if metric.slug else metric.name
     return f"{label} ({metric.eval_type or 'no eval_type'})"
+
+
+def metric_reference(metric: Metric, catalog: MetricCatalog) -> tuple[str, Any]:
+    """How a file names ``metric``: ``("metric", slug)`` when the slug names no other metric of the
+    project (the same file then fits a copy of the project whose ids differ), else
+    ``("metric_id", id)``."""
+    if metric.slug and [m.id for m in catalog.find(metric.slug)] == [metric.id]:
+        return "metric", metric.slug
+    return "metric_id", metric.id
 
 
 def _rubric(
@@ -313,13 +321,7 @@ def _current_binary(rule: dict[str, Any]) -> dict[str, Any]:
     group = rule.get("conditions")
     if not isinstance(group, Mapping) or not isinstance(group.get("conditions"), list):
         return rule
-    conditions = []
-    for cond in group["conditions"]:
-        value = cond.get("value") if isinstance(cond, Mapping) else None
-        legacy = is_number(value) and value in (0, 5)
-        if isinstance(cond, Mapping) and cond.get("field") == "score" and legacy:
-            cond = {**cond, "value": value == 5}
-        conditions.append(cond)
+    conditions = [with_bool_value(cond) for cond in group["conditions"]]
     return {**rule, "conditions": {**group, "conditions": conditions}}
 
 
@@ -370,7 +372,19 @@ def _header(
 
 
 def _known_live_fields() -> frozenset[str]:
-    return _NOT_SETTINGS | frozenset(load_schema()["properties"]["settings"]["properties"])
+    return _NOT_SETTINGS | frozenset(settings_names())
+
+
+_NAME_LENGTH = 60  # characters of the project's name in an exported file's name
+
+
+def project_file_name(project_id: int, name: Any) -> str:
+    """``<id>-<slug of the name>.yaml`` (``123-support-line-qa.yaml``): a name a person recognises,
+    safe on every file system (ASCII letters, digits and ``-`` only); ``<id>.yaml`` without a name."""
+    text = unicodedata.normalize("NFKD", name if isinstance(name, str) else "")
+    ascii_text = text.encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text).strip("-")[:_NAME_LENGTH].rstrip("-")
+    return f"{project_id}-{slug}.yaml" if slug else f"{project_id}.yaml"
 
 
 def secret_env_name(project_id: int, secret: str) -> str:
@@ -387,13 +401,12 @@ def _secret_lines(project_id: int, live: Mapping[str, Any]) -> list[str]:
     ]
     lines = ["secrets:" if configured else "# secrets:"]
     for name in names:
-        ref = f"{{env: {secret_env_name(project_id, name)}}}"
+        variable = secret_env_name(project_id, name)
+        ref = f"{{env: {variable}}}"
         if name in configured:
-            lines.append(
-                f"  {name}: {ref}  # configured live; fill in the variable, or remove to leave unmanaged"
-            )
+            lines.append(f"  {name}: {ref}  # configured live; to rotate it, set {variable}")
         else:
-            lines.append(f"  # {name}: {ref}  # not configured live; uncomment to set it")
+            lines.append(f"  # {name}: {ref}  # not configured live; to set it, uncomment and set {variable}")
     return lines
 
 
@@ -411,11 +424,44 @@ def _rubric_lines(project_id: int, live: Mapping[str, Any], catalog: MetricCatal
         return [*lines, "  rules: []  # the live rubric has no rules that this file manages"]
     lines.append("  rules:")
     for metric_id, group in groups:
-        label = _metric_label(catalog.metrics[metric_id])
+        metric = catalog.metrics[metric_id]
+        key, name = metric_reference(metric, catalog)
+        if key == "metric":
+            label = f"{metric.name} ({metric.eval_type or 'no eval_type'}), metric {metric_id}"
+        else:
+            label = _metric_label(metric)
         for rule in group:
-            lines.append(_with_comment(f"    - metric_id: {metric_id}", label))
+            lines.append(_with_comment(f"    - {key}: {_scalar(name)}", label))
             lines += _entry(6, "conditions", rule["conditions"])
     return lines
+
+
+# -- the parts of the file, one per kind (reconciler/kinds calls these) ------------------------------
+
+
+def settings_lines(live: Mapping[str, Any]) -> list[str]:
+    """``settings:`` with every setting the live project has that a file can hold, in the schema's
+    order; what cannot be written so that it plans to no change is a comment saying why."""
+    settings, left_out = _settings(live)
+    lines = ["settings:"]
+    for name in load_schema()["properties"]["settings"]["properties"]:
+        if name in settings:
+            lines += _entry(2, name, settings[name])
+        elif name in left_out:
+            lines += _comment_lines(f"{name}: left out (unmanaged): {left_out[name]}", 2)
+        elif name == "is_deleted":
+            lines += _comment_lines(_IS_DELETED_NOTE, 2)
+    return lines
+
+
+def secret_lines(project_id: int, live: Mapping[str, Any]) -> list[str]:
+    """``secrets:``: a reference for each secret configured live, a comment for the others."""
+    return _secret_lines(project_id, live)
+
+
+def rubric_lines(project_id: int, live: Mapping[str, Any], catalog: MetricCatalog) -> list[str]:
+    """``rubric:``: the live rules, by metric, that a file can hold (the others are comments)."""
+    return _rubric_lines(project_id, live, catalog)
 
 
 def export_project(
@@ -440,23 +486,16 @@ def export_project(
         raise ReconcilerError("the live project has no valid id; cannot export it")
     catalog = MetricCatalog()
     catalog.add(dict(m) for m in metrics)
-    schema = load_schema()
     lines = _header(project_id, live, schema_url or "project.schema.json", base_url_comment)
-    lines += [f"version: {FORMAT_VERSION}", f"project: {project_id}", ""]
+    lines += [f"version: {FORMAT_VERSION}", f"project: {project_id}"]
+    # Each kind writes its part of the file (reconciler/kinds), in the registry's order.
+    from reconciler.kinds import ExportContext, kinds
 
-    settings, left_out = _settings(live)
-    lines.append("settings:")
-    for name in schema["properties"]["settings"]["properties"]:
-        if name in settings:
-            lines += _entry(2, name, settings[name])
-        elif name in left_out:
-            lines += _comment_lines(f"{name}: left out (unmanaged): {left_out[name]}", 2)
-        elif name == "is_deleted":
-            lines += _comment_lines(_IS_DELETED_NOTE, 2)
-    lines.append("")
-    lines += _secret_lines(project_id, live)
-    lines.append("")
-    lines += _rubric_lines(project_id, live, catalog)
+    context = ExportContext(project_id, catalog)
+    for kind in kinds():
+        part = kind.export(live, context)
+        if part:
+            lines += ["", *part]
     text = "\n".join(lines) + "\n"
     _self_check(text, live, catalog)
     return text
@@ -479,6 +518,37 @@ def _self_check(text: str, live: Mapping[str, Any], catalog: MetricCatalog) -> N
         raise ReconcilerError(
             "internal error: the exported file would change the project: " + ", ".join(changed or ["rubric"])
         )
+
+
+# -- export --all: file names and the directory ----------------------------------------------------
+
+
+def files_managing(directory: Path, project_ids: Iterable[int]) -> dict[int, Path]:
+    """The project files under ``directory`` that already manage one of ``project_ids`` (a file
+    that cannot be read is not one)."""
+    wanted = set(project_ids)
+    found: dict[int, Path] = {}
+    for path in sorted(directory.rglob("*")):
+        if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
+            continue
+        try:
+            data = load_file(path).data
+        except InputError:
+            continue
+        project = data.get("project") if isinstance(data, dict) else None
+        if type(project) is int and project in wanted:
+            found.setdefault(project, path)
+    return found
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, which must not exist yet, atomically (a reader never sees half a
+    file), as readable as any file the user writes."""
+    from reconciler.atomic import write_atomic
+
+    if path.exists():
+        raise ReconcilerError(f"{path} already exists; refusing to overwrite it")
+    write_atomic(path, text, 0o666)
 
 
 # -- reading what an export needs ------------------------------------------------------------------

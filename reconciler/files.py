@@ -6,14 +6,14 @@ Offline and light: nothing here imports the network stack or deepdiff, so `valid
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from reconciler.errors import InputError, PlanError, Position, Problem
-from reconciler.loader import load_file
+from reconciler.loader import Document, load_file
 from reconciler.model import DesiredProject, RubricSpec, SecretRef
-from reconciler.validate import validate_document
+from reconciler.validate import call_durations_problem, validate_document
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -75,12 +75,19 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
         secrets=secrets,
         rubric=rubric,
         positions={**base.positions, **child.positions},
+        parts={**base.parts, **child.parts},  # a registered kind's part: the child's, else the base's
+        bases=(os.path.realpath(base.file), *base.bases),
     )
 
 
-def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
-    """Load and validate one file and, through ``extends``, its bases (errors name their own file)."""
-    doc = load_file(file)
+def load_desired(
+    file: str, chain: tuple[str, ...] = (), *, load: Callable[[str], Document] = load_file
+) -> DesiredProject:
+    """Load and validate one file and, through ``extends``, its bases (errors name their own file).
+
+    ``load``: how a file is read (``pull`` checks its edits before writing them by loading them from
+    memory)."""
+    doc = load(file)
     desired = validate_document(doc)
     reference = doc.data.get("extends") if isinstance(doc.data, dict) else None
     if not isinstance(reference, str):
@@ -93,20 +100,29 @@ def load_desired(file: str, chain: tuple[str, ...] = ()) -> DesiredProject:
         raise InputError([Problem(position, f"extends: {reference} makes a cycle ({cycle})")])
     if not Path(base_file).is_file():
         raise InputError([Problem(position, f"extends: base file {base_file} does not exist")])
-    merged = merge_base(load_desired(base_file, (*chain, me)), desired)
-    low, high = merged.settings.get("min_call_duration"), merged.settings.get("max_call_duration")
-    if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
-        # Each file alone may be fine; together (base + this file) they are not.
-        raise InputError(
-            [
-                Problem(
-                    position,  # this file's `extends` line: the combination is this file's
-                    f"with {reference}, settings.min_call_duration ({low}) is greater than "
-                    f"settings.max_call_duration ({high})",
-                )
-            ]
-        )
+    merged = merge_base(load_desired(base_file, (*chain, me), load=load), desired)
+    durations = call_durations_problem(merged.settings)
+    if durations:
+        # Each file alone may be fine; together (base + this file) they are not. At this file's
+        # `extends` line: the combination is this file's.
+        raise InputError([Problem(position, f"with {reference}, {durations}")])
     return merged
+
+
+def unextended_bases(paths: Iterable[str], projects: Iterable[DesiredProject]) -> list[str]:
+    """Base files (no `project:`) found by scanning a directory that no loaded file extends: in a
+    directory of project files, most likely a project file that lost its `project:` line. A base
+    named on the command line is there on purpose and is not listed."""
+    scanned = {os.path.realpath(f) for f in collect_files(p for p in paths if Path(p).is_dir())}
+    loaded = list(projects)
+    used = {base for project in loaded for base in project.bases}
+    return [
+        p.file
+        for p in loaded
+        if p.project_id is None
+        and os.path.realpath(p.file) in scanned
+        and os.path.realpath(p.file) not in used
+    ]
 
 
 def load_projects(paths: Iterable[str]) -> list[DesiredProject]:

@@ -30,8 +30,9 @@ made exact):
 
 Speed: :func:`compile_rubric` turns a rubric into flat tuples of ``(field, predicate)`` checks per
 rule once; evaluating a call is then a loop over them with no parsing. Only the metric
-results that some rule looks at are converted. The report is a fixed set of counters, so memory
-does not grow with the number of calls, and :func:`compute_impact` never holds more than one page of
+results that some rule looks at are converted. The report is a fixed set of counters (plus three
+per UTC day of the window, for the daily pass-rate chart), so memory does not grow with the number
+of calls, and :func:`compute_impact` never holds more than one page of
 calls per window being fetched.
 """
 
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -49,8 +49,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, NamedTuple, Protocol
 
+from reconciler.conditions import ALL_OPS, BINARY_FALSE, BINARY_TRUE, FIELD_OPS, comparison, in_words
 from reconciler.errors import PlanError, ReconcilerError, RequestRejected
-from reconciler.render import plural
 
 log = logging.getLogger("reconciler.impact")
 
@@ -64,22 +64,14 @@ MIN_SPLIT_WINDOW = timedelta(days=1)  # a refused window is split down to this, 
 # flight, so memory stays flat. Pages of 100 made one project's preview 3x slower.
 CALL_LOGS_PAGE_SIZE = 500
 MAX_EXAMPLES = 5
+MAX_CHART_DAYS = 60  # the markdown chart shows at most this many (most recent) days
 
 CallRef = int | str
 Predicate = Callable[[Any], bool]
 
 _SCORE, _ENUM = 0, 1  # indexes into MetricResult
 _FIELDS = {"score": _SCORE, "enum": _ENUM}
-_SCORE_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    # op(value, actual): "actual gte value" is "value <= actual", and so on.
-    "eq": operator.eq,
-    "neq": operator.ne,
-    "gt": operator.lt,
-    "gte": operator.le,
-    "lt": operator.gt,
-    "lte": operator.ge,
-}
-_ALL_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "in")
+_UTC_DAY = re.compile(r"\d{4}-\d\d-\d\dT")
 
 
 def _number(value: Any) -> float | None:
@@ -90,7 +82,7 @@ def _number(value: Any) -> float | None:
     if kind is int and -(2**53) <= value <= 2**53:
         return float(value)
     if value is True or value is False:
-        return 5.0 if value else 0.0
+        return float(BINARY_TRUE if value else BINARY_FALSE)
     if isinstance(value, int | float):
         try:
             number = float(value)
@@ -205,8 +197,8 @@ def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
     fld, op, value = cond.get("field"), cond.get("op"), cond.get("value")
     if fld not in _FIELDS:
         raise RubricFormatError(f'{where}: field must be "score" or "enum", not {fld!r}')
-    if op not in _ALL_OPS:
-        raise RubricFormatError(f"{where}: op must be one of {', '.join(_ALL_OPS)}, not {op!r}")
+    if op not in ALL_OPS:
+        raise RubricFormatError(f"{where}: op must be one of {', '.join(ALL_OPS)}, not {op!r}")
     if op == "in":
         if not isinstance(value, list):
             raise RubricFormatError(f"{where}: op in takes a list, not {value!r}")
@@ -219,15 +211,15 @@ def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
             raise RubricFormatError(f"{where}: score op in takes a list of numbers, not {value!r}")
         return _SCORE, frozenset(numbers).__contains__
     if fld == "enum":
-        if op not in ("eq", "neq"):
-            raise RubricFormatError(f"{where}: field enum takes op eq, neq or in, not {op!r}")
+        if op not in FIELD_OPS["enum"]:
+            raise RubricFormatError(f"{where}: field enum takes op {in_words(FIELD_OPS['enum'])}, not {op!r}")
         if not isinstance(value, str):
             raise RubricFormatError(f"{where}: enum op {op} takes a string, not {value!r}")
-        return _ENUM, partial(_SCORE_OPS[op], value)
+        return _ENUM, comparison(op, value)
     number = _number(value)
     if number is None:
         raise RubricFormatError(f"{where}: score op {op} takes a number (or true/false), not {value!r}")
-    return _SCORE, partial(_SCORE_OPS[op], number)
+    return _SCORE, comparison(op, number)
 
 
 _LOGICS = ("and", "or")
@@ -293,6 +285,20 @@ def call_results(call: Mapping[str, Any], only: Iterable[int] | None = None) -> 
     return results
 
 
+def call_day(call: Mapping[str, Any]) -> str | None:
+    """The UTC day (``YYYY-MM-DD``) of a call's ``timestamp``; None when it has no readable one."""
+    stamp = call.get("timestamp")
+    if not isinstance(stamp, str):
+        return None
+    if stamp.endswith("Z") and _UTC_DAY.match(stamp):
+        return stamp[:10]  # the API's own form: already UTC
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).date().isoformat()
+
+
 def call_ref(call: Mapping[str, Any]) -> CallRef | None:
     """How a call is named in examples: its CallLog id (the API's ``call_ids`` filter), else call_id."""
     ident = call.get("id")
@@ -335,16 +341,32 @@ class ImpactReport:
     examples_pass_to_fail: list[CallRef] = field(default_factory=list)
     examples_fail_to_pass: list[CallRef] = field(default_factory=list)
     by_metric: dict[int, MetricFlips] = field(default_factory=dict)
+    # UTC day ("2026-11-28") -> [calls, passing now, passing with the desired rubric]
+    daily: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def flips(self) -> int:
         return self.pass_to_fail + self.fail_to_pass
 
     def record(
-        self, ref: CallRef | None, before: Verdict, after: Verdict, *, recorded: bool | None = None
+        self,
+        ref: CallRef | None,
+        before: Verdict,
+        after: Verdict,
+        *,
+        recorded: bool | None = None,
+        day: str | None = None,
     ) -> None:
-        """Count one call given its verdicts under the live (before) and desired (after) rubric."""
+        """Count one call given its verdicts under the live (before) and desired (after) rubric;
+        ``day`` (UTC, ``YYYY-MM-DD``) counts it in that day's pass rates too."""
         self.calls += 1
+        if day is not None:
+            counts = self.daily.get(day)
+            if counts is None:
+                counts = self.daily[day] = [0, 0, 0]
+            counts[0] += 1
+            counts[1] += before.passed
+            counts[2] += after.passed
         if recorded is not None and recorded != before.passed:
             self.recorded_mismatches += 1
         if before.passed:
@@ -381,14 +403,23 @@ class ImpactReport:
         before_rubric, after_rubric = compile_rubric(live), compile_rubric(desired)
         wanted = before_rubric.metric_ids | after_rubric.metric_ids
         check_recorded = bool(before_rubric.checks)
+        days: dict[str, str | None] = {}  # "YYYY-MM-DDT" of a UTC ("...Z") timestamp -> its day
         for call in calls:
             results = call_results(call, wanted)
             recorded = call.get("success") if check_recorded else None
+            stamp = call.get("timestamp")
+            if isinstance(stamp, str) and stamp.endswith("Z"):
+                day = days.get(stamp[:11], "")
+                if day == "":
+                    day = days[stamp[:11]] = call_day(call)
+            else:
+                day = call_day(call)
             self.record(
                 call_ref(call),
                 before_rubric.evaluate(results),
                 after_rubric.evaluate(results),
                 recorded=recorded if isinstance(recorded, bool) else None,
+                day=day,
             )
 
     def merge(self, other: ImpactReport) -> None:
@@ -407,6 +438,10 @@ class ImpactReport:
             mine = self._flips(metric_id)
             mine.pass_to_fail += flips.pass_to_fail
             mine.fail_to_pass += flips.fail_to_pass
+        for day, counts in other.daily.items():
+            have = self.daily.setdefault(day, [0, 0, 0])
+            for index, count in enumerate(counts):
+                have[index] += count
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -423,6 +458,10 @@ class ImpactReport:
                 for metric_id, f in sorted(self.by_metric.items())
             ],
             "recorded_mismatches": self.recorded_mismatches,
+            "daily": [
+                {"date": day, "calls": calls, "passing_before": before, "passing_after": after}
+                for day, (calls, before, after) in sorted(self.daily.items())
+            ],
         }
 
 
@@ -682,132 +721,6 @@ def _window_report(
     return part
 
 
-# -- rendering -------------------------------------------------------------------------------------
-
-
-def _metric_label(metric_id: int, metric_names: Mapping[int, str]) -> str:
-    name = metric_names.get(metric_id)
-    return f"metric {metric_id} ({name})" if name else f"metric {metric_id}"
-
-
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
-
-
-def _window_text(report: ImpactReport) -> str:
-    if report.since is None or report.until is None:
-        return "the given calls"
-    return f"{_utc(report.since):%Y-%m-%d %H:%M} to {_utc(report.until):%Y-%m-%d %H:%M} UTC"
-
-
-def _examples(refs: Sequence[CallRef]) -> str:
-    return ", ".join(str(r) for r in refs)
-
-
-def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
-    """For people at a terminal; one block per project."""
-    blocks = []
-    for report in reports:
-        head = f"Rubric impact on project {report.project_id}, {_window_text(report)}"
-        if not report.calls:
-            blocks.append(f"{head}: no calls in the window, nothing to compare.\n")
-            continue
-        lines = [f"{head}: {plural(report.calls, 'call')} replayed."]
-        delta = report.passing_after - report.passing_before
-        lines.append(
-            f"  passing: {report.passing_before} ({_percent(report.passing_before, report.calls)}) now, "
-            f"{report.passing_after} ({_percent(report.passing_after, report.calls)}) with the file's "
-            f"rubric ({delta:+d})"
-        )
-        for label, count, refs in (
-            ("pass -> fail", report.pass_to_fail, report.examples_pass_to_fail),
-            ("fail -> pass", report.fail_to_pass, report.examples_fail_to_pass),
-        ):
-            tail = f" (e.g. {_examples(refs)})" if refs else ""
-            lines.append(f"  {label}: {plural(count, 'call')}{tail}")
-        if report.by_metric:
-            lines.append("  flips by metric:")
-            for metric_id, flips in sorted(report.by_metric.items()):
-                lines.append(
-                    f"    {_metric_label(metric_id, metric_names)}: {flips.pass_to_fail} pass -> fail, "
-                    f"{flips.fail_to_pass} fail -> pass"
-                )
-        if not report.flips:
-            lines.append("  No call changes outcome.")
-        if report.recorded_mismatches:
-            lines.append(
-                f"  Note: on {plural(report.recorded_mismatches, 'call')} the recorded outcome differs "
-                "from the live rubric's (reviewed by hand, or scored under an earlier rubric)."
-            )
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>#])")
-
-
-def _md(text: str) -> str:
-    """Plain text safe in a markdown table cell: no markup, no HTML, no line breaks."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;")).replace("\r", " ").replace("\n", " ")
-
-
-def _code(ref: CallRef) -> str:
-    return "`" + str(ref).replace("`", "").replace("\n", " ") + "`"
-
-
-def render_impact_markdown(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
-    """A pull-request comment: one summary table, then per project the metrics that caused flips."""
-    out = [
-        "### Rubric impact preview",
-        "",
-        "| Project | Window (UTC) | Calls | Passing now | Passing after | Pass → fail | Fail → pass |",
-        "|---|---|--:|--:|--:|--:|--:|",
-    ]
-    for r in reports:
-        window = (
-            f"{_utc(r.since):%Y-%m-%d %H:%M} → {_utc(r.until):%Y-%m-%d %H:%M}"
-            if r.since is not None and r.until is not None
-            else "-"
-        )
-        out.append(
-            f"| {r.project_id} | {window} | {r.calls} "
-            f"| {r.passing_before} ({_percent(r.passing_before, r.calls)}) "
-            f"| {r.passing_after} ({_percent(r.passing_after, r.calls)}) "
-            f"| {r.pass_to_fail} | {r.fail_to_pass} |"
-        )
-    for r in reports:
-        if not r.flips:
-            continue
-        out += [
-            "",
-            f"**Project {r.project_id}**: flips by metric",
-            "",
-            "| Metric | Pass → fail | Fail → pass |",
-            "|---|--:|--:|",
-        ]
-        for metric_id, flips in sorted(r.by_metric.items()):
-            name = metric_names.get(metric_id)
-            label = f"{metric_id} {_md(name)}" if name else str(metric_id)
-            out.append(f"| {label} | {flips.pass_to_fail} | {flips.fail_to_pass} |")
-        examples = [
-            f"{label}: {', '.join(_code(ref) for ref in refs)}"
-            for label, refs in (
-                ("pass → fail", r.examples_pass_to_fail),
-                ("fail → pass", r.examples_fail_to_pass),
-            )
-            if refs
-        ]
-        if examples:
-            out += ["", "Example call log ids: " + "; ".join(examples) + "."]
-    if any(r.recorded_mismatches for r in reports):
-        out += [
-            "",
-            "_Some calls' recorded outcome differs from the live rubric's (reviewed by hand, or scored "
-            "under an earlier rubric); the preview compares the two rubrics, not the recorded outcomes._",
-        ]
-    return "\n".join(out) + "\n"
-
-
 __all__ = [
     "CALL_LOGS_PAGE_SIZE",
     "MAX_EXAMPLES",
@@ -823,6 +736,7 @@ __all__ = [
     "MetricResult",
     "RubricFormatError",
     "Verdict",
+    "call_day",
     "call_ref",
     "call_results",
     "compile_rubric",
@@ -832,7 +746,5 @@ __all__ = [
     "impact_of_calls",
     "is_irrelevant",
     "parse_since",
-    "render_impact_markdown",
-    "render_impact_text",
     "split_window",
 ]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,7 +32,7 @@ from reconciler.errors import (
     WriteError,
 )
 from reconciler.loader import MAX_FILE_BYTES, Document, JsonPath, load_text
-from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS
+from reconciler.model import NOT_SETTINGS, SecretRef
 from reconciler.validate import validate_values
 
 KIND = "cekura-reconciler/journal-entry"
@@ -54,7 +56,7 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
     """Record ``previous`` (live values of the PATCH's non-secret fields); return the entry's path."""
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
-    secrets = sorted(k for k in plan.patch if k in plan.managed_secrets)
+    kept = journaled_fields(plan)
     entry = {
         "kind": KIND,
         "project_id": plan.project_id,
@@ -62,9 +64,9 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
         "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "file": plan.file,
         "fields": sorted(plan.patch),
-        "before": {k: v for k, v in previous.items() if k not in plan.managed_secrets},
-        "sent": {k: v for k, v in plan.patch.items() if k not in plan.managed_secrets},
-        "secrets_sent": secrets,
+        "before": {k: v for k, v in previous.items() if k in kept},
+        "sent": {k: v for k, v in plan.patch.items() if k in kept},
+        "secrets_sent": sorted(k for k in plan.patch if k not in kept),
     }
     folder = Path(directory)
     target = folder / f"{stamp}-project-{plan.project_id}.json"
@@ -78,6 +80,18 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
             f"({reason}); nothing was sent"
         ) from None
     return str(target)
+
+
+def journaled_fields(plan: ProjectPlan) -> frozenset[str]:
+    """The PATCH fields whose values an entry keeps: every one but those a kind withholds (a
+    secret's value is never written; its name is, under ``secrets_sent``)."""
+    from reconciler.kinds import kinds
+
+    claimed = {k for kind in kinds() for k in kind.patch_keys(plan)}
+    kept = {k for kind in kinds() for k in kind.journaled(plan)}
+    return frozenset(
+        k for k, v in plan.patch.items() if (k in kept or k not in claimed) and not isinstance(v, SecretRef)
+    )
 
 
 def read_entry(path: str) -> JournalEntry:
@@ -94,11 +108,7 @@ def read_entry(path: str) -> JournalEntry:
         doc = _positions(path, text)
         raise InputError([doc.problem(where, message) for where, message in problems])
     before: dict[str, Any] = data["before"]
-    not_restorable = sorted(
-        k
-        for k in before
-        if k in SECRET_FIELDS or k in READ_ONLY_FIELDS or k.endswith("_configured") or k == "organization_id"
-    )
+    not_restorable = sorted(k for k in before if k in NOT_SETTINGS or k.endswith("_configured"))
     if not_restorable:
         raise PlanError(
             f"{path}: the entry holds fields restore never sends ({', '.join(not_restorable)}); "
@@ -266,3 +276,30 @@ def _check_values(path: str, text: str, project_id: int, before: dict[str, Any])
     except InputError as exc:
         first = exc
     raise InputError([Problem(p.position, _entry_words(p.message)) for p in first.problems]) from None
+
+
+def git_work_tree(path: str) -> Path | None:
+    """The git work tree that holds ``path`` (the nearest folder with a ``.git`` directory, or the
+    ``.git`` file of a linked work tree or submodule), or None."""
+    here = Path(path).resolve()
+    for folder in (here, *here.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def ignored_by_git(path: str, work_tree: Path) -> bool | None:
+    """Whether git ignores ``path``; None when it cannot be told (no git, or git failed)."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        result = subprocess.run(
+            [git, "-C", str(work_tree), "check-ignore", "-q", str(Path(path).resolve())],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {0: True, 1: False}.get(result.returncode)

@@ -17,33 +17,28 @@ URL and, after reading each project again, one whose projects moved since (stale
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
+import types
+import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from reconciler.atomic import write_private
-from reconciler.changes import FieldChange, ProjectPlan, RuleChange
+from reconciler.changes import FieldChange, ProjectPlan
 from reconciler.diff import diff_project, unconverged
 from reconciler.errors import PlanError
-from reconciler.model import (
-    OBJECT_FIELDS,
-    SECRET_FIELDS,
-    DesiredProject,
-    Metric,
-    RubricSpec,
-    RuleSpec,
-    Secret,
-    SecretRef,
-)
-from reconciler.rubric import ResolvedRule
+from reconciler.kinds import Edited, kinds
+from reconciler.model import DesiredProject, Secret, SecretRef
 from reconciler.saved_kind import KIND
 
-SAVED_FORMAT_VERSION = 2  # 2: a secret change names its reference; the PATCH is rebuilt from the changes
+# 2: a secret change names its reference; the PATCH is rebuilt from the changes.
+# 3: every field of the plan, from its dataclass (the baseline and metric names included).
+SAVED_FORMAT_VERSION = 3
 _SECRET_KEY = "$secret"
 
 
@@ -69,7 +64,37 @@ def _checksum(body: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(_canonical(body)).hexdigest()
 
 
-def _encode_value(value: Any, secret_dir: Path) -> Any:
+# -- the codec: a plan's dataclasses to JSON and back, field by field, by their type hints ----------
+#
+# Every field of ProjectPlan, FieldChange and RuleChange is written, under its own name; reading
+# wants exactly those keys and checks each value against the field's type. A value typed Any (a
+# setting's value, the PATCH's values, a baseline) is JSON as it is, except a SecretRef, which is
+# written {"$secret": {"env": NAME}} and never as a value.
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _encode(value: Any, hint: Any, secret_dir: Path) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if isinstance(hint, type) and is_dataclass(hint):
+        if isinstance(value, FieldChange) and value.sensitive:
+            value = replace(value, before=None)  # a secret's old value is never known; never written
+        return {
+            f.name: _encode(getattr(value, f.name), _hints(hint)[f.name], secret_dir) for f in fields(hint)
+        }
+    if hint is Any:
+        return _encode_any(value, secret_dir)
+    if origin is tuple:
+        return [_encode(v, args[0], secret_dir) for v in value]
+    if origin is dict:
+        return {str(k): _encode(v, args[1], secret_dir) for k, v in value.items()}
+    return value  # int, str, bool, None, a Literal
+
+
+def _encode_any(value: Any, secret_dir: Path) -> Any:
     if isinstance(value, SecretRef):
         if value.kind == "file" and value.relative_to is not None:
             # A base file's reference (made absolute by extends): relative to secret_dir again, so
@@ -79,7 +104,51 @@ def _encode_value(value: Any, secret_dir: Path) -> Any:
     return value
 
 
-def _decode_value(value: Any) -> Any:
+def _decode(data: Any, hint: Any, what: str) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if isinstance(hint, type) and is_dataclass(hint):
+        names = [f.name for f in fields(hint)]
+        data = _object(data, what)
+        if set(data) != set(names):
+            raise ValueError(f"`{what}` has the keys {sorted(data)}, not {sorted(names)}")
+        hints = _hints(hint)
+        values = {f.name: _decode(data[f.name], hints[f.name], f.name) for f in fields(hint)}
+        for f in fields(hint):
+            least = f.metadata.get("least")
+            if least is not None and values[f.name] < least:
+                raise ValueError(f"`{f.name}` is not a whole number >= {least}")
+        return hint(**values)
+    if hint is Any:
+        return _decode_any(data)
+    if origin is typing.Literal:
+        if data not in args:
+            raise ValueError(f"`{what}` is {data!r}, not one of {', '.join(map(repr, args))}")
+        return data
+    if origin in (typing.Union, types.UnionType):
+        if data is None and type(None) in args:
+            return None
+        (other,) = (a for a in args if a is not type(None))
+        return _decode(data, other, what)
+    if origin is tuple:
+        return tuple(_decode(v, args[0], f"{what}[]") for v in _list(data, what))
+    if origin is dict:
+        key_type, value_type = args
+        items = _object(data, what).items()
+        if key_type is int:
+            if not all(k.isdigit() for k, _ in items):
+                raise ValueError(f"`{what}` has a key that is not a whole number")
+            return {int(k): _decode(v, value_type, what) for k, v in items}
+        return {k: _decode(v, value_type, what) for k, v in items}
+    if hint is bool:
+        return _flag(data, what)
+    if hint is int:
+        return _count(data, what)
+    if hint is str:
+        return _text(data, what)
+    raise TypeError(f"no codec for {hint!r}")
+
+
+def _decode_any(value: Any) -> Any:
     if isinstance(value, dict) and set(value) == {_SECRET_KEY}:
         ref = value[_SECRET_KEY]
         if not isinstance(ref, dict) or len(ref) != 1:
@@ -91,31 +160,23 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
+def encode_plan(plan: ProjectPlan, secret_dir: Path) -> dict[str, Any]:
+    """A plan as JSON data (secrets as references; file references relative to ``secret_dir``)."""
+    data: dict[str, Any] = _encode(plan, ProjectPlan, secret_dir)
+    return data
+
+
+def decode_plan(data: Any) -> ProjectPlan:
+    """The plan ``encode_plan`` wrote; raises ValueError (or TypeError) for anything else."""
+    plan: ProjectPlan = _decode(data, ProjectPlan, "projects[]")
+    for change in plan.field_changes:
+        if change.sensitive and not isinstance(change.after, SecretRef):
+            raise ValueError(f"the secret change {change.path!r} names no reference")
+    return plan
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
-
-
-def _field_change(change: FieldChange, secret_dir: Path) -> dict[str, Any]:
-    return {
-        "path": change.path,
-        "before": None if change.sensitive else change.before,
-        "after": _encode_value(change.after, secret_dir),  # a secret: its reference, never a value
-        "sensitive": change.sensitive,
-        "action": change.action,
-        "before_missing": change.before_missing,
-        "after_missing": change.after_missing,
-    }
-
-
-def _rule_change(change: RuleChange) -> dict[str, Any]:
-    return {
-        "metric_id": change.metric_id,
-        "action": change.action,
-        "before": list(change.before),
-        "after": list(change.after),
-        "metric_name": change.metric_name,
-        "eval_type": change.eval_type,
-    }
 
 
 def _portable_dir(directory: Path) -> str:
@@ -128,23 +189,10 @@ def _portable_dir(directory: Path) -> str:
 def _project(plan: ProjectPlan) -> dict[str, Any]:
     secret_dir = Path(plan.file).resolve().parent
     return {
-        "project_id": plan.project_id,
-        "file": plan.file,
+        **encode_plan(plan, secret_dir),
         # Relative to the working directory (a pipeline plans and applies from the checkout's root,
         # maybe in two different checkouts); absolute only when the file lies outside it.
-        "secret_dir": _portable_dir(Path(plan.file).resolve().parent),
-        "fingerprint": plan.fingerprint,
-        "expected_fingerprint": plan.expected_fingerprint,
-        "patch": {k: _encode_value(v, secret_dir) for k, v in plan.patch.items()},
-        "field_changes": [_field_change(c, secret_dir) for c in plan.field_changes],
-        "rule_changes": [_rule_change(c) for c in plan.rule_changes],
-        "rules_kept": plan.rules_kept,
-        "metrics_kept": plan.metrics_kept,
-        "rules_live": plan.rules_live,
-        "warnings": list(plan.warnings),
-        "managed_settings": list(plan.managed_settings),
-        "managed_secrets": list(plan.managed_secrets),
-        "manages_rubric": plan.manages_rubric,
+        "secret_dir": _portable_dir(secret_dir),
     }
 
 
@@ -205,9 +253,9 @@ def _text(value: Any, what: str) -> str:
     return value
 
 
-def _count(value: Any, what: str, *, least: int = 0) -> int:
-    if type(value) is not int or value < least:
-        raise ValueError(f"`{what}` is not a whole number >= {least}")
+def _count(value: Any, what: str) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(f"`{what}` is not a whole number >= 0")
     return value
 
 
@@ -223,93 +271,23 @@ def _list(value: Any, what: str) -> list[Any]:
     return value
 
 
-def _names(value: Any, what: str) -> tuple[str, ...]:
-    return tuple(_text(v, what) for v in _list(value, what))
-
-
 def _object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"`{what}` is not an object")
     return value
 
 
-_FIELD_KEYS = {"path", "before", "after", "sensitive", "action", "before_missing", "after_missing"}
-_RULE_KEYS = {"metric_id", "action", "before", "after", "metric_name", "eval_type"}
-
-
-def _read_field_change(data: Any) -> FieldChange:
-    data = _object(data, "field_changes[]")
-    if set(data) != _FIELD_KEYS:
-        raise ValueError(f"a field change has the keys {sorted(data)}, not {sorted(_FIELD_KEYS)}")
-    sensitive = _flag(data["sensitive"], "sensitive")
-    after = _decode_value(data["after"])
-    if sensitive and not isinstance(after, SecretRef):
-        raise ValueError(f"the secret change {data['path']!r} names no reference")
-    if data["action"] not in ("update", "set", "rotate"):
-        raise ValueError(f"unknown change action {data['action']!r}")
-    return FieldChange(
-        path=_text(data["path"], "path"),
-        before=data["before"],
-        after=after,
-        sensitive=sensitive,
-        action=data["action"],
-        before_missing=_flag(data["before_missing"], "before_missing"),
-        after_missing=_flag(data["after_missing"], "after_missing"),
-    )
-
-
-def _rules(value: Any, what: str) -> tuple[dict[str, Any], ...]:
-    return tuple(_object(r, what) for r in _list(value, what))
-
-
-def _read_rule_change(data: Any) -> RuleChange:
-    data = _object(data, "rule_changes[]")
-    if set(data) != _RULE_KEYS:
-        raise ValueError(f"a rule change has the keys {sorted(data)}, not {sorted(_RULE_KEYS)}")
-    if data["action"] not in ("add", "change", "remove"):
-        raise ValueError(f"unknown rule change action {data['action']!r}")
-    optional = {k: data[k] if data[k] is None else _text(data[k], k) for k in ("metric_name", "eval_type")}
-    return RuleChange(
-        metric_id=_count(data["metric_id"], "metric_id", least=1),
-        action=data["action"],
-        before=_rules(data["before"], "before"),
-        after=_rules(data["after"], "after"),
-        metric_name=optional["metric_name"],
-        eval_type=optional["eval_type"],
-    )
-
-
 def _read_project(data: Any) -> SavedProject:
-    data = _object(data, "projects[]")
-    plan = ProjectPlan(
-        project_id=_count(data["project_id"], "project_id", least=1),
-        file=_text(data["file"], "file"),
-        field_changes=tuple(_read_field_change(c) for c in _list(data["field_changes"], "field_changes")),
-        rule_changes=tuple(_read_rule_change(c) for c in _list(data["rule_changes"], "rule_changes")),
-        rules_kept=_count(data["rules_kept"], "rules_kept"),
-        metrics_kept=_count(data["metrics_kept"], "metrics_kept"),
-        rules_live=_count(data["rules_live"], "rules_live"),
-        patch={k: _decode_value(v) for k, v in _object(data["patch"], "patch").items()},
-        fingerprint=_text(data["fingerprint"], "fingerprint"),
-        expected_fingerprint=_text(data["expected_fingerprint"], "expected_fingerprint"),
-        warnings=_names(data["warnings"], "warnings"),
-        managed_settings=_names(data["managed_settings"], "managed_settings"),
-        managed_secrets=_names(data["managed_secrets"], "managed_secrets"),
-        manages_rubric=_flag(data["manages_rubric"], "manages_rubric"),
-    )
-    return SavedProject(plan, _text(data["secret_dir"], "secret_dir"))
+    data = dict(_object(data, "projects[]"))
+    secret_dir = _text(data.pop("secret_dir", None), "secret_dir")
+    return SavedProject(decode_plan(data), secret_dir)
 
 
 # -- applying: the plan made again from what the file shows --------------------------------------
 
 
-class _Edited(Exception):
-    """What in a saved project is not what its changes and the live project give."""
-
-
-# Never sent: an unchanged managed secret is in the rebuilt file only so that its fingerprint counts
-# it; a change it would need is not in the saved plan, so the plan is refused.
-_UNCHANGED_SECRET = SecretRef("env", "(unchanged)")
+# What in a saved project is not what its changes and the live project give.
+_Edited = Edited
 
 
 def _effective(ref: SecretRef, secret_dir: str) -> SecretRef:
@@ -353,82 +331,35 @@ def _strict(values: Any) -> str:
         raise _Edited(f"it holds a value that is not JSON ({exc})") from None
 
 
-def _desired(saved: SavedProject, live: Mapping[str, Any]) -> tuple[DesiredProject, tuple[ResolvedRule, ...]]:
+def _desired(saved: SavedProject, live: Mapping[str, Any]) -> tuple[DesiredProject, dict[str, Any]]:
     """The project file the saved plan's changes describe, against ``live``: changed fields as the
-    changes show them, every other managed field as it is live (so it makes no change)."""
-    from reconciler.validate import load_schema
-
+    changes show them, every other managed field as it is live (so it makes no change); and what
+    the kinds would have read beside the project. Each kind gives its own part (``Kind.from_plan``)."""
     stored = saved.plan
-    writable = set(load_schema()["properties"]["settings"]["properties"])
-    for kind, names, allowed in (
-        ("settings", stored.managed_settings, writable),
-        ("secrets", stored.managed_secrets, set(SECRET_FIELDS)),
-    ):
-        if len(set(names)) != len(names) or not set(names) <= allowed:
-            raise _Edited(f"its managed {kind} are not a list of {kind} a project file can manage")
-    whole: dict[str, FieldChange] = {}
-    parts: dict[str, list[FieldChange]] = {}
-    for change in stored.setting_changes:
-        name, _, key = change.path.partition(".")
-        if change.path == "rubric_config.evaluation_logic" and stored.manages_rubric:
-            continue
-        if name not in stored.managed_settings or (key and name not in OBJECT_FIELDS):
+    registered = kinds()
+    unknown = sorted(set(stored.managed_kinds) - {kind.name for kind in registered})
+    if unknown:
+        raise _Edited(f"it manages {', '.join(unknown)}, which this version does not know")
+    for change in stored.field_changes:
+        if not any(kind.owns(change, stored) for kind in registered):
             raise _Edited(f"it changes {change.path}, which it does not manage")
-        if key:
-            parts.setdefault(name, []).append(change)
-        else:
-            whole[name] = change
-    secrets = {c.path: c for c in stored.secret_changes}
-    if not set(secrets) <= set(stored.managed_secrets):
-        raise _Edited("it sends a secret it does not manage")
-    if stored.rule_changes and not stored.manages_rubric:
-        raise _Edited("it changes rubric rules but does not manage the rubric")
-    settings: dict[str, Any] = {}
-    for name in stored.managed_settings:
-        if name in whole and name in parts:
-            raise _Edited(f"it changes {name} both whole and by sub-key")
-        if name in whole:
-            settings[name] = copy.deepcopy(whole[name].after)
-        elif name in parts:
-            current = live.get(name)
-            if not isinstance(current, dict):
-                raise _Edited(f"its sub-key changes of {name} do not fit the live value")
-            merged = copy.deepcopy(current)
-            for change in parts[name]:
-                key = change.path.partition(".")[2]
-                if change.after_missing:
-                    merged.pop(key, None)
-                else:
-                    merged[key] = copy.deepcopy(change.after)
-            settings[name] = merged
-        elif name in live:
-            settings[name] = copy.deepcopy(live[name])
-        else:
-            raise _Edited(f"it manages {name}, which the live project does not have, without changing it")
     refs = shown_secrets(saved)
-    rubric = RubricSpec(prune=False, rules=()) if stored.manages_rubric else None
-    resolved: list[ResolvedRule] = []
-    for index, rule_change in enumerate(stored.rule_changes):
-        metric_id = rule_change.metric_id
-        spec = RuleSpec(metric_id, None, None, not rule_change.after, ("rubric", "rules", index))
-        if not rule_change.after:
-            resolved.append(ResolvedRule(metric_id, None, spec))
-        for rule in rule_change.after:
-            if set(rule) != {"metric_id", "conditions"} or rule["metric_id"] != metric_id:
-                raise _Edited(f"a rule of metric {metric_id} is not one the planner makes")
-            if not isinstance(rule["conditions"], dict):
-                raise _Edited(f"a rule of metric {metric_id} has no conditions object")
-            resolved.append(ResolvedRule(metric_id, copy.deepcopy(rule["conditions"]), spec))
-    if len({c.metric_id for c in stored.rule_changes}) != len(stored.rule_changes):
-        raise _Edited("it changes the rules of one metric twice")
+    values: dict[str, Any] = {}
+    reads: dict[str, Any] = {}
+    for kind in registered:
+        part = kind.from_plan(stored, live, refs)
+        values[kind.key] = part.value
+        if part.read is not None:
+            reads[kind.name] = part.read
     desired = DesiredProject(
         file=stored.file,
         project_id=stored.project_id,
-        settings=settings,
-        secrets={n: refs.get(n, _UNCHANGED_SECRET) for n in stored.managed_secrets},
-        rubric=rubric,
+        settings=values.pop("settings"),
+        secrets=values.pop("secrets"),
+        rubric=values.pop("rubric"),
+        parts={key: value for key, value in values.items() if value is not None},
     )
-    return desired, tuple(resolved)
+    return desired, reads
 
 
 def rebuild(
@@ -441,21 +372,10 @@ def rebuild(
     does not see. ``secret_values``: the values of ``shown_secrets(saved)``."""
     stored = saved.plan
     try:
-        desired, rules = _desired(saved, live)
-        metrics = {
-            c.metric_id: Metric(c.metric_id, c.metric_name or "", None, c.eval_type, (), None, ())
-            for c in stored.rule_changes
-            if c.metric_name is not None or c.eval_type is not None
-        }
+        desired, reads = _desired(saved, live)
         rotate = {c.path for c in stored.secret_changes if c.action == "rotate"}
         plan = diff_project(
-            desired,
-            live,
-            rules=rules,
-            metrics=metrics,
-            rotate=rotate,
-            secret_values=secret_values,
-            warnings=stored.warnings,
+            desired, live, rotate=rotate, secret_values=secret_values, warnings=stored.warnings, reads=reads
         )
         shown = replace(
             stored,
@@ -476,6 +396,8 @@ def rebuild(
             [c.__dict__ for c in stored.rule_changes]
         ):
             raise _Edited("the rubric rule changes it shows are not what the project needs now")
+        if plan.managed_kinds != stored.managed_kinds:
+            raise _Edited("what it manages is not what its changes give")
         if plan.rules_live != stored.rules_live:
             raise _Edited(
                 f"it counts {stored.rules_live} live rubric rules; the project has {plan.rules_live}"

@@ -244,6 +244,7 @@ _SECRETS = "secrets"
 _SECRET_REFS = "Secret references"
 _RUBRIC = "rubric"
 _RULES = "rubric.rules items"
+_METRICS = "metrics"
 _RULE_CONDITIONS = "Rule conditions"
 _CONDITION = "Condition"
 _FAMILIES = "Condition families"
@@ -305,7 +306,7 @@ def _heading(level: int, title: str) -> str:
 
 
 def _top_section(doc: _Schema) -> list[str]:
-    sections = {"settings": _SETTINGS, "secrets": _SECRETS, "rubric": _RUBRIC}
+    sections = {"settings": _SETTINGS, "secrets": _SECRETS, "rubric": _RUBRIC, "metrics": _METRICS}
     return [_heading(2, _TOP), _property_table(doc, doc.root, sections=sections)]
 
 
@@ -622,6 +623,8 @@ def render_file_format(schema: dict[str, Any]) -> str:
     body += _settings_section(doc)
     body += _secrets_section(doc)
     body += _rubric_section(doc)
+    if "metrics" in doc.resolve(doc.root).get("properties", {}):
+        body += _object_section(doc, doc.child(doc.root, "metrics"), _METRICS, ["metrics"], level=2)
     body += _definitions_section(doc)
     body += _limits_section()
     headings = [line.lstrip("#").strip() for line in body if line.startswith("## ")]

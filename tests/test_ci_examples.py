@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.render_markdown import MarkdownKind, comment_marker
+from reconciler.renderers.markdown import MarkdownKind, comment_marker
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / "examples" / "ci"
@@ -37,7 +37,7 @@ INVOCATION = re.compile(
     re.M,
 )
 # Where the command's own arguments end.
-COMMAND_END = re.compile(r"\s(?:>|\|\||\||&&|;|#)|[`)]|\$\(|\s*$")
+COMMAND_END = re.compile(r"\s(?:\d?>|\|\||\||&&|;|#)|[`)]|\$\(|\s*$")
 
 
 def example_files() -> list[Path]:
@@ -118,12 +118,15 @@ def test_the_pipelines_run_the_documented_commands() -> None:
 
     plans = [args for command, args in commands("github/cekura-plan.yml") if command == "plan"]
     assert plans and all({"--detailed-exitcode", "--out", "markdown"} <= set(args) for args in plans)
+    # The apply job sends the saved plan the reviewers approved: never --auto-approve over files.
     applies = [args for command, args in commands("github/cekura-apply.yml") if command == "apply"]
-    assert applies and all("--auto-approve" in args for args in applies)
+    assert applies and all(args[-1] == "plan.out" and "--auto-approve" not in args for args in applies)
+    shows = [args for command, args in commands("github/cekura-apply.yml") if command == "show"]
+    assert ["--format", "markdown", "plan.out"] in shows
     drifts = [args for command, args in commands("github/cekura-drift.yml") if command == "drift"]
     assert drifts and all("markdown" in args for args in drifts)
     gitlab = {command for command, _ in commands("gitlab/.gitlab-ci.yml")}
-    assert {"plan", "apply", "drift"} <= gitlab
+    assert {"plan", "show", "apply", "drift"} <= gitlab
 
 
 def test_comment_markers_match_the_renderer() -> None:
@@ -155,8 +158,29 @@ def test_invocation_parser() -> None:
         "# prose that mentions cekura-reconciler and more\n"
         "- pip install cekura-reconciler==0.1.0\n"
         "# undo with `cekura-reconciler restore cekura-journal/ENTRY.json`\n"
+        "  cekura-reconciler apply plan.out 2>&1 | tee apply.log\n"
     )
     assert invocations(text) == [
         ("plan", ["--format", "markdown", "--out", "plan.out", "projects/"]),
         ("restore", ["cekura-journal/ENTRY.json"]),
+        ("apply", ["plan.out"]),
     ]
+
+
+def test_the_drift_recipes_propose_the_fix_as_a_pull_request() -> None:
+    """Drift is either reverted by the next apply or adopted by merging what `pull` wrote."""
+    workflow = (CI / "github" / "cekura-drift.yml").read_text(encoding="utf-8")
+    loaded: Any = yaml.safe_load(workflow)
+    assert loaded["permissions"] == {"contents": "write", "issues": "write", "pull-requests": "write"}
+    steps = loaded["jobs"]["drift"]["steps"]
+    [adopt] = [s for s in steps if "cekura-reconciler pull" in s.get("run", "")]
+    assert adopt["if"] == "steps.drift.outputs.exitcode == '2'"
+    assert "CEKURA_API_KEY" in adopt["env"]
+    for needed in ("git push --force origin", "gh pr list --head", "gh pr edit", "gh pr create"):
+        assert needed in adopt["run"], needed
+    gitlab = (CI / "gitlab" / ".gitlab-ci.yml").read_text(encoding="utf-8")
+    job = yaml.safe_load(gitlab)["cekura-drift"]
+    script = "\n".join(job["script"])
+    assert [c for c, _ in invocations(script)] == ["drift", "pull"]
+    assert "merge_request.create" in script and "HEAD:cekura/adopt-ui-edits" in script
+    assert script.rstrip().endswith('exit "$code"')

@@ -533,3 +533,25 @@ def test_the_rate_limiter_pause_is_capped() -> None:
         limiter.pause(seconds)
         limiter.acquire()
     assert clock.slept == [10.0, 10.0]
+
+
+@pytest.mark.parametrize("paginated", [False, True], ids=["bare array", "paginated"])
+def test_list_projects_accepts_a_bare_array_and_follows_pages(paginated: bool) -> None:
+    """GET /user/v1/projects/ is documented as a bare array; a paginated answer is followed too."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        assert request.url.path == "/user/v1/projects/"
+        if not paginated:
+            return httpx.Response(200, json=[{"id": 123, "name": "A"}, {"id": 124, "name": "B"}])
+        if request.url.params.get("page") != "2":
+            # a proxy may write another scheme or host in `next`: it is followed on the base URL
+            nxt = "http://internal.proxy/user/v1/projects/?page=2"
+            return httpx.Response(200, json={"next": nxt, "results": [{"id": 123, "name": "A"}]})
+        return httpx.Response(200, json={"next": None, "results": [{"id": 124, "name": "B"}]})
+
+    client, _ = make(handler)
+    assert [p["id"] for p in client.list_projects()] == [123, 124]
+    assert all(url.startswith(f"{BASE}/user/v1/projects/") for url in seen)
+    assert len(seen) == (2 if paginated else 1)

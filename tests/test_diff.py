@@ -231,7 +231,7 @@ def test_text_output_escapes_terminal_control_characters() -> None:
     import io
 
     from reconciler.changes import Plan, ProjectPlan, RuleChange
-    from reconciler.render import render_text
+    from reconciler.renderers.text import render_text
 
     rule = {
         "metric_id": 1,
@@ -258,13 +258,50 @@ _scalars = st.one_of(
 
 @given(a=_scalars, b=_scalars)
 def test_scalar_fast_path_agrees_with_deepdiff(a: object, b: object) -> None:
-    from deepdiff import DeepDiff
+    from reconciler.diff import scalars_differ
+    from reconciler.kinds.settings import deep_paths, differing_paths
 
-    from reconciler.diff import MATH_EPSILON, scalars_differ
-
-    deep = bool(DeepDiff({"k": a}, {"k": b}, math_epsilon=MATH_EPSILON, ignore_numeric_type_changes=True))
+    deep = bool(deep_paths({"k": a}, {"k": b}))  # deepdiff, with the options the settings diff uses
     fast = scalars_differ(a, b)
     assert fast is None or fast == deep
+    assert bool(differing_paths({"k": a}, {"k": b})) == deep
+
+
+_ids = st.lists(st.integers(min_value=1, max_value=50), max_size=8)
+
+
+@given(ids=_ids, extra=_ids, data=st.data())
+def test_set_like_lists_are_sets(ids: list[int], extra: list[int], data: st.DataObject) -> None:
+    # Order and repetition of dashboard ids, exception numbers, agents and time periods mean nothing;
+    # a missing or null list inside no_calls_notify_time_period is an empty one.
+    from reconciler.diff import settings_equal
+
+    shuffled = data.draw(st.permutations(ids))
+    doubled = shuffled + [i for i in ids if i % 2]
+    floats = [float(i) for i in doubled]
+    assert settings_equal("daily_report_dashboard_ids", ids, floats)
+    assert settings_equal("daily_report_dashboard_ids", ids, ids + extra) == (set(extra) <= set(ids))
+    periods: list[dict[str, Any]] = [
+        {"start_time": f"{i % 24:02d}:00", "end_time": "23:59", "time_frame": i} for i in ids
+    ]
+    period = {
+        "time_zone": "UTC",
+        "time_periods": periods,
+        "exception_numbers": [f"+1555{i:07d}" for i in ids],
+    }
+    reordered = {
+        "exception_numbers": [f"+1555{i:07d}" for i in doubled],
+        "time_periods": [{**p, "time_frame": float(p["time_frame"])} for p in reversed(periods)],
+        "time_zone": "UTC",
+        "agents": data.draw(st.sampled_from([[], None])),
+    }
+    assert settings_equal("no_calls_notify_time_period", period, reordered)
+    assert not settings_equal(
+        "no_calls_notify_time_period", period, {**reordered, "time_zone": "Europe/Paris"}
+    )
+    # Order matters in other lists (a setting's list that is not a set).
+    if len(set(ids)) > 1 and shuffled != ids:
+        assert not settings_equal("some_list", ids, shuffled)
 
 
 def test_scalar_fast_path_near_values() -> None:
@@ -356,3 +393,38 @@ def test_a_missing_live_field_differs_even_from_the_text_missing() -> None:
     plan = diff_project(project, live)
     assert plan.patch == {"name": "<missing>"}
     assert plan.field_changes[0].before_missing
+
+
+def test_rules_compare_by_deepdiff_with_the_binary_operator() -> None:
+    # Cases the canonical sort alone cannot settle: deepdiff decides, with ignore_order,
+    # significant digits and the BinaryScore operator (true == 5 only for binary metrics).
+    from reconciler.kinds.rubric import differing_metrics
+
+    live = {1: [rule(1, "score", "eq", 5), rule(1, "score", "gte", 3)], 2: [rule(2, "score", "eq", 5)]}
+    want = {
+        1: [rule(1, "score", "gte", 3.0000000001), rule(1, "score", "eq", True)],
+        2: [rule(2, "score", "eq", True)],
+    }
+    assert differing_metrics(live, want, {1}) == {2}  # 2 is not binary: true is not 5
+    assert differing_metrics(live, want, {1, 2}) == set()
+    assert differing_metrics({1: [rule(1, "score", "eq", 5)]}, {1: [rule(1, "score", "eq", False)]}, {1}) == {
+        1
+    }
+    near = {1: [rule(1, "score", "gte", 0.1 + 0.2), rule(1, "score", "eq", True)]}
+    assert (
+        differing_metrics({1: [rule(1, "score", "gte", 0.3), rule(1, "score", "eq", 5)]}, near, {1}) == set()
+    )
+    apart = {1: [rule(1, "score", "gte", 0.31), rule(1, "score", "eq", True)]}
+    assert differing_metrics({1: [rule(1, "score", "gte", 0.3), rule(1, "score", "eq", 5)]}, apart, {1}) == {
+        1
+    }
+    values = {1: [rule(1, "enum", "in", ["b", "a", "a"])]}
+    assert differing_metrics({1: [rule(1, "enum", "in", ["a", "b"])]}, values, set()) == set()
+    # Inside one rule, beside a condition that differs only within tolerance.
+    both = cond("score", "eq", 5)
+    both["conditions"].append({"field": "score", "op": "gte", "value": 1})
+    other = cond("score", "gte", 1.0000000000001)
+    other["conditions"].append({"field": "score", "op": "eq", "value": True})
+    a, b = {1: [{"metric_id": 1, "conditions": both}]}, {1: [{"metric_id": 1, "conditions": other}]}
+    assert differing_metrics(a, b, {1}) == set()
+    assert differing_metrics(a, b, set()) == {1}

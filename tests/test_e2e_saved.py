@@ -113,7 +113,7 @@ def test_edited_plan_file_is_refused(cli: Cli, emulator: RunningEmulator, tmp_pa
 
 def test_plan_for_another_base_url_is_refused(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
     out = saved_plan(cli, tmp_path)
-    other = emulator.base_url.replace("127.0.0.1", "localhost")
+    other = emulator.base_url.rsplit(":", 1)[0] + ":1"  # another port: another server
     result = cli("apply", "--base-url", other, str(out), env={"VAPI_API_KEY": SECRET})
     assert result.code == 1
     assert "was made against" in result.err

@@ -91,11 +91,14 @@ def test_every_setting_is_exported_in_schema_order(project_id: int) -> None:
 def test_rubric_rules_are_exported_with_metric_comments() -> None:
     live, metrics = seed_live(123)
     text = export_project(live, metrics)
-    label = "customer_satisfaction_5512: Customer Satisfaction (continuous_qualitative)"
-    assert f"    - metric_id: 5512  # {label}\n" in text
+    label = "Customer Satisfaction (continuous_qualitative), metric 5512"
+    assert f'    - metric: "customer_satisfaction_5512"  # {label}\n' in text
     data = yaml.safe_load(text)
     assert data["rubric"]["prune"] is False
-    assert data["rubric"]["rules"] == live["rubric_config"]["rules"]
+    slugs = {m["id"]: m["slug"] for m in metrics}
+    rules = live["rubric_config"]["rules"]
+    live_rules = [{"metric": slugs[r["metric_id"]], "conditions": r["conditions"]} for r in rules]
+    assert data["rubric"]["rules"] == live_rules
 
 
 def test_empty_live_rubric_exports_a_rubric_that_manages_nothing() -> None:
@@ -129,12 +132,11 @@ def test_binary_rules_are_written_in_the_current_form() -> None:
         ],
     }  # fmt: skip
     text = export_project(live, metrics)
-    rules = {
-        r["metric_id"]: r["conditions"]["conditions"][0] for r in yaml.safe_load(text)["rubric"]["rules"]
-    }
-    assert rules[115164]["value"] is True
-    assert rules[7002]["value"] is False
-    assert rules[5512]["value"] == 5 and rules[5512]["value"] is not True
+    rules = {r["metric"]: r["conditions"]["conditions"][0] for r in yaml.safe_load(text)["rubric"]["rules"]}
+    assert rules["appointment_booked_115164"]["value"] is True
+    assert rules["followed_script_7002"]["value"] is False
+    assert rules["customer_satisfaction_5512"]["value"] == 5
+    assert rules["customer_satisfaction_5512"]["value"] is not True
     assert_no_changes(plan_offline(text, live, metrics)[1])
 
 
@@ -353,7 +355,7 @@ def test_rules_that_do_not_fit_are_left_out_and_kept() -> None:
     )
     text = export_project(live, metrics)
     exported = yaml.safe_load(text)["rubric"]["rules"]
-    assert [r["metric_id"] for r in exported] == [115164, 5512]
+    assert [r["metric"] for r in exported] == ["appointment_booked_115164", "customer_satisfaction_5512"]
     for metric_id in (7001, 99999, 7002, 8821):
         assert f"# metric {metric_id}: its " in text
     assert "a live rule without a whole-number metric_id" in text
@@ -422,7 +424,8 @@ def test_agent_scoped_metric_rules_are_fetched_and_exported(
         live, metrics = fetch_export_inputs(client, 123)
         assert 9101 in {m["id"] for m in metrics}
         text = export_project(live, metrics)
-        assert "    - metric_id: 9101  # greeting_compliance_9101: Greeting Compliance (binary)\n" in text
+        label = "Greeting Compliance (binary), metric 9101"
+        assert f'    - metric: "greeting_compliance_9101"  # {label}\n' in text
         path = tmp_path / "project.yaml"
         path.write_text(text, encoding="utf-8")
         [desired] = load_projects([str(path)])
@@ -434,3 +437,59 @@ def test_agent_scoped_metric_rules_are_fetched_and_exported(
     text = export_project(live, project_only)
     assert "# metric 9101: its 1 rule left out (unmanaged, kept as they are): not among" in text
     assert_no_changes(plan_offline(text, live, project_only)[1])
+
+
+# -- metrics by slug, secret comments, file names (export --all) ------------------------------------
+
+
+def test_rules_name_their_metric_by_slug_when_the_slug_is_unique_in_the_project() -> None:
+    live, metrics = seed_live(123)
+    text = export_project(live, metrics)
+    label = "Customer Satisfaction (continuous_qualitative)"
+    assert f'    - metric: "customer_satisfaction_5512"  # {label}, ' in text
+    assert "metric_id: 5512" not in text
+    data = yaml.safe_load(text)
+    assert [r.get("metric") for r in data["rubric"]["rules"]] == [
+        "appointment_booked_115164",
+        "customer_satisfaction_5512",
+        "call_resolution_8821",
+    ]
+    assert_no_changes(plan_offline(text, live, metrics)[1])
+
+
+def test_rules_name_their_metric_by_id_when_the_slug_is_shared_or_missing() -> None:
+    live, metrics = seed_live(123)
+    by_id = {m["id"]: m for m in metrics}
+    twin = {**by_id[5512], "id": 5599, "name": "Satisfaction (copy)"}  # same slug as 5512
+    by_id[8821] = {**by_id[8821], "slug": None}
+    catalog = [*by_id.values(), twin]
+    text = export_project(live, catalog)
+    assert "    - metric_id: 5512  # customer_satisfaction_5512: Customer Satisfaction" in text
+    assert "    - metric_id: 8821  # Call Resolution (enum)" in text
+    assert '    - metric: "appointment_booked_115164"' in text
+    assert_no_changes(plan_offline(text, live, catalog)[1])
+
+
+def test_configured_secrets_say_which_variable_to_set() -> None:
+    live, metrics = seed_live(123)
+    text = export_project(live, metrics)
+    line = next(x for x in text.splitlines() if x.startswith("  vapi_api_key:"))
+    assert line.startswith("  vapi_api_key: {env: CEKURA_123_VAPI_API_KEY}  # ")
+    assert "set CEKURA_123_VAPI_API_KEY" in line.split("#", 1)[1]
+
+
+@pytest.mark.parametrize(
+    ("project_id", "name", "expected"),
+    [
+        (123, "Support line QA", "123-support-line-qa.yaml"),
+        (7, "  Café Ünïcode / Test!! ", "7-cafe-unicode-test.yaml"),
+        (8, "日本語", "8.yaml"),
+        (9, None, "9.yaml"),
+        (10, "../../etc/passwd", "10-etc-passwd.yaml"),
+        (11, "x" * 200, f"11-{'x' * 60}.yaml"),
+    ],
+)
+def test_project_file_names_are_recognisable_and_safe(project_id: int, name: Any, expected: str) -> None:
+    from reconciler.export import project_file_name
+
+    assert project_file_name(project_id, name) == expected

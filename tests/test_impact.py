@@ -36,10 +36,10 @@ from reconciler.impact import (
     evaluate,
     impact_of_calls,
     parse_since,
-    render_impact_markdown,
-    render_impact_text,
     split_window,
 )
+from reconciler.renderers.markdown import render_impact_markdown
+from reconciler.renderers.text import render_impact_text
 
 
 def cond(field: str, op: str, value: Any) -> dict[str, Any]:
@@ -481,6 +481,7 @@ def test_report_counts_flips_and_attributes_them() -> None:
             {"metric_id": 115164, "pass_to_fail": 0, "fail_to_pass": 1},
         ],
         "recorded_mismatches": 0,
+        "daily": [],
     }
 
 

@@ -1,7 +1,8 @@
 """Start-up: `validate` and `--help` import nothing they do not need (module names, never times).
 
 The network stack (httpx and what it pulls in) and deepdiff belong to plan/apply only; jsonschema is
-needed by `validate` only for a file with problems (to word them), never for a valid one.
+needed by `validate` only for a file with problems (to word them), never for a valid one: a valid
+file is decided by jsonschema-rs alone (no hand-written checker).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORK_AND_DIFF = ("httpx", "httpcore", "anyio", "h11", "deepdiff")
+ROUND_TRIP_EDITOR = "ruamel"  # only `pull` edits files in place
 SCHEMA_LIBRARY = ("jsonschema", "referencing", "rpds", "jsonschema_specifications")
 
 
@@ -43,11 +45,16 @@ def test_validate_and_help_import_no_network_stack_or_deepdiff(args: tuple[str, 
     found = imported(*args)
     assert "reconciler" in found and "click" in found
     assert not found & set(NETWORK_AND_DIFF)
+    assert ROUND_TRIP_EDITOR not in found
 
 
 @pytest.mark.parametrize("args", [("validate", "examples/project.yaml"), ("--help",)], ids=" ".join)
 def test_a_valid_file_needs_no_jsonschema(args: tuple[str, ...]) -> None:
     assert not imported(*args) & set(SCHEMA_LIBRARY)
+
+
+def test_a_valid_file_is_decided_by_jsonschema_rs() -> None:
+    assert "jsonschema_rs" in imported("validate", "examples/project.yaml")
 
 
 def test_an_invalid_file_is_still_checked_by_jsonschema(tmp_path: Path) -> None:
@@ -56,6 +63,11 @@ def test_an_invalid_file_is_still_checked_by_jsonschema(tmp_path: Path) -> None:
     found = imported("validate", str(bad))
     assert "jsonschema" in found
     assert not found & set(NETWORK_AND_DIFF)
+
+
+@pytest.mark.parametrize("args", [("export", "--help"), ("pull", "--help")], ids=" ".join)
+def test_the_round_trip_editor_is_imported_only_when_pull_edits(args: tuple[str, ...]) -> None:
+    assert ROUND_TRIP_EDITOR not in imported(*args)
 
 
 def imported_modules(*args: str, env: dict[str, str]) -> set[str]:

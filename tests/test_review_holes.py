@@ -187,3 +187,16 @@ def test_a_proc_file_is_never_read_as_a_secret_even_inside_an_allowed_folder(
     assert "p.yaml:4:" in result.err and "/proc/self/environ" in result.err
     assert "Traceback" not in result.all and API_KEY not in result.all
     assert emulator.state.patches() == []
+
+
+def test_error_messages_never_carry_terminal_escape_sequences(cli: Cli, tmp_path: Path) -> None:
+    """Error text can come from a server (a DRF detail) or a path: an escape sequence in it must not
+    reach the terminal raw (it could retitle the window, or hide what the message says)."""
+    project = tmp_path / "p.yaml"
+    project.write_text("version: 1\nproject: 124\nsettings:\n  sample_rate: 0.5\n")
+    hostile = str(tmp_path / "key\x1b]0;owned\x07\x1b[8mhidden")
+    result = cli("plan", "--api-key-file", hostile, str(project))
+    assert result.code == 1
+    assert "cannot read it" in result.err or "--api-key-file" in result.err
+    assert "\x1b" not in result.all and "\x07" not in result.all
+    assert "\\x1b]0;owned\\x07" in result.err

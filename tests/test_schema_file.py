@@ -114,7 +114,15 @@ def test_schema_is_valid_draft_2020_12() -> None:
     assert document["title"] and document["description"]
     assert document["additionalProperties"] is False
     assert document["required"] == ["version"]
-    assert set(document["properties"]) == {"version", "project", "extends", "settings", "secrets", "rubric"}
+    assert set(document["properties"]) == {
+        "version",
+        "project",
+        "extends",
+        "settings",
+        "secrets",
+        "rubric",
+        "metrics",
+    }
 
 
 def test_reusable_parts_are_defined() -> None:

@@ -1,0 +1,430 @@
+"""Metric definitions: ``metrics: {prune, definitions}``, objects of their own, keyed by slug.
+
+An object kind (reconciler/kinds/base.py): it lists the project's metrics once (one request, the v2
+list filtered by ``project_id``), diffs the file's definitions against them by ``slug`` into typed
+``MetricChange``s, and writes them with requests of its own, before the project PATCH: a slug the
+project does not have is created (POST), a live one gets ONE PATCH of the fields that differ, and
+with ``prune: true`` the project's metrics the file does not define are deleted (DELETE, after the
+PATCH, behind the mass-deletion guard, and never while a rubric rule of the plan names one).
+Metrics the file does not name are never touched, and a definition manages only the fields it
+writes (as settings do). A rubric rule may name (by slug) a metric the same plan creates: until the
+POST answers, the metric has a negative stand-in id (``MetricsRead.new``), which the project PATCH
+carries and apply replaces by the id the POST gave.
+
+What it never does: print, know the CLI, or read anything but the project's metrics list (and the
+agents list, only when a definition names an agent by name).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from reconciler.changes import FieldChange, MetricChange, ProjectPlan
+from reconciler.errors import PlanError
+from reconciler.kinds.base import Edited, Kind, PlanInputs, Request, SavedPart
+from reconciler.model import DesiredProject, Metric, SecretRef
+
+if TYPE_CHECKING:
+    from reconciler.client import CekuraClient
+    from reconciler.errors import Problem
+    from reconciler.loader import Document
+
+METRICS_PATH = "/test_framework/v2/metrics/"
+DEPRECATED_TYPES = frozenset({"basic", "custom_prompt"})
+# Fields compared as sets (order and repetition mean nothing to the API).
+_SET_FIELDS = frozenset({"agents", "enum_values"})
+
+
+@dataclass(frozen=True)
+class MetricsRead:
+    """The project's metrics as listed (one request), agent names -> ids (read only when a
+    definition names an agent by name), the stand-in ids of the metrics the file creates, and the
+    file's metrics as they will be once written (for the rubric's checks)."""
+
+    metrics: tuple[dict[str, Any], ...] = ()
+    agents: Mapping[str, int] = field(default_factory=dict)
+    new: Mapping[str, int] = field(default_factory=dict)
+    defined: tuple[Metric, ...] = ()
+
+
+def definitions(part: Any) -> list[dict[str, Any]]:
+    """The definitions of a validated ``metrics:`` part (empty for anything else)."""
+    if not isinstance(part, dict) or not isinstance(part.get("definitions"), list):
+        return []
+    return [d for d in part["definitions"] if isinstance(d, dict)]
+
+
+def _index_path(index: int) -> tuple[str | int, ...]:
+    return ("metrics", "definitions", index)
+
+
+# -- offline checks -------------------------------------------------------------------------------
+
+
+def definition_problems(doc: Document) -> list[Problem]:
+    """Every problem of the file's metric definitions that the schema cannot say, at its position:
+    an enum metric without enum_values, custom_code without its code, a custom trigger without its
+    prompt (or code), a slug defined twice, and rubric rules whose conditions do not fit the
+    eval_type of a metric the file defines."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    defs = definitions(data.get("metrics"))
+    raw = data.get("metrics")
+    listed = raw.get("definitions") if isinstance(raw, dict) else None
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for index, item in enumerate(listed if isinstance(listed, list) else []):
+        if not isinstance(item, dict):
+            continue
+        at = _index_path(index)
+        slug = item.get("slug")
+        label = f"metrics.definitions[{index}]" + (f" ({slug})" if isinstance(slug, str) else "")
+        if isinstance(slug, str):
+            if slug in seen:
+                problems.append(
+                    doc.problem(
+                        (*at, "slug"),
+                        f"{label}: slug {json.dumps(slug)} is already defined by "
+                        f"metrics.definitions[{seen[slug]}]; a slug names one metric",
+                    )
+                )
+            else:
+                seen[slug] = index
+        if item.get("eval_type") == "enum" and not item.get("enum_values"):
+            problems.append(
+                doc.problem(
+                    (*at, "eval_type"),
+                    f"{label}: an enum metric needs `enum_values`, the list of its outcomes",
+                )
+            )
+        if item.get("type") == "custom_code" and not item.get("custom_code"):
+            problems.append(
+                doc.problem(
+                    (*at, "type"), f"{label}: a custom_code metric needs `custom_code`, its Python code"
+                )
+            )
+        if item.get("evaluation_trigger") == "custom":
+            if item.get("trigger_type") == "custom_code":
+                if not item.get("evaluation_trigger_custom_code"):
+                    problems.append(
+                        doc.problem(
+                            (*at, "evaluation_trigger"),
+                            f"{label}: a custom trigger of trigger_type custom_code needs "
+                            "`evaluation_trigger_custom_code`",
+                        )
+                    )
+            elif not item.get("evaluation_trigger_prompt"):
+                problems.append(
+                    doc.problem(
+                        (*at, "evaluation_trigger"),
+                        f"{label}: a custom trigger needs `evaluation_trigger_prompt` (or "
+                        "`trigger_type: custom_code` with `evaluation_trigger_custom_code`)",
+                    )
+                )
+    by_slug = {d["slug"]: d for d in defs if isinstance(d.get("slug"), str) and d.get("eval_type")}
+    rubric = data.get("rubric")
+    rules = rubric.get("rules") if isinstance(rubric, dict) else None
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        if not isinstance(rule, dict) or not isinstance(rule.get("metric"), str):
+            continue
+        definition = by_slug.get(rule["metric"])
+        conditions = rule.get("conditions")
+        inner = conditions.get("conditions") if isinstance(conditions, dict) else None
+        if definition is None or not isinstance(inner, list):
+            continue
+        from reconciler.rubric import _check_condition  # only for a file whose rules name its metrics
+
+        metric = _as_metric(0, definition)
+        label = f"metric {definition['slug']} (defined in this file, eval_type {definition['eval_type']})"
+        for cindex, condition in enumerate(inner):
+            if isinstance(condition, dict):
+                message = _check_condition(metric, condition, label)
+                if message:
+                    where = ("rubric", "rules", index, "conditions", "conditions", cindex)
+                    problems.append(doc.problem(where, f"rubric.rules[{index}]: {message}"))
+    return problems
+
+
+def _as_metric(
+    metric_id: int, definition: Mapping[str, Any], live: Mapping[str, Any] | None = None
+) -> Metric:
+    """A definition as the rubric sees a metric: the file's eval_type and enum_values over live ones
+    (a new metric without eval_type is binary, as the API makes it)."""
+    merged = {**(live or {}), **definition, "id": metric_id}
+    merged.setdefault("eval_type", "binary")
+    return Metric.from_api(merged)
+
+
+# -- comparing ------------------------------------------------------------------------------------
+
+
+def field_differs(name: str, live: Any, wanted: Any) -> bool:
+    """Whether a metric field differs to a plan: agents and enum values as sets, numbers by value,
+    mappings by deepdiff (as settings compare)."""
+    from reconciler.kinds.settings import values_differ
+
+    if name in _SET_FIELDS and isinstance(live, list) and isinstance(wanted, list):
+        return {json.dumps(v, sort_keys=True) for v in live} != {
+            json.dumps(v, sort_keys=True) for v in wanted
+        }
+    return values_differ(name, live, wanted)
+
+
+def prompt_diff(before: Any, after: Any) -> list[str]:
+    """A long text field's change as unified-diff lines (without the ---/+++ header), so that a
+    prompt edit reads as the lines it changes."""
+    import difflib
+
+    old = before if isinstance(before, str) else ""
+    new = after if isinstance(after, str) else ""
+    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=1))
+    return lines[2:]
+
+
+LONG_TEXT_FIELDS = (
+    "prompt",
+    "description",
+    "custom_code",
+    "evaluation_trigger_prompt",
+    "evaluation_trigger_custom_code",
+)
+
+
+# -- the kind -------------------------------------------------------------------------------------
+
+
+class MetricsKind(Kind):
+    """``metrics:``: the project's metric definitions, created, updated and deleted by slug."""
+
+    name: ClassVar[str] = "metrics"
+    key: ClassVar[str] = "metrics"
+
+    def merge(self, base: Any, child: Any) -> Any:
+        """A child over its base by slug: a definition of both is the base's fields with the
+        child's over them; ``prune`` is the child's when it gives one."""
+        if base is None or child is None:
+            return child if child is not None else base
+        mine = {d["slug"]: d for d in definitions(child)}
+        merged = [{**d, **mine.pop(d["slug"], {})} for d in definitions(base)]
+        merged += list(mine.values())
+        out: dict[str, Any] = {"definitions": merged}
+        prune = child.get("prune", base.get("prune"))
+        if prune is not None:
+            out["prune"] = prune
+        return out
+
+    def problems(self, doc: Document) -> list[Problem]:
+        return definition_problems(doc)
+
+    def read(self, client: CekuraClient, project: DesiredProject, live: Mapping[str, Any]) -> MetricsRead:
+        """One list request (the v2 list filtered by project); the agents list only when a
+        definition names an agent by name."""
+        assert project.project_id is not None
+        listed = tuple(m for m in client.list_metrics(project_id=project.project_id) if isinstance(m, dict))
+        defs = definitions(self.desired(project))
+        agents: dict[str, int] = {}
+        if any(isinstance(a, str) for d in defs for a in d.get("agents") or ()):
+            for agent in client.list_agents(project.project_id):
+                name = agent.get("name", agent.get("agent_name"))
+                if isinstance(name, str) and isinstance(agent.get("id"), int):
+                    agents.setdefault(name, agent["id"])
+        by_slug = {m.get("slug"): m for m in listed if m.get("slug")}
+        new: dict[str, int] = {}
+        defined: list[Metric] = []
+        for d in defs:
+            slug = d["slug"]
+            if slug in by_slug and isinstance(by_slug[slug].get("id"), int):
+                defined.append(_as_metric(by_slug[slug]["id"], d, by_slug[slug]))
+            else:
+                new[slug] = -(len(new) + 1)
+                defined.append(_as_metric(new[slug], d))
+        return MetricsRead(listed, agents, new, tuple(defined))
+
+    def plan(self, plan: ProjectPlan, inputs: PlanInputs) -> ProjectPlan:
+        desired = inputs.desired
+        part = self.desired(desired)
+        read = inputs.reads.get(self.name)
+        if not isinstance(read, MetricsRead):
+            read = MetricsRead()
+        defs = definitions(part)
+        live_by_slug = {m.get("slug"): m for m in read.metrics if m.get("slug")}
+        problems: list[str] = []
+        changes: list[MetricChange] = []
+        for index, definition in enumerate(defs):
+            slug = definition["slug"]
+            body = {k: copy.deepcopy(v) for k, v in definition.items() if k != "slug"}
+            if "agents" in body:
+                resolved = []
+                for agent in body["agents"]:
+                    if isinstance(agent, str):
+                        if agent not in read.agents:
+                            where = desired.where((*_index_path(index), "agents"))
+                            problems.append(
+                                f"{where}: no agent named {json.dumps(agent)} in project {desired.project_id}"
+                            )
+                            continue
+                        resolved.append(read.agents[agent])
+                    else:
+                        resolved.append(agent)
+                body["agents"] = resolved
+            live = live_by_slug.get(slug)
+            if live is None:
+                where = desired.where(_index_path(index))
+                if not body.get("name"):
+                    problems.append(
+                        f"{where}: metric {slug} does not exist in project {desired.project_id}; "
+                        "to create it, give its `name`"
+                    )
+                if body.get("type") in DEPRECATED_TYPES:
+                    where = desired.where((*_index_path(index), "type"))
+                    problems.append(
+                        f"{where}: type {body['type']} is deprecated: a new metric cannot have it; "
+                        "use llm_judge"
+                    )
+                changes.append(
+                    MetricChange(
+                        slug, "create", None, read.new.get(slug), body.get("name"), {}, {"slug": slug, **body}
+                    )
+                )
+                continue
+            differing = {k: v for k, v in body.items() if field_differs(k, live.get(k), v)}
+            if differing:
+                changes.append(
+                    MetricChange(
+                        slug,
+                        "update",
+                        live.get("id"),
+                        None,
+                        live.get("name"),
+                        {k: copy.deepcopy(live.get(k)) for k in differing},
+                        differing,
+                    )
+                )
+        if isinstance(part, dict) and part.get("prune") is True:
+            named = {d["slug"] for d in defs}
+            for metric in read.metrics:
+                if metric.get("slug") not in named and metric.get("project") == desired.project_id:
+                    changes.append(
+                        MetricChange(
+                            str(metric.get("slug") or metric.get("id")),
+                            "delete",
+                            metric.get("id"),
+                            None,
+                            metric.get("name"),
+                            {},
+                            {},
+                        )
+                    )
+        if problems:
+            raise PlanError("\n".join(problems))
+        return replace(
+            plan,
+            metric_changes=(*plan.metric_changes, *changes),
+            metrics_live=len(read.metrics),
+            managed_kinds={**plan.managed_kinds, self.name: tuple(d["slug"] for d in defs)},
+            metric_names={
+                **plan.metric_names,
+                **{m["id"]: str(m.get("name") or "") for m in read.metrics if isinstance(m.get("id"), int)},
+                **{stand_in: slug for slug, stand_in in read.new.items()},
+            },
+        )
+
+    def refusals(self, plan: ProjectPlan, inputs: PlanInputs) -> list[str]:
+        """A metric the plan deletes while the rubric the plan leaves (its PATCH, else the live
+        one) still names it: the API would fail every call that rule decides."""
+        from reconciler.kinds.rubric import live_rubric_rules, rule_metric
+
+        deleted = {c.metric_id: c for c in plan.metric_changes if c.action == "delete"}
+        if not deleted:
+            return []
+        config = plan.patch.get("rubric_config", inputs.live.get("rubric_config"))
+        named = {rule_metric(r) for r in live_rubric_rules({"rubric_config": config})}
+        where = inputs.desired.where(("metrics", "prune"))
+        return [
+            f"{where}: prune would delete metric {change.metric_id} ({change.slug}), which a rubric rule "
+            f"still names; remove its rules first (rubric.rules: {{metric_id: {change.metric_id}, "
+            "absent: true}) or define the metric here"
+            for metric_id, change in deleted.items()
+            if metric_id in named
+        ]
+
+    def watched(self, live: Mapping[str, Any], managed: Sequence[str]) -> dict[str, Any]:
+        return {}  # the project GET holds no metric; their staleness is not watched yet
+
+    def patch_keys(self, plan: ProjectPlan) -> tuple[str, ...]:
+        return ()
+
+    def owns(self, change: FieldChange, plan: ProjectPlan) -> bool:
+        return False
+
+    def requests(self, plan: ProjectPlan) -> tuple[Request, ...]:
+        out: list[Request] = []
+        for change in plan.metric_changes:
+            if change.action == "create":
+                body = {"project": plan.project_id, **change.after}
+                out.append(
+                    Request(
+                        "POST", METRICS_PATH, body, self.name, f"create metric {change.slug}", change.new_id
+                    )
+                )
+            elif change.action == "update":
+                path = f"{METRICS_PATH}{change.metric_id}/"
+                out.append(
+                    Request(
+                        "PATCH",
+                        path,
+                        dict(change.after),
+                        self.name,
+                        f"update metric {change.slug} ({change.metric_id})",
+                    )
+                )
+            else:
+                path = f"{METRICS_PATH}{change.metric_id}/"
+                out.append(
+                    Request(
+                        "DELETE", path, None, self.name, f"delete metric {change.slug} ({change.metric_id})"
+                    )
+                )
+        return tuple(out)
+
+    def verify(self, client: CekuraClient, plan: ProjectPlan, created: Mapping[int, int]) -> list[str]:
+        """One list request: every created or updated metric shows the fields sent; every deleted
+        one is gone."""
+        if not plan.metric_changes:
+            return []
+        listed = client.list_metrics(project_id=plan.project_id)
+        by_id = {m.get("id"): m for m in listed if isinstance(m, dict)}
+        left: list[str] = []
+        for change in plan.metric_changes:
+            metric_id = change.metric_id
+            if change.action == "create" and change.new_id is not None:
+                metric_id = created.get(change.new_id, change.new_id)
+            live = by_id.get(metric_id)
+            if change.action == "delete":
+                if live is not None:
+                    left.append(f"metric {change.slug} ({metric_id}) still exists")
+                continue
+            if live is None:
+                left.append(f"metric {change.slug} ({metric_id}) is not listed")
+                continue
+            fields = [
+                k for k, v in change.after.items() if k != "project" and field_differs(k, live.get(k), v)
+            ]
+            if fields:
+                left.append(f"metric {change.slug} ({metric_id}): {', '.join(fields)}")
+        return left
+
+    def from_plan(
+        self, plan: ProjectPlan, live: Mapping[str, Any], refs: Mapping[str, SecretRef]
+    ) -> SavedPart:
+        if self.name in plan.managed_kinds or plan.metric_changes:
+            raise Edited(
+                "saved plans of metric definitions are not supported yet; apply the project file itself"
+            )
+        return SavedPart(None)
+
+    def export(self, live: Mapping[str, Any], context: Any) -> list[str]:
+        return []

@@ -1,0 +1,259 @@
+"""End to end for metric definitions (``metrics:``), the CLI against the emulator over loopback.
+
+Project 123 of the emulator's seed has six project metrics (slugs like ``customer_satisfaction_5512``)
+and a rubric naming 115164, 5512 and 8821 (reconciler/emulator_seed.py).
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from conftest import Cli
+
+from reconciler.emulator import Fault, RunningEmulator
+
+METRICS = "/test_framework/v2/metrics/"
+
+
+def project_file(tmp_path: Path, body: str, *, project: int = 123) -> Path:
+    path = tmp_path / f"p{project}.yaml"
+    path.write_text(f"version: 1\nproject: {project}\n" + textwrap.dedent(body).lstrip())
+    return path
+
+
+def writes(emulator: RunningEmulator) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in emulator.state.requests if r.method != "GET"]
+
+
+def metric(emulator: RunningEmulator, slug: str) -> dict[str, Any]:
+    [found] = [m for m in emulator.state.metrics if m.get("slug") == slug]
+    return found
+
+
+NEW_METRIC_AND_RULE = """
+metrics:
+  definitions:
+    - slug: refund_offered
+      name: Refund offered
+      eval_type: binary
+      prompt: |
+        Did the agent offer a refund when the caller asked for one?
+        Answer TRUE or FALSE.
+rubric:
+  rules:
+    - metric: refund_offered
+      conditions: {operator: and, conditions: [{field: score, op: eq, value: true}]}
+"""
+
+
+def test_a_new_metric_and_a_rule_naming_it_in_one_apply(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(tmp_path, NEW_METRIC_AND_RULE)
+    emulator.state.clear_requests()
+    plan = cli("plan", str(path))
+    assert plan.code == 0, plan.all
+    # One metrics list read for the plan: the rubric reuses the metrics kind's list.
+    assert len(emulator.state.requests_to("GET", METRICS)) == 1
+    assert "+ metric refund_offered (Refund offered) (new): will be created" in plan.out
+    assert "+ metric (new) Refund offered (binary): score == true" in plan.out
+    emulator.state.clear_requests()
+    result = cli("apply", "--auto-approve", str(path))
+    assert result.code == 0, result.all
+    created = metric(emulator, "refund_offered")
+    assert created["project"] == 123 and str(created["prompt"]).startswith("Did the agent offer")
+    # The POST before the project PATCH, which names the id the POST answered; both verified.
+    sent = writes(emulator)
+    assert sent == [("POST", METRICS), ("PATCH", "/user/v1/projects/123/")], sent
+    patch = emulator.state.patches()[0].json
+    assert {r["metric_id"] for r in patch["rubric_config"]["rules"]} == {115164, 5512, 8821, created["id"]}
+    gets = [r.path for r in emulator.state.requests if r.method == "GET"]
+    last_write = max(i for i, r in enumerate(emulator.state.requests) if r.method != "GET")
+    after = [r for r in emulator.state.requests[last_write + 1 :] if r.method == "GET"]
+    assert any(r.path == "/user/v1/projects/123/" for r in after), gets  # the project verified
+    assert any(r.path == METRICS for r in after), gets  # the metric verified
+    # Idempotent: a second plan is clean, and a second apply writes nothing.
+    again = cli("plan", "--detailed-exitcode", str(path))
+    assert again.code == 0, again.all
+    emulator.state.clear_requests()
+    assert cli("apply", "--auto-approve", str(path)).code == 0
+    assert writes(emulator) == []
+
+
+def test_a_description_change_is_one_minimal_metric_patch_and_no_project_patch(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    before = {m["id"]: json.dumps(m, sort_keys=True) for m in emulator.state.metrics}
+    path = project_file(
+        tmp_path,
+        """
+        metrics:
+          definitions:
+            - slug: followed_script_7002
+              description: Did the agent follow the approved script, word for word?
+        """,
+    )
+    plan = cli("plan", str(path))
+    assert "~ metric followed_script_7002 (Followed Script), id 7002:" in plan.out, plan.all
+    assert 'description: "Whether the agent followed the support script." -> "Did the agent' in plan.out
+    assert "no project PATCH" in plan.out
+    emulator.state.clear_requests()
+    assert cli("apply", "--auto-approve", str(path)).code == 0
+    assert writes(emulator) == [("PATCH", f"{METRICS}7002/")]
+    [patch] = emulator.state.patches()
+    assert patch.json == {"description": "Did the agent follow the approved script, word for word?"}
+    # Unnamed metrics untouched.
+    after = {m["id"]: json.dumps(m, sort_keys=True) for m in emulator.state.metrics}
+    assert {k: v for k, v in after.items() if k != 7002} == {k: v for k, v in before.items() if k != 7002}
+    assert cli("plan", "--detailed-exitcode", str(path)).code == 0
+
+
+def test_a_prompt_change_is_shown_as_a_line_diff(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    emulator.state.add_metric(
+        id=9500, project=123, slug="greets", name="Greets", prompt="Line one.\nLine two.\nLine three.\n"
+    )
+    path = project_file(
+        tmp_path,
+        """
+        metrics:
+          definitions:
+            - slug: greets
+              prompt: |
+                Line one.
+                Line 2, changed.
+                Line three.
+        """,
+    )
+    text = cli("plan", str(path))
+    assert "-       -Line two." in text.out and "+       +Line 2, changed." in text.out, text.out
+    markdown = cli("plan", "--format", "markdown", str(path))
+    assert "```diff\n@@" in markdown.out and "\n-Line two.\n+Line 2, changed.\n" in markdown.out, markdown.out
+
+
+def test_prune_deletes_unnamed_metrics_only_behind_its_guard(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    # Rules name 115164, 5512, 8821: they are defined; 7001, 7002, 7003 (no rule) go: 3 of 6.
+    emulator.state.add_metric(id=9600, project=123, slug="extra_one", name="Extra one")
+    path = project_file(
+        tmp_path,
+        """
+        metrics:
+          prune: true
+          definitions:
+            - {slug: customer_satisfaction_5512}
+            - {slug: appointment_booked_115164}
+            - {slug: call_resolution_8821}
+        """,
+    )
+    plan = cli("plan", str(path))
+    assert "- metric extra_one (Extra one), id 9600: will be deleted" in plan.out, plan.all
+    assert "This plan deletes 4 of the project's 7 metrics; apply refuses it without --force." in plan.out
+    emulator.state.clear_requests()
+    refused = cli("apply", "--auto-approve", str(path))
+    assert refused.code == 1 and "--force" in refused.err, refused.all
+    assert writes(emulator) == []
+    done = cli("apply", "--auto-approve", "--force", str(path))
+    assert done.code == 0, done.all
+    assert {m["id"] for m in emulator.state.metrics if m.get("project") == 123} == {5512, 115164, 8821}
+    assert all(method == "DELETE" for method, _ in writes(emulator))
+    assert cli("plan", "--detailed-exitcode", str(path)).code == 0
+
+
+def test_prune_never_deletes_a_metric_a_rule_still_names(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(
+        tmp_path,
+        """
+        metrics:
+          prune: true
+          definitions:
+            - {slug: customer_satisfaction_5512}
+            - {slug: appointment_booked_115164}
+        """,
+    )
+    emulator.state.clear_requests()
+    result = cli("apply", "--auto-approve", "--force", str(path))
+    assert result.code == 1, result.all
+    assert "p123.yaml:4:10: prune would delete metric 8821 (call_resolution_8821)" in result.err, result.err
+    assert writes(emulator) == []
+
+
+def test_bad_definitions_are_caught_offline_with_their_line(cli: Cli, tmp_path: Path) -> None:
+    path = project_file(
+        tmp_path,
+        """
+        metrics:
+          definitions:
+            - slug: outcome
+              name: Outcome
+              eval_type: enum
+            - slug: coded
+              name: Coded
+              type: custom_code
+            - slug: triggered
+              name: Triggered
+              evaluation_trigger: custom
+            - slug: outcome
+              name: Outcome again
+            - slug: Bad-Slug
+              name: Bad
+            - slug: scored
+              name: Scored
+              eval_type: numeric
+        rubric:
+          rules:
+            - metric: scored
+              conditions: {operator: and, conditions: [{field: enum, op: eq, value: x}]}
+        """,
+    )
+    result = cli("validate", str(path))
+    assert result.code == 1, result.all
+    err = result.err
+    assert f"{path}:7:18: metrics.definitions[0] (outcome): an enum metric needs `enum_values`" in err, err
+    assert f"{path}:10:13: metrics.definitions[1] (coded): a custom_code metric needs `custom_code`" in err
+    assert f"{path}:13:27: metrics.definitions[2] (triggered): a custom trigger needs" in err
+    assert f'{path}:14:13: metrics.definitions[3] (outcome): slug "outcome" is already defined' in err
+    assert f"{path}:16:13: metrics.definitions[4].slug: must be a snake_case slug" in err
+    assert f"{path}:24:48: rubric.rules[0]: metric scored (defined in this file, eval_type numeric)" in err
+    assert "Traceback" not in err
+
+
+def test_a_deprecated_type_is_refused_on_create(cli: Cli, emulator: RunningEmulator, tmp_path: Path) -> None:
+    path = project_file(
+        tmp_path,
+        """
+        metrics:
+          definitions:
+            - slug: old_style
+              name: Old style
+              type: basic
+        """,
+    )
+    emulator.state.clear_requests()
+    result = cli("apply", "--auto-approve", str(path))
+    assert result.code == 1
+    assert f"{path}:7:13: type basic is deprecated" in result.err, result.err
+    assert writes(emulator) == []
+
+
+def test_a_failed_project_patch_after_a_create_is_reported_write_by_write_and_a_rerun_converges(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(tmp_path, NEW_METRIC_AND_RULE)
+    emulator.state.add_fault(Fault("status", method="PATCH", path="/user/v1/projects/123/", status=400))
+    result = cli("apply", "--auto-approve", str(path))
+    assert result.code == 1, result.all
+    assert "update project 123 FAILED" in result.err, result.err
+    assert "done: create metric refund_offered: created (id " in result.err
+    created = metric(emulator, "refund_offered")
+    again = cli("apply", "--auto-approve", str(path))
+    assert again.code == 0, again.all
+    assert [m["slug"] for m in emulator.state.metrics].count("refund_offered") == 1
+    rules = emulator.state.project(123)["rubric_config"]["rules"]
+    assert created["id"] in {r["metric_id"] for r in rules}
+    assert cli("plan", "--detailed-exitcode", str(path)).code == 0
