@@ -85,7 +85,7 @@ def write_project(
     for _ in range(MAX_REPLANS + 1):
         attempt.stage = "reading"
         try:
-            live = client.get_project(plan.project_id)
+            live = read_watched(client, plan)
         except ApiError as exc:
             raise ApplyError(
                 f"project {plan.project_id}: cannot read it again before the PATCH ({exc}); nothing was sent"
@@ -121,6 +121,15 @@ def write_project(
         outcome = apply_plan(plan, client, secret_values=secret_values, on_answer=on_answer)
     attempt.stage = "done"
     return outcome
+
+
+def read_watched(client: CekuraClient, plan: ProjectPlan) -> dict[str, Any]:
+    """The project as a GET answers it, with what the kinds ``plan`` manages read beside it (the
+    project's metrics): everything ``plan``'s fingerprint and baseline watch, read now."""
+    live = dict(client.get_project(plan.project_id))
+    for kind in kinds():
+        live.update(kind.read_fresh(client, plan))
+    return live
 
 
 def with_created_ids(plan: ProjectPlan, created: Mapping[int, int]) -> ProjectPlan:

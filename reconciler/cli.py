@@ -1037,7 +1037,7 @@ def _apply_saved(
 ) -> int:
     from pathlib import Path
 
-    from reconciler.apply import changed_since, live_fingerprint
+    from reconciler.apply import changed_since, live_fingerprint, read_watched
     from reconciler.changes import Plan
     from reconciler.client import same_server
     from reconciler.credentials import resolve_secret, saved_plan_root, secrets_dirs
@@ -1051,7 +1051,7 @@ def _apply_saved(
         raise RefusedError(
             f"{path}: the plan was made against {saved.base_url}, not {base_url.rstrip('/')}; refusing it"
         )
-    lives = _in_parallel(lambda s: client.get_project(s.plan.project_id), saved.projects, parallelism)
+    lives = _in_parallel(lambda s: read_watched(client, s.plan), saved.projects, parallelism)
     done = {
         s.plan.project_id
         for s, live in zip(saved.projects, lives, strict=True)

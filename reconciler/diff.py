@@ -67,8 +67,13 @@ def plan_kinds(inputs: PlanInputs, *, warnings: tuple[str, ...] = ()) -> Project
     for kind in kinds():
         if kind.desired(desired) is not None:
             plan = kind.plan(plan, inputs)
-    baseline = plan_watched(plan, live)
-    after: Mapping[str, Any] = live
+    # The live state a baseline watches: the project's GET and what kinds read beside it.
+    watching = dict(live)
+    for kind in kinds():
+        if kind.name in inputs.reads:
+            watching.update(kind.beside(inputs.reads[kind.name]))
+    baseline = plan_watched(plan, watching)
+    after: Mapping[str, Any] = watching
     for kind in kinds():
         after = kind.expected(after, plan)
     previous = {k: copy.deepcopy(live[k]) for kind in kinds() for k in kind.journaled(plan) if k in live}

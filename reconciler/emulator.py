@@ -136,9 +136,10 @@ class Fault:
     connection without an answer, state untouched), ``timeout_after_write`` (apply the request,
     then hold the connection ``seconds`` and close it unanswered), ``malformed`` (200 with a body
     that is not JSON), ``truncated`` (a JSON body cut short of its Content-Length), ``edit`` (a
-    colleague's edit in the web UI: set ``edit["fields"]`` on project ``edit["project"]`` as the
-    request arrives, then answer it normally). ``skip``: let that many matching requests through
-    untouched first (e.g. edit a project on the tool's second read of it, not the first).
+    colleague's edit in the web UI: set ``edit["fields"]`` on project ``edit["project"]``, or on
+    metric ``edit["metric"]`` (its id), as the request arrives, then answer it normally).
+    ``skip``: let that many matching requests through untouched first (e.g. edit a project on the
+    tool's second read of it, not the first).
     """
 
     kind: str
@@ -258,6 +259,13 @@ class EmulatorState:
                     self._secrets[project_id][name] = value
                 else:
                     self._projects[project_id][name] = copy.deepcopy(value)
+
+    def set_metric_fields(self, metric_id: int, **fields: Any) -> None:
+        """Change a metric behind the tool's back, as a person in the web UI would."""
+        with self.lock:
+            [metric] = [m for m in self.metrics if m["id"] == metric_id]
+            metric.update(copy.deepcopy(fields))
+            self._call_logs.clear()
 
     def project_ids(self) -> list[int]:
         with self.lock:
@@ -860,7 +868,10 @@ class _Handler(BaseHTTPRequestHandler):
         fault = state.take_fault(self.command, split.path)
         if fault and fault.kind == "edit":
             edit = fault.edit or {}
-            state.set_project_fields(int(edit["project"]), **edit.get("fields", {}))
+            if "metric" in edit:
+                state.set_metric_fields(int(edit["metric"]), **edit.get("fields", {}))
+            else:
+                state.set_project_fields(int(edit["project"]), **edit.get("fields", {}))
             fault = None
         if fault and fault.kind == "latency":
             time.sleep(fault.seconds)

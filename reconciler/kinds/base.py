@@ -141,6 +141,17 @@ class Kind(ABC):
         can reuse a list another read already made (the rubric: the metrics kind's list)."""
         return self.read(client, project, live)
 
+    def beside(self, read: Any) -> dict[str, Any]:
+        """What of its ``read`` (made for a plan) its ``watched`` values need beyond the project's GET,
+        as keys of their own that begin with ``$`` (no project field does), merged into the live
+        project that a plan's baseline is taken from. Default: nothing."""
+        return {}
+
+    def read_fresh(self, client: CekuraClient, plan: ProjectPlan) -> dict[str, Any]:
+        """The keys ``beside`` gives, read again for ``plan`` right before it is written (apply's
+        fresh read, the stale check of a saved plan). Empty unless ``plan`` manages this kind."""
+        return {}
+
     # -- planning ----------------------------------------------------------------------------------
 
     @abstractmethod

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.changes import FieldChange, MetricChange, ProjectPlan
 from reconciler.errors import PlanError
-from reconciler.kinds.base import Edited, Kind, PlanInputs, Request, SavedPart
+from reconciler.kinds.base import MISSING_MARK, Edited, Kind, PlanInputs, Request, SavedPart, json_text
 from reconciler.model import DesiredProject, Metric, SecretRef
 
 if TYPE_CHECKING:
@@ -34,6 +34,13 @@ if TYPE_CHECKING:
     from reconciler.loader import Document
 
 METRICS_PATH = "/test_framework/v2/metrics/"
+# The project's metrics as listed, beside the project's GET in the live state a baseline watches.
+LISTED = "$metrics"
+# What a plan's ``managed_kinds["metrics"]`` says beside the slugs and their fields: prune is on.
+PRUNE_MARK = "$prune"
+# Baseline keys: one per defined slug (its managed fields), and the metrics prune would delete.
+WATCH_PREFIX = "metric:"
+PRUNE_KEY = "metrics:pruned"
 DEPRECATED_TYPES = frozenset({"basic", "custom_prompt"})
 # Fields compared as sets (order and repetition mean nothing to the API).
 _SET_FIELDS = frozenset({"agents", "enum_values"})
@@ -60,6 +67,62 @@ def definitions(part: Any) -> list[dict[str, Any]]:
 
 def _index_path(index: int) -> tuple[str | int, ...]:
     return ("metrics", "definitions", index)
+
+
+def _managed_entries(part: Any, defs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """What a plan manages of the metrics: each slug, each ``slug.field`` its definition writes, and
+    ``$prune`` when the file prunes (the watched values and a saved plan's file are made from it)."""
+    entries: list[str] = []
+    for d in defs:
+        entries.append(d["slug"])
+        entries += [f"{d['slug']}.{name}" for name in d if name != "slug"]
+    if isinstance(part, dict) and part.get("prune") is True:
+        entries.append(PRUNE_MARK)
+    return tuple(entries)
+
+
+def _split_managed(managed: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    slugs: list[str] = []
+    fields: dict[str, list[str]] = {}
+    for entry in managed:
+        if entry.startswith("$"):
+            continue
+        slug, _, name = entry.partition(".")
+        if name:
+            fields.setdefault(slug, []).append(name)
+        else:
+            slugs.append(slug)
+    return slugs, fields
+
+
+def _listed(live: Mapping[str, Any]) -> list[dict[str, Any]]:
+    listed = live.get(LISTED)
+    return [m for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
+
+
+def _by_slug(live: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["slug"]: m for m in _listed(live) if isinstance(m.get("slug"), str)}
+
+
+def _unnamed(live: Mapping[str, Any], slugs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The project's listed metrics that no slug of ``slugs`` names (what prune deletes), by id."""
+    project = live.get("id")
+    return {
+        str(m["id"]): copy.deepcopy(m)
+        for m in _listed(live)
+        if m.get("slug") not in slugs
+        and m.get("id") is not None
+        and (project is None or m.get("project") == project)
+    }
+
+
+def _fields_moved(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    return [name for name in before if json_text(before[name]) != json_text(now.get(name))]
+
+
+def _label(metric: Mapping[str, Any] | None, metric_id: str) -> str:
+    slug = metric.get("slug") if isinstance(metric, Mapping) else None
+    return f"{slug} ({metric_id})" if slug else metric_id
 
 
 # -- offline checks -------------------------------------------------------------------------------
@@ -223,7 +286,11 @@ class MetricsKind(Kind):
         """One list request (the v2 list filtered by project); the agents list only when a
         definition names an agent by name."""
         assert project.project_id is not None
-        listed = tuple(m for m in client.list_metrics(project_id=project.project_id) if isinstance(m, dict))
+        # Apply's fresh read (a re-plan) listed them already, right after the project's GET.
+        source = live[LISTED] if isinstance(live.get(LISTED), list) else None
+        if source is None:
+            source = client.list_metrics(project_id=project.project_id)
+        listed = tuple(m for m in source if isinstance(m, dict))
         defs = definitions(self.desired(project))
         agents: dict[str, int] = {}
         if any(isinstance(a, str) for d in defs for a in d.get("agents") or ()):
@@ -324,7 +391,7 @@ class MetricsKind(Kind):
             plan,
             metric_changes=(*plan.metric_changes, *changes),
             metrics_live=len(read.metrics),
-            managed_kinds={**plan.managed_kinds, self.name: tuple(d["slug"] for d in defs)},
+            managed_kinds={**plan.managed_kinds, self.name: _managed_entries(part, defs)},
             metric_names={
                 **plan.metric_names,
                 **{m["id"]: str(m.get("name") or "") for m in read.metrics if isinstance(m.get("id"), int)},
@@ -351,8 +418,79 @@ class MetricsKind(Kind):
             if metric_id in named
         ]
 
+    def beside(self, read: Any) -> dict[str, Any]:
+        if not isinstance(read, MetricsRead):
+            return {}
+        return {LISTED: [copy.deepcopy(m) for m in read.metrics]}
+
+    def read_fresh(self, client: CekuraClient, plan: ProjectPlan) -> dict[str, Any]:
+        if self.name not in plan.managed_kinds:
+            return {}
+        listed = client.list_metrics(project_id=plan.project_id)
+        return {LISTED: [m for m in listed if isinstance(m, dict)]}
+
     def watched(self, live: Mapping[str, Any], managed: Sequence[str]) -> dict[str, Any]:
-        return {}  # the project GET holds no metric; their staleness is not watched yet
+        """Per defined slug, the live values of the fields its definition writes (a slug not live:
+        missing); with prune, every project metric the file does not define, whole (what prune
+        deletes). A metric's id and the fields the file does not write are not watched."""
+        slugs, fields = _split_managed(managed)
+        by_slug = _by_slug(live)
+        watched: dict[str, Any] = {}
+        for slug in slugs:
+            metric = by_slug.get(slug)
+            watched[f"{WATCH_PREFIX}{slug}"] = (
+                copy.deepcopy(MISSING_MARK)
+                if metric is None
+                else {name: copy.deepcopy(metric.get(name)) for name in fields.get(slug, ())}
+            )
+        if PRUNE_MARK in managed:
+            watched[PRUNE_KEY] = {"named": sorted(slugs), "metrics": _unnamed(live, slugs)}
+        return watched
+
+    def watches(self, key: str) -> bool:
+        return key.startswith(WATCH_PREFIX) or key == PRUNE_KEY
+
+    def moved(
+        self, key: str, before: Any, live: Mapping[str, Any], metric_names: Mapping[int, str]
+    ) -> list[str]:
+        if key == PRUNE_KEY:
+            named = before.get("named") if isinstance(before, dict) else None
+            now = _unnamed(live, named if isinstance(named, list) else [])
+            before = before.get("metrics") if isinstance(before, dict) else None
+            before = before if isinstance(before, dict) else {}
+            told = [
+                f"metric {_label(now.get(i) or before.get(i), i)} "
+                + ("(added since the plan)" if i not in before else "(deleted since the plan)")
+                for i in sorted(set(now) ^ set(before))
+            ]
+            told += [
+                f"metric {_label(now[i], i)}: {', '.join(sorted(_fields_moved(before[i], now[i])))}"
+                for i in sorted(set(now) & set(before))
+                if _fields_moved(before[i], now[i])
+            ]
+            return told
+        slug = key.removeprefix(WATCH_PREFIX)
+        metric = _by_slug(live).get(slug)
+        if before == MISSING_MARK:
+            return [] if metric is None else [f"metric {slug} (created since the plan)"]
+        if metric is None:
+            return [f"metric {slug} (deleted since the plan)"]
+        fields = _fields_moved(before, metric) if isinstance(before, dict) else []
+        return [f"metric {slug}: {', '.join(fields)}"] if fields else []
+
+    def expected(self, live: Mapping[str, Any], plan: ProjectPlan) -> dict[str, Any]:
+        """``live`` with the project's metrics as they list once the plan's requests are written."""
+        if self.name not in plan.managed_kinds or not isinstance(live.get(LISTED), list):
+            return dict(live)
+        listed = [copy.deepcopy(m) for m in live[LISTED] if isinstance(m, dict)]
+        for change in plan.metric_changes:
+            if change.action == "create":
+                listed.append({"project": plan.project_id, **copy.deepcopy(change.after)})
+            elif change.action == "update":
+                listed = [{**m, **change.after} if m.get("id") == change.metric_id else m for m in listed]
+            else:
+                listed = [m for m in listed if m.get("id") != change.metric_id]
+        return {**live, LISTED: listed}
 
     def patch_keys(self, plan: ProjectPlan) -> tuple[str, ...]:
         return ()
