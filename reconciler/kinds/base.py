@@ -50,6 +50,8 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+# JSON path -> "file:line:col" (``DesiredProject.positions``).
+Positions = dict[tuple[str | int, ...], str]
 # How a baseline (and so a fingerprint) records a managed field the live project does not have
 # (kept as it was, so fingerprints in saved plans stay comparable).
 MISSING_MARK: dict[str, bool] = {"$missing": True}
@@ -117,6 +119,13 @@ class Kind(ABC):
     def desired(self, project: DesiredProject) -> Any:
         """Its part of a validated file; None when the file does not manage it."""
         return project.parts.get(self.key)
+
+    def merge(self, base: DesiredProject, child: DesiredProject) -> tuple[Any, Positions]:
+        """Its part of ``child`` extending ``base``, and the positions (``file:line:col`` by JSON
+        path) of that part when they are not the child's own. Default: the child's part whole when
+        it has one, else the base's."""
+        part = self.desired(child)
+        return (part if part is not None else self.desired(base)), {}
 
     def problems(self, doc: Document) -> list[Problem]:
         """What is wrong with its part of a file beyond the schema, found offline, each at its

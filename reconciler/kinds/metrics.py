@@ -25,7 +25,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.changes import FieldChange, MetricChange, ProjectPlan
 from reconciler.errors import PlanError
-from reconciler.kinds.base import MISSING_MARK, Edited, Kind, PlanInputs, Request, SavedPart, json_text
+from reconciler.kinds.base import (
+    MISSING_MARK,
+    Edited,
+    Kind,
+    PlanInputs,
+    Positions,
+    Request,
+    SavedPart,
+    json_text,
+)
 from reconciler.model import DesiredProject, Metric, SecretRef
 
 if TYPE_CHECKING:
@@ -265,19 +274,44 @@ class MetricsKind(Kind):
     name: ClassVar[str] = "metrics"
     key: ClassVar[str] = "metrics"
 
-    def merge(self, base: Any, child: Any) -> Any:
+    def merge(self, base: DesiredProject, child: DesiredProject) -> tuple[Any, Positions]:
         """A child over its base by slug: a definition of both is the base's fields with the
-        child's over them; ``prune`` is the child's when it gives one."""
-        if base is None or child is None:
-            return child if child is not None else base
-        mine = {d["slug"]: d for d in definitions(child)}
-        merged = [{**d, **mine.pop(d["slug"], {})} for d in definitions(base)]
-        merged += list(mine.values())
+        child's over them (in the base's place), the child's others after the base's; ``prune`` is
+        the child's when it gives one. Each merged definition keeps the positions of the file each
+        of its fields comes from."""
+        mine, theirs = self.desired(child), self.desired(base)
+        if not isinstance(mine, dict) or not isinstance(theirs, dict):
+            return (mine if mine is not None else theirs), {}
+        child_defs, base_defs = definitions(mine), definitions(theirs)
+        child_at = {d["slug"]: i for i, d in enumerate(child_defs)}
+        merged: list[dict[str, Any]] = []
+        positions: Positions = {
+            path: where
+            for path, where in {**base.positions, **child.positions}.items()
+            if path[:1] == ("metrics",) and (path[:2] != ("metrics", "definitions") or len(path) < 3)
+        }
+
+        def place(source: DesiredProject, index: int, target: int) -> None:
+            prefix = _index_path(index)
+            for path, where in source.positions.items():
+                if path[:3] == prefix:
+                    positions[(*_index_path(target), *path[3:])] = where
+
+        for index, definition in enumerate(base_defs):
+            target = len(merged)
+            place(base, index, target)
+            overriding = child_at.pop(definition["slug"], None)
+            if overriding is not None:
+                place(child, overriding, target)
+            merged.append({**definition, **(child_defs[overriding] if overriding is not None else {})})
+        for index in child_at.values():  # the child's own definitions, after the base's
+            place(child, index, len(merged))
+            merged.append(dict(child_defs[index]))
         out: dict[str, Any] = {"definitions": merged}
-        prune = child.get("prune", base.get("prune"))
+        prune = mine.get("prune", theirs.get("prune"))
         if prune is not None:
             out["prune"] = prune
-        return out
+        return out, positions
 
     def problems(self, doc: Document) -> list[Problem]:
         return definition_problems(doc)
