@@ -256,10 +256,12 @@ class Kind(ABC):
 
 @dataclass(frozen=True)
 class ExportContext:
-    """What export knows beside the project: its id and its metrics (for the rubric's comments)."""
+    """What export knows beside the project: its id and its metrics (for the rubric's comments, and
+    as listed, for their definitions)."""
 
     project_id: int
     metrics: MetricCatalog
+    listed: tuple[Mapping[str, Any], ...] = ()
 
 
 def json_text(value: Any) -> str:

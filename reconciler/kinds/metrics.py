@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -28,6 +28,7 @@ from reconciler.errors import PlanError
 from reconciler.kinds.base import (
     MISSING_MARK,
     Edited,
+    ExportContext,
     Kind,
     PlanInputs,
     Positions,
@@ -132,6 +133,24 @@ def _fields_moved(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str
 def _label(metric: Mapping[str, Any] | None, metric_id: str) -> str:
     slug = metric.get("slug") if isinstance(metric, Mapping) else None
     return f"{slug} ({metric_id})" if slug else metric_id
+
+
+def metrics_read(
+    listed: Iterable[Mapping[str, Any]], project: DesiredProject, agents: Mapping[str, int] | None = None
+) -> MetricsRead:
+    """What ``MetricsKind.read`` gives for the project's metrics as ``listed`` (pure)."""
+    metrics = tuple(dict(m) for m in listed if isinstance(m, Mapping))
+    by_slug = {m.get("slug"): m for m in metrics if m.get("slug")}
+    new: dict[str, int] = {}
+    defined: list[Metric] = []
+    for d in definitions(project.parts.get("metrics")):
+        slug = d["slug"]
+        if slug in by_slug and isinstance(by_slug[slug].get("id"), int):
+            defined.append(_as_metric(by_slug[slug]["id"], d, by_slug[slug]))
+        else:
+            new[slug] = -(len(new) + 1)
+            defined.append(_as_metric(new[slug], d))
+    return MetricsRead(metrics, dict(agents or {}), new, tuple(defined))
 
 
 # -- offline checks -------------------------------------------------------------------------------
@@ -324,7 +343,6 @@ class MetricsKind(Kind):
         source = live[LISTED] if isinstance(live.get(LISTED), list) else None
         if source is None:
             source = client.list_metrics(project_id=project.project_id)
-        listed = tuple(m for m in source if isinstance(m, dict))
         defs = definitions(self.desired(project))
         agents: dict[str, int] = {}
         if any(isinstance(a, str) for d in defs for a in d.get("agents") or ()):
@@ -332,17 +350,7 @@ class MetricsKind(Kind):
                 name = agent.get("name", agent.get("agent_name"))
                 if isinstance(name, str) and isinstance(agent.get("id"), int):
                     agents.setdefault(name, agent["id"])
-        by_slug = {m.get("slug"): m for m in listed if m.get("slug")}
-        new: dict[str, int] = {}
-        defined: list[Metric] = []
-        for d in defs:
-            slug = d["slug"]
-            if slug in by_slug and isinstance(by_slug[slug].get("id"), int):
-                defined.append(_as_metric(by_slug[slug]["id"], d, by_slug[slug]))
-            else:
-                new[slug] = -(len(new) + 1)
-                defined.append(_as_metric(new[slug], d))
-        return MetricsRead(listed, agents, new, tuple(defined))
+        return metrics_read(source, project, agents)
 
     def plan(self, plan: ProjectPlan, inputs: PlanInputs) -> ProjectPlan:
         desired = inputs.desired
@@ -598,5 +606,7 @@ class MetricsKind(Kind):
             )
         return SavedPart(None)
 
-    def export(self, live: Mapping[str, Any], context: Any) -> list[str]:
-        return []
+    def export(self, live: Mapping[str, Any], context: ExportContext) -> list[str]:
+        from reconciler.export import metrics_lines
+
+        return metrics_lines(context.project_id, context.listed)
