@@ -508,11 +508,19 @@ def metrics_lines(project_id: int, listed: Iterable[Mapping[str, Any]]) -> list[
     return lines
 
 
+def block_safe(text: str) -> bool:
+    """Whether a text reads well and loads back exactly as a literal block scalar: several lines,
+    every character shown as itself, no leading space or line break (which would need an
+    indentation indicator)."""
+    body = text.rstrip("\n")
+    return "\n" in body and all(_shown(c) or c == "\n" for c in text) and text[:1] not in (" ", "\n")
+
+
 def _text_entry(indent: int, key: str, text: str) -> list[str]:
     """``key: text``: a text of several lines as a literal block scalar (``|``, ``|-`` or ``|+``
     for one, no or more final line breaks) when YAML keeps it exactly so, else quoted."""
     body = text.rstrip("\n")
-    if "\n" not in body or not all(_shown(c) or c == "\n" for c in text) or text[:1] in (" ", "\n"):
+    if not block_safe(text):
         return _entry(indent, key, text)
     ending = len(text) - len(body)
     chomp = "-" if ending == 0 else ("" if ending == 1 else "+")

@@ -153,6 +153,20 @@ def metrics_read(
     return MetricsRead(metrics, dict(agents or {}), new, tuple(defined))
 
 
+def pullable_reason(name: str, value: Any) -> str | None:
+    """Why a live value of a metric field cannot be written into a definition (None: it can)."""
+    import jsonschema
+
+    from reconciler.validate import load_schema
+
+    schema = load_schema()["$defs"]["metricDefinition"]["properties"].get(name)
+    if schema is None:
+        return "the file format has no such field"
+    if not jsonschema.Draft202012Validator(schema).is_valid(value):
+        return "not a value the file format accepts"
+    return None
+
+
 # -- offline checks -------------------------------------------------------------------------------
 
 
