@@ -1,7 +1,7 @@
 """Changes are typed values: a ``Plan`` of ``ProjectPlan``s of ``FieldChange``s and ``RuleChange``s.
 
 This module only holds, counts, sorts and serializes changes; it computes nothing from the network
-(``diff`` does that) and prints nothing (``render`` does that). The PATCH body lives in the
+(``diff`` does that) and prints nothing (``renderers`` do that). The PATCH body lives in the
 ``ProjectPlan`` and is derived once, by ``diff``; secrets appear in it as ``SecretRef``s, never as
 values, and ``to_json`` masks them.
 """

@@ -43,7 +43,7 @@ import math
 import operator
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -51,7 +51,6 @@ from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 from reconciler.errors import PlanError, RequestRejected
-from reconciler.render import plural
 
 log = logging.getLogger("reconciler.impact")
 
@@ -623,162 +622,6 @@ def compute_impact(
     return report
 
 
-# -- rendering -------------------------------------------------------------------------------------
-
-
-def _metric_label(metric_id: int, metric_names: Mapping[int, str]) -> str:
-    name = metric_names.get(metric_id)
-    return f"metric {metric_id} ({name})" if name else f"metric {metric_id}"
-
-
-def _percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
-
-
-def _window_text(report: ImpactReport) -> str:
-    if report.since is None or report.until is None:
-        return "the given calls"
-    return f"{_utc(report.since):%Y-%m-%d %H:%M} to {_utc(report.until):%Y-%m-%d %H:%M} UTC"
-
-
-def _examples(refs: Sequence[CallRef]) -> str:
-    return ", ".join(str(r) for r in refs)
-
-
-def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
-    """For people at a terminal; one block per project."""
-    blocks = []
-    for report in reports:
-        head = f"Rubric impact on project {report.project_id}, {_window_text(report)}"
-        if not report.calls:
-            blocks.append(f"{head}: no calls in the window, nothing to compare.\n")
-            continue
-        lines = [f"{head}: {plural(report.calls, 'call')} replayed."]
-        delta = report.passing_after - report.passing_before
-        lines.append(
-            f"  passing: {report.passing_before} ({_percent(report.passing_before, report.calls)}) now, "
-            f"{report.passing_after} ({_percent(report.passing_after, report.calls)}) with the file's "
-            f"rubric ({delta:+d})"
-        )
-        for label, count, refs in (
-            ("pass -> fail", report.pass_to_fail, report.examples_pass_to_fail),
-            ("fail -> pass", report.fail_to_pass, report.examples_fail_to_pass),
-        ):
-            tail = f" (e.g. {_examples(refs)})" if refs else ""
-            lines.append(f"  {label}: {plural(count, 'call')}{tail}")
-        if report.by_metric:
-            lines.append("  flips by metric:")
-            for metric_id, flips in sorted(report.by_metric.items()):
-                lines.append(
-                    f"    {_metric_label(metric_id, metric_names)}: {flips.pass_to_fail} pass -> fail, "
-                    f"{flips.fail_to_pass} fail -> pass"
-                )
-        if not report.flips:
-            lines.append("  No call changes outcome.")
-        if report.recorded_mismatches:
-            lines.append(
-                f"  Note: on {plural(report.recorded_mismatches, 'call')} the recorded outcome differs "
-                "from the live rubric's (reviewed by hand, or scored under an earlier rubric)."
-            )
-        blocks.append("\n".join(lines) + "\n")
-    return "\n".join(blocks)
-
-
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]|<>#])")
-
-
-def _md(text: str) -> str:
-    """Plain text safe in a markdown table cell: no markup, no HTML, no line breaks."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("&", "&amp;")).replace("\r", " ").replace("\n", " ")
-
-
-def _code(ref: CallRef) -> str:
-    return "`" + str(ref).replace("`", "").replace("\n", " ") + "`"
-
-
-def _rate(passing: int, calls: int) -> str:
-    return f"{100 * passing / calls:.1f}" if calls else "0"
-
-
-def _daily_chart(report: ImpactReport) -> list[str]:
-    """A mermaid chart (GitHub and GitLab draw it in comments) of the daily pass rate: bars now,
-    a line with the file's rubric. Only the chart's own text goes into it: dates and numbers."""
-    days = sorted(d for d, counts in report.daily.items() if counts[0])
-    if not days:
-        return []
-    shown = days[-MAX_CHART_DAYS:]
-    counts = [report.daily[d] for d in shown]
-    cut = f", the last {len(shown)} of {len(days)} days" if len(shown) < len(days) else ""
-    return [
-        "",
-        f"Daily pass rate of project {report.project_id} (UTC days{cut}): bars now, line with the "
-        "file's rubric.",
-        "",
-        "```mermaid",
-        "xychart-beta",
-        f'  title "Project {report.project_id}: daily pass rate (%)"',
-        "  x-axis [" + ", ".join(f'"{d[5:]}"' for d in shown) + "]",
-        '  y-axis "pass rate (%)" 0 --> 100',
-        "  bar [" + ", ".join(_rate(before, calls) for calls, before, _ in counts) + "]",
-        "  line [" + ", ".join(_rate(after, calls) for calls, _, after in counts) + "]",
-        "```",
-    ]
-
-
-def render_impact_markdown(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
-    """A pull-request comment: one summary table, then per project the metrics that caused flips."""
-    out = [
-        "### Rubric impact preview",
-        "",
-        "| Project | Window (UTC) | Calls | Passing now | Passing after | Pass → fail | Fail → pass |",
-        "|---|---|--:|--:|--:|--:|--:|",
-    ]
-    for r in reports:
-        window = (
-            f"{_utc(r.since):%Y-%m-%d %H:%M} → {_utc(r.until):%Y-%m-%d %H:%M}"
-            if r.since is not None and r.until is not None
-            else "-"
-        )
-        out.append(
-            f"| {r.project_id} | {window} | {r.calls} "
-            f"| {r.passing_before} ({_percent(r.passing_before, r.calls)}) "
-            f"| {r.passing_after} ({_percent(r.passing_after, r.calls)}) "
-            f"| {r.pass_to_fail} | {r.fail_to_pass} |"
-        )
-    for r in reports:
-        if not r.flips:
-            continue
-        out += [
-            "",
-            f"**Project {r.project_id}**: flips by metric",
-            "",
-            "| Metric | Pass → fail | Fail → pass |",
-            "|---|--:|--:|",
-        ]
-        for metric_id, flips in sorted(r.by_metric.items()):
-            name = metric_names.get(metric_id)
-            label = f"{metric_id} {_md(name)}" if name else str(metric_id)
-            out.append(f"| {label} | {flips.pass_to_fail} | {flips.fail_to_pass} |")
-        out += _daily_chart(r)
-        examples = [
-            f"{label}: {', '.join(_code(ref) for ref in refs)}"
-            for label, refs in (
-                ("pass → fail", r.examples_pass_to_fail),
-                ("fail → pass", r.examples_fail_to_pass),
-            )
-            if refs
-        ]
-        if examples:
-            out += ["", "Example call log ids: " + "; ".join(examples) + "."]
-    if any(r.recorded_mismatches for r in reports):
-        out += [
-            "",
-            "_Some calls' recorded outcome differs from the live rubric's (reviewed by hand, or scored "
-            "under an earlier rubric); the preview compares the two rubrics, not the recorded outcomes._",
-        ]
-    return "\n".join(out) + "\n"
-
-
 __all__ = [
     "CALL_LOGS_PAGE_SIZE",
     "MAX_EXAMPLES",
@@ -802,7 +645,5 @@ __all__ = [
     "impact_of_calls",
     "is_irrelevant",
     "parse_since",
-    "render_impact_markdown",
-    "render_impact_text",
     "split_window",
 ]

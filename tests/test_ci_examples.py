@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.render_markdown import MarkdownKind, comment_marker
+from reconciler.renderers.markdown import MarkdownKind, comment_marker
 
 ROOT = Path(__file__).resolve().parent.parent
 CI = ROOT / "examples" / "ci"

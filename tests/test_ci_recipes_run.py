@@ -20,7 +20,7 @@ from conftest import API_KEY
 from test_ci_examples import invocations
 
 from reconciler.emulator import Fault, RunningEmulator
-from reconciler.render_markdown import comment_marker
+from reconciler.renderers.markdown import comment_marker
 
 SECRET = "vapi-CI-recipe-secret-0b7e"
 SAMPLE = "version: 1\nproject: 124\nsettings:\n  sample_rate: {rate}\n"

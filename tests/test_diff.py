@@ -231,7 +231,7 @@ def test_text_output_escapes_terminal_control_characters() -> None:
     import io
 
     from reconciler.changes import Plan, ProjectPlan, RuleChange
-    from reconciler.render import render_text
+    from reconciler.renderers.text import render_text
 
     rule = {
         "metric_id": 1,

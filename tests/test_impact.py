@@ -34,10 +34,10 @@ from reconciler.impact import (
     evaluate,
     impact_of_calls,
     parse_since,
-    render_impact_markdown,
-    render_impact_text,
     split_window,
 )
+from reconciler.renderers.markdown import render_impact_markdown
+from reconciler.renderers.text import render_impact_text
 
 
 def cond(field: str, op: str, value: Any) -> dict[str, Any]:

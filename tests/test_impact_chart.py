@@ -21,8 +21,8 @@ from reconciler.impact import (
     Verdict,
     call_day,
     impact_of_calls,
-    render_impact_markdown,
 )
+from reconciler.renderers.markdown import render_impact_markdown
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 FAIL = Verdict(False, (5512,))

@@ -17,7 +17,7 @@ from markdown_it import MarkdownIt
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
 from reconciler.emulator import RunningEmulator
 from reconciler.model import SecretRef
-from reconciler.render_markdown import comment_marker, render_markdown
+from reconciler.renderers.markdown import comment_marker, render_markdown
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 SECRET = "vapi-MARKDOWN-truth-secret-71c0"

@@ -228,6 +228,24 @@ def test_one_v_does_not_print_httpx_request_lines(cli: Cli, tmp_path: Path) -> N
     assert "httpx" not in result.err
 
 
+def test_a_secret_of_one_run_does_not_mask_the_next_runs_output(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """The CLI's redactor lives as long as one command: in-process (as the test runner drives it,
+    or as a program embedding the CLI), a secret sent by an earlier command must not mask ordinary
+    words of a later one ("reviewed" in a file name, after a secret "hook-reviewed")."""
+    (tmp_path / "hook").write_text("hook-reviewed\n")
+    path = tmp_path / "h.yaml"
+    path.write_text("version: 1\nproject: 124\nsecrets:\n  webhook_secret: {file: hook}\n")
+    sent = cli("apply", "--auto-approve", str(path))
+    assert sent.code == 0, sent.all
+    assert emulator.state.stored_secret(124, "webhook_secret") == "hook-reviewed"
+    missing = tmp_path / "reviewed-plans" / "reviewed.plan"
+    result = cli("apply", str(missing))
+    assert result.code == 1
+    assert str(missing) in result.err, result.err
+
+
 def test_each_cli_run_starts_with_a_redactor_of_its_own_values() -> None:
     """In one process (tests, a caller running several commands), a run must not mask what an earlier
     run's secrets happen to share with later text (a plan file named ``reviewed.plan``, say)."""

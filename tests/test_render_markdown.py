@@ -17,12 +17,15 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from reconciler.changes import FieldChange, Plan, ProjectPlan, RuleChange
+from reconciler.impact import PASS, ImpactReport, Verdict
 from reconciler.model import SecretRef
-from reconciler.render_markdown import (
+from reconciler.operations import Failure
+from reconciler.renderers.markdown import (
     DETAILS_THRESHOLD,
     MarkdownKind,
     comment_marker,
     format_rule,
+    render_impact_markdown,
     render_markdown,
 )
 
@@ -120,12 +123,12 @@ def golden_plan() -> Plan:
 
 
 FAILURES = (
-    (
+    Failure(
         "projects/broken.yaml",
         "projects/broken.yaml:4:3: unknown setting `sample_rat`; did you mean `sample_rate`?\n"
         "projects/broken.yaml:9:1: rubric.rules[0]: metric *Tone* not found",
     ),
-    ("projects/gone.yaml", "project 999 not found (HTTP 404)"),
+    Failure("projects/gone.yaml", "project 999 not found (HTTP 404)"),
 )
 
 
@@ -182,7 +185,7 @@ CASES: dict[str, Callable[[], str]] = {
         Plan((project(124, "projects/billing.yaml"), project(125, "projects/sales.yaml")))
     ),
     "drift.md": lambda: render_markdown(
-        drift_plan(), kind="drift", failures=(("projects/gone.yaml", "project 999 not found"),)
+        drift_plan(), kind="drift", failures=(Failure("projects/gone.yaml", "project 999 not found"),)
     ),
 }
 
@@ -358,11 +361,11 @@ def test_control_characters_are_neutralized() -> None:
             ),
         )
     )
-    output = render_markdown(plan, failures=(("x.yaml", name),))
+    output = render_markdown(plan, failures=(Failure("x.yaml", name),))
     assert "\x1b" not in output
     assert "\\u001b[31mRed" in output  # JSON values show the escape; text shows U+FFFD
     assert "\ufffd\\[31mRed" in output
-    windows = render_markdown(Plan(()), failures=(("w.yaml", "one\r\ntwo\rthree"),))
+    windows = render_markdown(Plan(()), failures=(Failure("w.yaml", "one\r\ntwo\rthree"),))
     assert windows.endswith("- `w.yaml`: one\\\n  two\\\n  three\n")
 
 
@@ -404,12 +407,12 @@ def test_format_rule_of_unexpected_shape_is_json() -> None:
 def test_multi_line_texts_open_no_blocks() -> None:
     message = "first\n- item\n12. item\n===\n---"
     plan = Plan((project(1, "a.yaml", patch={"name": "x"}, warnings=(message,)),))
-    tokens = MD.parse(render_markdown(plan, failures=(("a.yaml", message),)))
+    tokens = MD.parse(render_markdown(plan, failures=(Failure("a.yaml", message),)))
     kinds = {t.type for t in tokens}
     assert "hr" not in kinds and "ordered_list_open" not in kinds
     assert [t.tag for t in tokens if t.type == "heading_open"] == ["h2", "h3", "h3"]
     assert sum(t.type == "list_item_open" for t in tokens) == 1  # the failure itself
-    html = MD.render(render_markdown(plan, failures=(("a.yaml", message),)))
+    html = MD.render(render_markdown(plan, failures=(Failure("a.yaml", message),)))
     assert "first<br />\n- item<br />\n12. item<br />\n===<br />\n---</p>\n</blockquote>" in html
     assert "first<br />\n- item<br />\n12. item<br />\n===<br />\n---</li>" in html
 
@@ -422,6 +425,55 @@ def test_rubric_sent_whole_without_rule_changes() -> None:
 
 
 def test_failure_without_a_file() -> None:
-    output = render_markdown(Plan(()), failures=(("", "--project 9: no file given manages such a project"),))
+    output = render_markdown(
+        Plan(()), failures=(Failure("", "--project 9: no file given manages such a project"),)
+    )
     assert MD.render(output).endswith("<li>--project 9: no file given manages such a project</li>\n</ul>\n")
     assert "No projects planned. 1 failure." in output
+
+
+def test_summary_counts_changed_rules_as_rules_not_metrics() -> None:
+    """One metric whose two rules change: that is 2 rules changed, not "rules of 2 metrics"."""
+    change = RuleChange(
+        5512,
+        "change",
+        (rule(5512, "score", "gte", 3),),
+        (rule(5512, "score", "gte", 4), rule(5512, "score", "lte", 9)),
+    )
+    plan = Plan((project(1, "a.yaml", rules=(change,)),))
+    output = render_markdown(plan)
+    assert "1 of 1 project to change: 2 rules to change." in output
+    assert "2 rules to change; one PATCH of 1 field." in output
+    drift = render_markdown(plan, kind="drift")
+    assert "1 of 1 project drifted: 2 rules changed." in drift
+    assert "metric" not in output.split("### Project", 1)[0]
+
+
+def test_impact_preview_escapes_like_the_plan_comment() -> None:
+    """The impact tables go through the same escaping and code spans as the plan: a metric name is
+    escaped text (``&`` as ``\\&``, not ``&amp;``) and a call id a verbatim code span (its backticks
+    kept, not dropped)."""
+    report = ImpactReport(123)
+    report.record("call`1|x", PASS, Verdict(False, (5512,)))
+    output = render_impact_markdown([report], {5512: "A & B ~ `x` | <b>y</b>"})
+    assert r"| 5512 A \& B \~ \`x\` \| \<b\>y\</b\> | 1 | 0 |" in output.splitlines()
+    assert "Example call log ids: pass → fail: ``call`1|x``." in output
+    tokens = MD.parse(output)
+    assert sum(t.type == "table_open" for t in tokens) == 2
+    assert "html_inline" not in {t.type for token in tokens for t in token.children or []}
+
+
+def test_summaries_count_metric_definitions() -> None:
+    """A plan that only creates a metric says so, as the text plan does ("1 metric to create; no
+    project PATCH"), instead of "no setting or rule changes; one PATCH of 0 fields"."""
+    from reconciler.changes import MetricChange
+
+    create = MetricChange("tone_check", "create", new_id=-1, name="Tone", after={"name": "Tone"})
+    delete = MetricChange("old_one", "delete", metric_id=9, name="Old")
+    only_metrics = ProjectPlan(
+        124, "m.yaml", metric_changes=(create, delete), managed_kinds={"metrics": ("tone_check",)}
+    )
+    output = render_markdown(Plan((only_metrics,)))
+    assert "1 of 1 project to change: 1 metric to create, 1 metric to delete." in output
+    assert "1 metric to create, 1 metric to delete; no project PATCH." in output
+    assert "one PATCH of 0 fields" not in output

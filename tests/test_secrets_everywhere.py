@@ -55,8 +55,12 @@ def test_no_secret_in_any_output_or_file(cli: Cli, emulator: RunningEmulator, tm
     emulator.state.add_fault(Fault("drop", method="PATCH"))
     run("-vv", "apply", "--auto-approve", "--rotate-all", project)
     run("-vv", "plan", project, "--api-key-file", str(tmp_path / "missing-key-file"))
+    # The apply report for machines, of a success and of a rejected PATCH.
+    run("-vv", "apply", "--auto-approve", "--rotate-all", "--format", "json", project)
+    emulator.state.add_fault(Fault("status", method="PATCH", status=400))
+    run("-vv", "apply", "--auto-approve", "--rotate-all", "--format", "markdown", project)
 
-    assert [r.code for r in results] == [0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 1, 1, 1]
+    assert [r.code for r in results] == [0, 0, 2, 0, 2, 0, 2, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 1]
     # A lost answer to a PATCH that only rotates secrets cannot be decided by reading back.
     assert "outcome UNKNOWN" in results[14].err and "--rotate" in results[14].err
     assert emulator.state.stored_secret(124, "retell_api_key") == RETELL  # the values did go out

@@ -11,7 +11,7 @@ from pathlib import Path
 from conftest import API_KEY, ROOT, Cli
 
 from reconciler.emulator import RunningEmulator
-from reconciler.render_markdown import comment_marker
+from reconciler.renderers.markdown import comment_marker
 
 SECRET = "vapi-SHOW-plan-secret-5d1e"
 

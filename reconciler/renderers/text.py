@@ -1,19 +1,27 @@
-"""Render plans for people (text), machines (json) and pull requests (markdown).
+"""The text format: Terraform-like output for people at a terminal and in CI logs.
 
-Every renderer writes to a stream it is given; nothing here prints, reads the network or decides
-exit codes. Secrets are shown only as ``(sensitive)``: a renderer never sees a secret value (plans
-hold references); the plan text names each reference (``{env: NAME}``, ``{file: PATH}``), so that
-a reviewer sees where the value sent will be read from.
+Writes to the stream it is given; nothing here prints, reads the network or decides exit codes.
+Secrets are shown only as ``(sensitive)``: a renderer never sees a secret value (plans hold
+references); the plan text names each reference (``{env: NAME}``, ``{file: PATH}``), so that a
+reviewer sees where the value sent will be read from. Colour only when asked (the CLI asks on a
+terminal without NO_COLOR).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
-from typing import Any, TextIO
+from collections.abc import Collection, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.changes import FieldChange, MetricChange, Plan, ProjectPlan, RuleChange
 from reconciler.model import SENSITIVE_MASK, SecretRef
+from reconciler.renderers.base import Renderer
+from reconciler.renderers.wording import DRIFT, PLAN, Wording, plural
+
+if TYPE_CHECKING:
+    from reconciler.impact import ImpactReport
+    from reconciler.operations import ApplyReport, PlanRun, ProjectResult, RestoreReport, SavedPlanView
 
 _OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
 _COLORS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "bold": "\033[1m"}
@@ -52,18 +60,14 @@ def metric_label(change: RuleChange) -> str:
     return label
 
 
-def field_line(change: FieldChange, *, source: bool = True) -> tuple[str, str]:
-    """(symbol, text) of one field change; ``source``: name a secret's reference."""
+def field_line(change: FieldChange, *, wording: Wording = PLAN) -> tuple[str, str]:
+    """(symbol, text) of one field change; a plan names a secret's reference (a drift report, which
+    sends nothing, does not)."""
     if change.sensitive:
-        note = {
-            "set": "not configured, will be set",
-            "update": "differs from the file, will be set",
-            "rotate": "will be rotated",
-        }.get(change.action, "will be sent")
+        note = wording.secret_notes.get(change.action, "will be sent")
         # The reference, never the value: a reviewer sees where the value sent will be read from.
-        read = (
-            f", read from {change.after.describe()}" if source and isinstance(change.after, SecretRef) else ""
-        )
+        shows_source = wording.sends and isinstance(change.after, SecretRef)
+        read = f", read from {change.after.describe()}" if shows_source else ""
         return ("+" if change.action == "set" else "~", f"{change.path}: {SENSITIVE_MASK} ({note}){read}")
     if change.after_missing:
         return ("-", f"{change.path}: {show_value(change.before)} (removed: the whole object is replaced)")
@@ -122,11 +126,6 @@ def metric_change_lines(change: MetricChange) -> list[tuple[str, str]]:
     return lines
 
 
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """'1 rule', '3 rules' (``many`` for irregular plurals)."""
-    return f"{count} {word if count == 1 else (many or word + 's')}"
-
-
 def summary_line(project: ProjectPlan) -> str:
     s = project.summary()
     parts = []
@@ -150,8 +149,8 @@ def summary_line(project: ProjectPlan) -> str:
     return f"Plan for project {project.project_id}: {text}; one PATCH of {fields}."
 
 
-def no_changes_line(project: ProjectPlan) -> str:
-    return f"No changes. Project {project.project_id} matches {project.file}."
+def no_changes_line(project: ProjectPlan, wording: Wording = PLAN) -> str:
+    return f"{wording.in_sync} Project {project.project_id} matches {project.file}."
 
 
 def guard_lines(project: ProjectPlan, given: Collection[str] = ()) -> list[str]:
@@ -211,29 +210,26 @@ def drift_summary_line(project: ProjectPlan) -> str:
 
 
 def render_text(
-    plan: Plan, out: TextIO, *, color: bool = False, kind: str = "plan", given: Collection[str] = ()
+    plan: Plan, out: TextIO, *, color: bool = False, wording: Wording = PLAN, given: Collection[str] = ()
 ) -> None:
-    """Terraform-like text. ``kind="drift"`` words it as a drift report (live -> file)."""
+    """Terraform-like text; ``wording`` DRIFT words it as a drift report (live -> file)."""
     paint = _Painter(color)
-    drift = kind == "drift"
+    drift = not wording.sends
     for index, project in enumerate(plan.projects):
         if index:
             out.write("\n")
         for warning in project.warnings:
             out.write(paint("!", f"Warning: {warning}") + "\n")
         if not project.has_changes:
-            line = no_changes_line(project)
-            out.write(clean(line.replace("No changes.", "In sync.", 1) if drift else line) + "\n")
+            out.write(clean(no_changes_line(project, wording)) + "\n")
             continue
         heading = f"Project {project.project_id} ({project.file})"
-        out.write(paint("bold", heading + (" has drifted from its file:" if drift else "")) + "\n")
+        out.write(paint("bold", heading + wording.heading_suffix) + "\n")
         for metric_change in project.metric_changes:
             for symbol, text in metric_change_lines(metric_change):
                 out.write(paint(symbol, f"  {symbol} {text}") + "\n")
         for change in project.field_changes:
-            symbol, text = field_line(change, source=not drift)  # a drift report sends nothing
-            if drift and change.sensitive:
-                text = text.replace("not configured, will be set", "not configured")
+            symbol, text = field_line(change, wording=wording)
             out.write(paint(symbol, f"  {symbol} {text}") + "\n")
         if project.rule_changes or "rubric_config" in project.patch:
             kept = ""
@@ -254,22 +250,159 @@ def render_text(
             out.write(paint("!", line) + "\n")
     if len(plan.projects) > 1:
         s = plan.summary()
-        verb = "drifted" if drift else "to change"
-        out.write(f"\n{s['projects_with_changes']} of {plural(s['projects'], 'project')} {verb}.\n")
+        out.write(f"\n{s['projects_with_changes']} of {plural(s['projects'], 'project')} {wording.verb}.\n")
 
 
-def render_json(
-    plan: Plan,
-    out: TextIO,
-    *,
-    failures: Sequence[tuple[str, str]] = (),
-    impact: Sequence[dict[str, Any]] | None = None,
-) -> None:
-    """The versioned JSON document; ``failures`` (file, error) of projects that could not be planned,
-    ``impact`` (with `plan --impact`) the rubric impact report of each project whose rubric changes."""
-    document = plan.to_json()
-    document["failures"] = [{"file": file, "error": error} for file, error in failures]
-    if impact is not None:
-        document["impact"] = list(impact)
-    json.dump(document, out, indent=2, sort_keys=False, ensure_ascii=False)
-    out.write("\n")
+# -- rubric impact --------------------------------------------------------------------------------
+
+
+def _metric_label(metric_id: int, metric_names: Mapping[int, str]) -> str:
+    name = metric_names.get(metric_id)
+    return f"metric {metric_id} ({name})" if name else f"metric {metric_id}"
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _window_text(report: ImpactReport) -> str:
+    if report.since is None or report.until is None:
+        return "the given calls"
+    return f"{utc(report.since):%Y-%m-%d %H:%M} to {utc(report.until):%Y-%m-%d %H:%M} UTC"
+
+
+def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> str:
+    """For people at a terminal; one block per project."""
+    blocks = []
+    for report in reports:
+        head = f"Rubric impact on project {report.project_id}, {_window_text(report)}"
+        if not report.calls:
+            blocks.append(f"{head}: no calls in the window, nothing to compare.\n")
+            continue
+        lines = [f"{head}: {plural(report.calls, 'call')} replayed."]
+        delta = report.passing_after - report.passing_before
+        lines.append(
+            f"  passing: {report.passing_before} ({percent(report.passing_before, report.calls)}) now, "
+            f"{report.passing_after} ({percent(report.passing_after, report.calls)}) with the file's "
+            f"rubric ({delta:+d})"
+        )
+        for label, count, refs in (
+            ("pass -> fail", report.pass_to_fail, report.examples_pass_to_fail),
+            ("fail -> pass", report.fail_to_pass, report.examples_fail_to_pass),
+        ):
+            tail = f" (e.g. {', '.join(str(r) for r in refs)})" if refs else ""
+            lines.append(f"  {label}: {plural(count, 'call')}{tail}")
+        if report.by_metric:
+            lines.append("  flips by metric:")
+            for metric_id, flips in sorted(report.by_metric.items()):
+                lines.append(
+                    f"    {_metric_label(metric_id, metric_names)}: {flips.pass_to_fail} pass -> fail, "
+                    f"{flips.fail_to_pass} fail -> pass"
+                )
+        if not report.flips:
+            lines.append("  No call changes outcome.")
+        if report.recorded_mismatches:
+            lines.append(
+                f"  Note: on {plural(report.recorded_mismatches, 'call')} the recorded outcome differs "
+                "from the live rubric's (reviewed by hand, or scored under an earlier rubric)."
+            )
+        blocks.append("\n".join(lines) + "\n")
+    return "\n".join(blocks)
+
+
+# -- apply and restore ----------------------------------------------------------------------------
+
+# The groups listed after an apply that did not fully succeed, in this order.
+_LISTED = (
+    ("changed", "changed"),
+    ("not_converged", "changed but NOT as planned"),
+    ("not_verified", "changed, NOT verified (interrupted before the read-back)"),
+    ("not_changed", "NOT changed"),
+    ("unknown", "outcome UNKNOWN"),
+)
+
+
+def render_apply_text(report: ApplyReport, out: TextIO) -> None:
+    """The end of an apply: the count of each outcome and, when something failed or it was
+    interrupted, which project ended how and where its backup is."""
+    if report.status == "cancelled":
+        out.write("Apply cancelled; nothing was changed.\n")
+        return
+    if report.status == "nothing_to_apply":
+        if not report.failed:
+            out.write("\nNothing to apply.\n")
+        return
+    out.write(
+        f"\nApply complete: {report.changed} changed, {report.failed} failed, {report.unchanged} unchanged.\n"
+    )
+    if not report.failed and report.interrupted is None:
+        return
+    for outcome, label in _LISTED:
+        ids = [p.project_id for p in report.with_outcome(outcome)]
+        if ids:
+            out.write(f"  {label}: {', '.join(f'project {i}' for i in ids)}\n")
+    entries = {p.project_id: p.journal_entry for p in report.projects if p.journal_entry}
+    not_changed = {p.project_id for p in report.with_outcome("not_changed")}
+    backups = [f"project {i}: {entries[i]}" for i in sorted(entries) if i not in not_changed]
+    if backups:
+        out.write(f"  backups (restore ENTRY puts the previous values back): {'; '.join(backups)}\n")
+    if report.with_outcome("unknown"):
+        out.write("  Run plan to see where the projects of UNKNOWN outcome stand.\n")
+
+
+class TextRenderer(Renderer):
+    name = "text"
+    help = "text for people and CI logs"
+    streams = True
+
+    def plan(self, run: PlanRun) -> None:
+        render_text(run.plan, self.out, color=self.color)
+        if run.impact:
+            self.out.write("\n")
+            self.impact(run.impact, run.metric_names)
+
+    def drift(self, run: PlanRun) -> None:
+        render_text(run.plan, self.out, color=self.color, wording=DRIFT)
+
+    def show(self, saved: SavedPlanView) -> None:
+        self.out.write(f"Saved plan {saved.path}: made against {saved.base_url} at {saved.created_at}.\n\n")
+        render_text(saved.run.plan, self.out, color=self.color)
+
+    def impact(self, reports: Sequence[ImpactReport], metric_names: Mapping[int, str]) -> None:
+        self.out.write(render_impact_text(reports, metric_names))
+
+    def preview(self, run: PlanRun, *, given: Collection[str] = ()) -> None:
+        render_text(run.plan, self.out, color=self.color, given=given)
+        for project_id in run.already_applied:
+            self.out.write(
+                f"Project {project_id} already matches this plan (applied before?); nothing to send.\n"
+            )
+
+    def writing(self) -> None:
+        self.out.write("\n")
+
+    def replanned(self, plan: ProjectPlan, moved: Sequence[str]) -> None:
+        self.out.write(
+            f"Project {plan.project_id} changed since the plan was shown ({', '.join(moved)}); "
+            "planned again from a fresh read (--auto-approve):\n"
+        )
+        render_text(Plan((plan,)), self.out, color=self.color)
+
+    def finished(self, result: ProjectResult) -> None:
+        if result.outcome == "now_matching":
+            self.out.write(f"Project {result.project_id}: {result.message}\n")
+        elif result.outcome == "changed" and result.plan is not None and result.plan.metric_changes:
+            # Writes of their own (reconciler/kinds/metrics.py), told one by one in the message.
+            self.out.write(f"Project {result.project_id}: {result.message}\nBackup: {result.journal_entry}\n")
+        elif result.outcome == "changed":
+            self.out.write(f"Project {result.project_id}: {result.message} Backup: {result.journal_entry}\n")
+
+    def apply(self, report: ApplyReport) -> None:
+        render_apply_text(report, self.out)
+
+    def restore(self, report: RestoreReport) -> None:
+        render_apply_text(report.apply, self.out)
