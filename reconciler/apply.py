@@ -353,3 +353,28 @@ def _deleted(plan: ProjectPlan, error: ApiError) -> bool:
 
 def live_fingerprint(plan: ProjectPlan, live: Mapping[str, object]) -> str:
     return plan_fingerprint(plan, live)
+
+
+def already_applied(plan: ProjectPlan, live: Mapping[str, Any]) -> bool:
+    """Whether ``live`` (``read_watched``) is what ``plan`` leaves: its expected fingerprint, which
+    names the metrics the plan creates by their stand-in ids; their real ids (found by slug in the
+    metrics list) are named so before comparing."""
+    if not plan.expected_fingerprint:
+        return False
+    creates = {c.slug: c.new_id for c in plan.metric_changes if c.action == "create" and c.new_id is not None}
+    listed = live.get("$metrics")
+    created = {
+        m["id"]: creates[m["slug"]]
+        for m in (listed if isinstance(listed, list) else [])
+        if isinstance(m, dict) and m.get("slug") in creates and isinstance(m.get("id"), int)
+    }
+    config = live.get("rubric_config")
+    if created and isinstance(config, dict) and isinstance(config.get("rules"), list):
+        rules = [
+            {**r, "metric_id": created[r["metric_id"]]}
+            if isinstance(r, dict) and r.get("metric_id") in created
+            else r
+            for r in config["rules"]
+        ]
+        live = {**live, "rubric_config": {**config, "rules": rules}}
+    return plan_fingerprint(plan, live) == plan.expected_fingerprint

@@ -427,7 +427,7 @@ def load_saved_plan(
     """
     from pathlib import Path
 
-    from reconciler.apply import changed_since, live_fingerprint, read_watched
+    from reconciler.apply import already_applied, changed_since, live_fingerprint, read_watched
     from reconciler.client import same_server
     from reconciler.credentials import resolve_secret, saved_plan_root
     from reconciler.credentials import secrets_dirs as allowed_dirs
@@ -446,8 +446,7 @@ def load_saved_plan(
         s.plan.project_id
         for s, live in zip(saved.projects, lives, strict=True)
         if s.plan.has_changes
-        and s.plan.expected_fingerprint
-        and live_fingerprint(s.plan, live) == s.plan.expected_fingerprint
+        and already_applied(s.plan, live)
         and live_fingerprint(s.plan, live) != s.plan.fingerprint
     }
     stale = [

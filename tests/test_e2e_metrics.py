@@ -257,3 +257,101 @@ def test_a_failed_project_patch_after_a_create_is_reported_write_by_write_and_a_
     rules = emulator.state.project(123)["rubric_config"]["rules"]
     assert created["id"] in {r["metric_id"] for r in rules}
     assert cli("plan", "--detailed-exitcode", str(path)).code == 0
+
+
+# -- saved plans ---------------------------------------------------------------------------------
+
+SAVED = """
+metrics:
+  definitions:
+    - slug: refund_offered
+      name: Refund offered
+      prompt: |
+        Did the agent offer a refund?
+        Answer TRUE or FALSE.
+    - slug: followed_script_7002
+      description: The reviewed description.
+rubric:
+  rules:
+    - metric: refund_offered
+      conditions: {operator: and, conditions: [{field: score, op: eq, value: true}]}
+"""
+
+
+def test_a_saved_plan_of_metrics_applies_exactly_the_reviewed_writes(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(tmp_path, SAVED)
+    saved = tmp_path / "reviewed.plan"
+    planned = cli("plan", "--out", str(saved), str(path))
+    assert planned.code == 0, planned.all
+    # The reviewed file may change after the plan: the saved plan is what is applied.
+    path.write_text("version: 1\nproject: 123\n")
+    emulator.state.clear_requests()
+    result = cli("apply", str(saved))
+    assert result.code == 0, result.all
+    assert writes(emulator) == [
+        ("POST", METRICS),
+        ("PATCH", f"{METRICS}7002/"),
+        ("PATCH", "/user/v1/projects/123/"),
+    ]
+    created = metric(emulator, "refund_offered")
+    assert created["prompt"] == "Did the agent offer a refund?\nAnswer TRUE or FALSE.\n"
+    assert metric(emulator, "followed_script_7002")["description"] == "The reviewed description."
+    rules = emulator.state.project(123)["rubric_config"]["rules"]
+    assert created["id"] in {r["metric_id"] for r in rules}
+    # Applied again: already applied, nothing sent.
+    emulator.state.clear_requests()
+    again = cli("apply", str(saved))
+    assert again.code == 0, again.all
+    assert "already matches this plan" in again.out
+    assert writes(emulator) == []
+
+
+def test_a_saved_plan_is_stale_when_a_metric_it_writes_moved(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(tmp_path, SAVED)
+    saved = tmp_path / "reviewed.plan"
+    assert cli("plan", "--out", str(saved), str(path)).code == 0
+    emulator.state.set_metric_fields(7002, description="A colleague's description.")
+    emulator.state.clear_requests()
+    result = cli("apply", str(saved))
+    assert result.code == 1, result.all
+    assert "stale plan" in result.err
+    assert "project 123: metric followed_script_7002: description" in result.err, result.err
+    assert writes(emulator) == []
+
+
+def test_a_saved_plan_with_an_edited_metric_write_is_refused(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    from test_e2e_saved import resealed
+
+    path = project_file(tmp_path, SAVED)
+    saved = tmp_path / "reviewed.plan"
+    assert cli("plan", "--out", str(saved), str(path)).code == 0
+
+    original = saved.read_text()
+
+    def smuggle(document: dict[str, Any]) -> None:  # a field its definition does not write
+        [project] = document["projects"]
+        [change] = [c for c in project["metric_changes"] if c["slug"] == "followed_script_7002"]
+        change["after"]["prompt"] = "Smuggled in."
+
+    def misstate(document: dict[str, Any]) -> None:  # a before value the project does not have
+        [project] = document["projects"]
+        [change] = [c for c in project["metric_changes"] if c["slug"] == "followed_script_7002"]
+        change["before"]["description"] = "Something harmless."
+
+    for edit, message in (
+        (smuggle, "its change of metric followed_script_7002 is not one its definition makes"),
+        (misstate, "the metric changes it shows are not what the project needs now"),
+    ):
+        saved.write_text(original)
+        resealed(saved, edit)
+        emulator.state.clear_requests()
+        result = cli("apply", str(saved))
+        assert result.code == 1, result.all
+        assert message in result.err, result.err
+        assert writes(emulator) == []

@@ -139,11 +139,15 @@ def metrics_read(
     listed: Iterable[Mapping[str, Any]], project: DesiredProject, agents: Mapping[str, int] | None = None
 ) -> MetricsRead:
     """What ``MetricsKind.read`` gives for the project's metrics as ``listed`` (pure)."""
+    return _read_of(listed, project.parts.get("metrics"), agents)
+
+
+def _read_of(listed: Iterable[Mapping[str, Any]], part: Any, agents: Mapping[str, int] | None) -> MetricsRead:
     metrics = tuple(dict(m) for m in listed if isinstance(m, Mapping))
     by_slug = {m.get("slug"): m for m in metrics if m.get("slug")}
     new: dict[str, int] = {}
     defined: list[Metric] = []
-    for d in definitions(project.parts.get("metrics")):
+    for d in definitions(part):
         slug = d["slug"]
         if slug in by_slug and isinstance(by_slug[slug].get("id"), int):
             defined.append(_as_metric(by_slug[slug]["id"], d, by_slug[slug]))
@@ -614,11 +618,55 @@ class MetricsKind(Kind):
     def from_plan(
         self, plan: ProjectPlan, live: Mapping[str, Any], refs: Mapping[str, SecretRef]
     ) -> SavedPart:
-        if self.name in plan.managed_kinds or plan.metric_changes:
-            raise Edited(
-                "saved plans of metric definitions are not supported yet; apply the project file itself"
+        """The ``metrics:`` part that the plan's metric changes describe against ``live`` (which holds
+        the project's metrics as listed, ``apply.read_watched``): a created metric's fields as its
+        change shows them, an updated one's changed fields as shown and its other managed fields as
+        they are live, ``prune`` as the plan manages it. Agents are ids here (resolved when planned)."""
+        entries = plan.managed_kinds.get(self.name)
+        if entries is None:
+            if plan.metric_changes:
+                raise Edited("it changes metric definitions but manages none")
+            return SavedPart(None)
+        slugs, fields = _split_managed(entries)
+        if len(set(slugs)) != len(slugs) or set(fields) - set(slugs):
+            raise Edited("its managed metrics are not a list of definitions by slug")
+        if not isinstance(live.get(LISTED), list):
+            raise Edited("the project's metrics were not read")
+        by_slug = _by_slug(live)
+        changes: dict[str, MetricChange | None] = {}
+        for shown in plan.metric_changes:
+            if shown.slug in changes:
+                raise Edited(f"it changes metric {shown.slug} twice")
+            changes[shown.slug] = shown
+        defs: list[dict[str, Any]] = []
+        for slug in slugs:
+            change = changes.pop(slug, None)
+            names = fields.get(slug, [])
+            if change is not None and change.action == "create":
+                after = dict(change.after)
+                if after.pop("slug", None) != slug or sorted(after) != sorted(names):
+                    raise Edited(f"the creation of metric {slug} is not one its definition makes")
+                defs.append({"slug": slug, **copy.deepcopy(after)})
+                continue
+            metric = by_slug.get(slug)
+            if metric is None:
+                raise Edited(
+                    f"it manages metric {slug}, which the project does not have, without creating it"
+                )
+            after = dict(change.after) if change is not None and change.action == "update" else {}
+            if (change is not None and change.action != "update") or not set(after) <= set(names):
+                raise Edited(f"its change of metric {slug} is not one its definition makes")
+            defs.append(
+                {"slug": slug, **{n: copy.deepcopy(after[n] if n in after else metric.get(n)) for n in names}}
             )
-        return SavedPart(None)
+        if any(c is None or c.action != "delete" for c in changes.values()):
+            raise Edited("it changes a metric it does not manage")
+        if changes and PRUNE_MARK not in entries:
+            raise Edited("it deletes metrics without prune")
+        part: dict[str, Any] = {"definitions": defs}
+        if PRUNE_MARK in entries:
+            part["prune"] = True
+        return SavedPart(part, _read_of(live[LISTED], part, {}))
 
     def export(self, live: Mapping[str, Any], context: ExportContext) -> list[str]:
         from reconciler.export import metrics_lines
