@@ -31,6 +31,7 @@ from reconciler.errors import (
 )
 from reconciler.journal import write_entry
 from reconciler.kinds import kinds, write_order
+from reconciler.kinds.metrics import journal_metrics
 from reconciler.model import Secret, SecretRef
 
 Status = Literal["unchanged", "changed"]
@@ -112,7 +113,9 @@ def write_project(
         )
     attempt.stage = "journal"
     previous = {k: live[k] for k in plan.patch if k in live and k not in plan.managed_secrets}
-    attempt.journal_entry = write_entry(journal_dir, plan, base_url=base_url, previous=previous)
+    attempt.journal_entry = write_entry(
+        journal_dir, plan, base_url=base_url, previous=previous, metrics=journal_metrics(plan, live)
+    )
     attempt.stage = "sending"
     on_answer = lambda: setattr(attempt, "stage", "verifying")  # noqa: E731
     if any(r.kind != "project" for r in write_order(plan)):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -190,6 +190,7 @@ def diff_restore(
     live: Mapping[str, Any],
     target: Mapping[str, Any],
     sent: Mapping[str, Any] | None = None,
+    metrics: Sequence[Mapping[str, Any]] = (),
 ) -> ProjectPlan:
     """The plan that puts ``target``'s fields (a journal entry's previous values) back: settings
     whole, the rubric by metric (only the metrics the journaled PATCH, ``sent``, changed)."""
@@ -228,5 +229,9 @@ def diff_restore(
         warnings=tuple(warnings),
         rules_live=len(live_rubric_rules(live)),
     )
+    if metrics:  # the entry's metric writes, put back (``live`` lists the project's metrics)
+        from reconciler.kinds.metrics import restore_metrics
+
+        plan = restore_metrics(plan, live, metrics)
     baseline = plan_watched(plan, live)
     return replace(plan, fingerprint=digest(baseline), baseline=baseline)

@@ -550,11 +550,18 @@ def plan_restore(record: JournalEntry, client: CekuraClient) -> RestorePlan:
     the rubric only the metrics that apply changed (rules added since by others stay)."""
     from reconciler.diff import diff_restore
 
-    live = client.get_project(record.project_id)
-    restore_plan = diff_restore(record.project_id, record.path, live, record.before, record.sent)
+    live = dict(client.get_project(record.project_id))
+    if record.metrics:  # what the fresh read before the writes lists again (apply.read_watched)
+        live["$metrics"] = [
+            m for m in client.list_metrics(project_id=record.project_id) if isinstance(m, dict)
+        ]
+    restore_plan = diff_restore(
+        record.project_id, record.path, live, record.before, record.sent, record.metrics
+    )
 
     def replan(fresh: Mapping[str, Any]) -> tuple[ProjectPlan, Mapping[str, Secret]]:
-        return diff_restore(record.project_id, record.path, fresh, record.before, record.sent), {}
+        plan = diff_restore(record.project_id, record.path, fresh, record.before, record.sent, record.metrics)
+        return plan, {}
 
     run = PlanRun(Plan((restore_plan,)), secret_values=({},), replans=(replan,))
     return RestorePlan(record.path, record.project_id, run, tuple(record.secrets_sent))

@@ -355,3 +355,59 @@ def test_a_saved_plan_with_an_edited_metric_write_is_refused(
         assert result.code == 1, result.all
         assert message in result.err, result.err
         assert writes(emulator) == []
+
+
+# -- the journal and restore ---------------------------------------------------------------------
+
+
+def test_metric_writes_are_journaled_and_restore_puts_them_back(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    emulator.state.add_metric(id=9600, project=123, slug="extra_one", name="Extra one", prompt="Keep me.")
+    before = dict(metric(emulator, "followed_script_7002"))
+    path = project_file(
+        tmp_path,
+        """
+        metrics:
+          prune: true
+          definitions:
+            - {slug: customer_satisfaction_5512}
+            - {slug: appointment_booked_115164}
+            - {slug: call_resolution_8821}
+            - {slug: topic_7003}
+            - {slug: response_latency_7001}
+            - slug: followed_script_7002
+              description: A new description.
+              prompt: A new prompt.
+            - {slug: brand_new, name: Brand new}
+        """,
+    )
+    applied = cli("apply", "--auto-approve", "--journal-dir", str(journal), str(path))
+    assert applied.code == 0, applied.all
+    [entry] = sorted(journal.glob("*.json"))
+    record = json.loads(entry.read_text())
+    by_slug = {m["slug"]: m for m in record["metrics"]}
+    assert by_slug["followed_script_7002"]["before"] == {
+        "description": before["description"],
+        "prompt": before["prompt"],
+    }
+    assert by_slug["extra_one"]["action"] == "delete"
+    assert by_slug["extra_one"]["before"]["prompt"] == "Keep me."
+    assert by_slug["brand_new"]["action"] == "create"
+    assert not any(m.get("slug") == "extra_one" for m in emulator.state.metrics)
+
+    emulator.state.clear_requests()
+    restored = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
+    assert restored.code == 0, restored.all
+    assert "metric brand_new was created by that apply; restore does not delete it" in restored.out
+    after = metric(emulator, "followed_script_7002")
+    assert (after["description"], after["prompt"]) == (before["description"], before["prompt"])
+    again = metric(emulator, "extra_one")  # deleted by prune: made again (a new id)
+    assert (again["name"], again["prompt"], again["project"]) == ("Extra one", "Keep me.", 123)
+    assert sorted(writes(emulator)) == [("PATCH", f"{METRICS}7002/"), ("POST", METRICS)]
+    # Restored: the same entry restores nothing more.
+    emulator.state.clear_requests()
+    twice = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
+    assert twice.code == 0, twice.all
+    assert writes(emulator) == []

@@ -157,6 +157,107 @@ def _read_of(listed: Iterable[Mapping[str, Any]], part: Any, agents: Mapping[str
     return MetricsRead(metrics, dict(agents or {}), new, tuple(defined))
 
 
+# -- the journal and restore ----------------------------------------------------------------------
+
+
+def journal_metrics(plan: ProjectPlan, live: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What a journal entry keeps of ``plan``'s metric writes, from ``live`` as read right before
+    them (``apply.read_watched``): an updated metric's previous values of the fields sent, a deleted
+    one whole, a created one by its slug (restore does not delete it)."""
+    by_id = {m.get("id"): m for m in _listed(live)}
+    kept: list[dict[str, Any]] = []
+    for change in plan.metric_changes:
+        metric = by_id.get(change.metric_id, {})
+        entry: dict[str, Any] = {"slug": change.slug, "action": change.action, "id": change.metric_id}
+        if change.action == "update":
+            entry["before"] = {k: copy.deepcopy(metric.get(k)) for k in change.after}
+            entry["sent"] = copy.deepcopy(change.after)
+        elif change.action == "delete":
+            entry["before"] = copy.deepcopy(metric)
+        kept.append(entry)
+    return kept
+
+
+def restore_metrics(
+    plan: ProjectPlan, live: Mapping[str, Any], journaled: Sequence[Mapping[str, Any]]
+) -> ProjectPlan:
+    """``plan`` (a restore's) with the metric writes that put a journal entry's metrics back, from
+    ``live`` (with the project's metrics listed): an updated metric's previous values where they
+    differ now, a deleted one created again (without its id, which the API gives anew) unless its
+    slug is live again; a created one is not deleted (a note says so)."""
+    if not journaled:
+        return plan
+    writable = _writable_fields()
+    listed = _listed(live)
+    by_id = {m.get("id"): m for m in listed}
+    by_slug = _by_slug(live)
+    changes: list[MetricChange] = []
+    notes: list[str] = []
+    managed: list[str] = []
+    for entry in journaled:
+        slug, action = str(entry.get("slug")), entry.get("action")
+        given, shown = entry.get("before"), entry.get("sent")
+        before: dict[str, Any] = given if isinstance(given, dict) else {}
+        sent: dict[str, Any] = shown if isinstance(shown, dict) else {}
+        if action == "create":
+            notes.append(f"metric {slug} was created by that apply; restore does not delete it")
+            continue
+        if action == "delete":
+            if slug in by_slug:
+                notes.append(f"metric {slug} exists again (id {by_slug[slug].get('id')}); not created again")
+                continue
+            fields = {k: copy.deepcopy(v) for k, v in before.items() if k in writable and v is not None}
+            fields.pop("slug", None)
+            stand_in = -(sum(1 for c in changes if c.action == "create") + 1)
+            changes.append(
+                MetricChange(slug, "create", None, stand_in, before.get("name"), {}, {"slug": slug, **fields})
+            )
+            managed += [slug, *(f"{slug}.{k}" for k in fields)]
+            continue
+        metric = by_id.get(entry.get("id")) or by_slug.get(slug)
+        if metric is None:
+            notes.append(f"metric {slug} ({entry.get('id')}) no longer exists; its values are not restored")
+            continue
+        slug = str(metric.get("slug") or slug)
+        differing = {k: copy.deepcopy(v) for k, v in before.items() if field_differs(k, metric.get(k), v)}
+        moved = [k for k in sent if k in differing and field_differs(k, metric.get(k), sent[k])]
+        if moved:
+            notes.append(
+                f"metric {slug}: {', '.join(moved)} changed again since that apply; restoring overwrites "
+                "that later change too"
+            )
+        managed += [slug, *(f"{slug}.{k}" for k in before)]
+        if differing:
+            changes.append(
+                MetricChange(
+                    slug,
+                    "update",
+                    metric.get("id"),
+                    None,
+                    metric.get("name"),
+                    {k: copy.deepcopy(metric.get(k)) for k in differing},
+                    differing,
+                )
+            )
+    return replace(
+        plan,
+        metric_changes=tuple(changes),
+        metrics_live=len(listed),
+        managed_kinds={**plan.managed_kinds, "metrics": tuple(dict.fromkeys(managed))},
+        warnings=(*plan.warnings, *notes),
+        metric_names={
+            **plan.metric_names,
+            **{m["id"]: str(m.get("name") or "") for m in listed if isinstance(m.get("id"), int)},
+        },
+    )
+
+
+def _writable_fields() -> frozenset[str]:
+    from reconciler.validate import load_schema
+
+    return frozenset(load_schema()["$defs"]["metricDefinition"]["properties"])
+
+
 def pullable_reason(name: str, value: Any) -> str | None:
     """Why a live value of a metric field cannot be written into a definition (None: it can)."""
     import jsonschema
