@@ -411,3 +411,23 @@ def test_metric_writes_are_journaled_and_restore_puts_them_back(
     twice = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
     assert twice.code == 0, twice.all
     assert writes(emulator) == []
+
+
+# -- the impact preview --------------------------------------------------------------------------
+
+
+def test_impact_skips_a_rule_on_a_metric_with_no_results_yet_and_says_so(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(tmp_path, NEW_METRIC_AND_RULE)
+    text = cli("plan", "--impact", "--since", "31d", str(path))
+    assert text.code == 0, text.all
+    assert "  skipped: no results yet: metric (new) Refund offered (its rules decide no call)" in text.out, (
+        text.out
+    )
+    as_json = cli("plan", "--impact", "--since", "31d", "--format", "json", str(path))
+    [report] = json.loads(as_json.out)["impact"]
+    assert report["skipped_no_results"] == [-1]
+    assert report["pass_to_fail"]["count"] == 0
+    markdown = cli("plan", "--impact", "--since", "31d", "--format", "markdown", str(path))
+    assert "metric (new) Refund offered: skipped: no results yet" in markdown.out, markdown.out
