@@ -447,12 +447,27 @@ class EmulatorState:
             changes = _json_body(request.body)
             if not isinstance(changes, dict):
                 raise ApiAnswer(400, {"non_field_errors": ["Invalid data. Expected a dictionary."]})
-            # project and agent are read-only once set
+            # project and agent are read-only once set; agents (PatchedSchemaPostMetricEdit) are
+            # "applicable when project is set": ids of the project's agents
+            agents = changes.get("agents")
             changes = {k: v for k, v in changes.items() if k not in ("id", "project", "agent", "agents")}
+            if agents is not None and metric.get("project") is not None:
+                changes["agents"] = self._project_agents(metric["project"], agents)
             merged = _checked_metric({**metric, **changes})
             metric.update(merged)
             self._call_logs.clear()
         return 200, _metric_detail(metric)
+
+    def _project_agents(self, project_id: int, agents: Any) -> list[int]:
+        """A metric's ``agents`` as a PATCH sets them: ids of agents of its project (DRF's answer
+        for anything else)."""
+        if not isinstance(agents, list) or not all(type(a) is int for a in agents):
+            raise ApiAnswer(400, {"agents": ["Expected a list of items."]})
+        mine = {a["id"] for a in self.agents if a.get("project") == project_id}
+        unknown = [a for a in agents if a not in mine]
+        if unknown:
+            raise ApiAnswer(400, {"agents": [f'Invalid pk "{unknown[0]}" - object does not exist.']})
+        return list(dict.fromkeys(agents))
 
     def _create_metric(self, body: Any, scope: ApiKey) -> dict[str, Any]:
         if not isinstance(body, dict):

@@ -431,3 +431,48 @@ def test_impact_skips_a_rule_on_a_metric_with_no_results_yet_and_says_so(
     assert report["pass_to_fail"]["count"] == 0
     markdown = cli("plan", "--impact", "--since", "31d", "--format", "markdown", str(path))
     assert "metric (new) Refund offered: skipped: no results yet" in markdown.out, markdown.out
+
+
+# -- the emulator: agents on a metric PATCH ------------------------------------------------------
+
+
+def test_a_metrics_agents_change_is_one_patch_the_emulator_applies(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    [first, second] = [a for a in emulator.state.agents if a.get("project") == 123][:2]
+    path = project_file(
+        tmp_path,
+        f"""
+        metrics:
+          definitions:
+            - slug: followed_script_7002
+              agents: [{json.dumps(first["agent_name"])}, {second["id"]}]
+        """,
+    )
+    emulator.state.clear_requests()
+    result = cli("apply", "--auto-approve", str(path))
+    assert result.code == 0, result.all
+    [patch] = emulator.state.patches()
+    assert patch.path == f"{METRICS}7002/" and sorted(patch.json["agents"]) == sorted(
+        [first["id"], second["id"]]
+    )
+    assert sorted(metric(emulator, "followed_script_7002")["agents"]) == sorted([first["id"], second["id"]])
+    assert cli("plan", "--detailed-exitcode", str(path)).code == 0
+
+
+def test_the_emulator_refuses_an_agent_of_another_project_on_a_metric_patch(
+    emulator: RunningEmulator,
+) -> None:
+    import httpx
+    from conftest import API_KEY
+
+    other = next(a for a in emulator.state.agents if a.get("project") == 124)
+    answer = httpx.patch(
+        f"{emulator.base_url}{METRICS}7002/",
+        json={"agents": [other["id"]]},
+        headers={"X-CEKURA-API-KEY": API_KEY},
+        timeout=10,
+    )
+    assert answer.status_code == 400, answer.text
+    assert "agents" in answer.json()
+    assert metric(emulator, "followed_script_7002")["agents"] == []
