@@ -1,7 +1,7 @@
 """Benchmarks of cekura-reconciler: start-up, plan latency, a 200-project fleet, a 5,000-rule rubric.
 
     make bench                                   # every section; writes bench/RESULTS.md
-    .venv/bin/python bench/run.py --only fleet   # one section: imports validate plan fleet rubric linear
+    .venv/bin/python bench/run.py --only fleet   # sections: SECTIONS, comma-separated
     .venv/bin/python bench/run.py --quick        # fewer runs, for a smoke test (still writes RESULTS.md)
 
 Whole-process figures run the real CLI (``python -m reconciler``) as a child process, hyperfine-style:
@@ -30,6 +30,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -61,7 +62,8 @@ BIG_RULES, SMALL_RULES = 5_000, 500
 BIG_PROJECT, SMALL_PROJECT = 300_000, 300_001
 METRIC_BASE = {BIG_PROJECT: 3_000_000, SMALL_PROJECT: 3_100_000}
 HEAVY = ("httpx", "httpcore", "anyio", "deepdiff", "jsonschema", "referencing", "rpds", "attrs")
-SECTIONS = ("imports", "validate", "plan", "fleet", "rubric", "linear", "impact", "metrics")
+SECTIONS = ("imports", "validate", "plan", "fleet", "rubric", "linear", "impact", "metrics", "suite")
+VALIDATE_GOAL = 0.7  # validate's wall time / check-jsonschema's, with no hand-written validator
 METRICS_SIZE = 200  # metric definitions of one project (issue 15: read with two requests at most)
 METRICS_CHANGED = 20
 
@@ -72,25 +74,34 @@ Before/after figures below were measured on the machine above with the earlier c
 code run interleaved in the same session (medians of 15-20 runs; the machine is shared, so only
 side-by-side numbers are comparable).
 
-1. **`validate` no longer imports jsonschema for a valid file** (`reconciler/validate.py`).
-   Profiling (`python -X importtime`, `time.process_time` per phase) showed jsonschema with its
-   dependencies (referencing, attrs, rpds, and jsonschema_specifications, which loads and crawls
-   every draft's metaschema at import) to be ~45 ms of CPU of ~125 ms for the whole process, more
-   than anything else; building the validator was ~2 ms and validating the example ~5 ms. There is
-   no lighter entry point: importing `jsonschema.validators` runs the package `__init__`, which
-   imports all of it. So a small checker of the keywords the schema uses (`_conforms`, ~150 lines)
-   now decides first. It answers "valid" only when jsonschema would: any keyword it does not model,
-   a non-local `$ref`, a value that is not plain JSON data, or any exception makes it answer "not
-   sure". Then, and for every invalid file, jsonschema runs exactly as before and words the
-   problems, so every message is unchanged (the 69 recorded `.expected` outputs of
-   `tests/test_data_files.py` still pass). `tests/test_schema_fast_path.py` checks that the two agree
-   on every example and test file and on 400 generated mutations of them (an offline run of 5,000
-   mutations agreed on all: 522 valid, 4,478 invalid). `schema_path()` also looks next to the
-   package before importing `importlib.resources` (~5 ms of imports).
-   - `validate examples/project.yaml`: 167 ms -> 86 ms median (151 -> 80 ms min); in the earlier full
-     run it was 0.53x check-jsonschema by median (131 vs 245 ms), now see the table.
-   - `validate` of the 5,000-rule file: 1.74 s -> 1.11 s median; `plan` of the 5,000-rule rubric
-     (latency 0, changes 1-3 together): 3.03 s -> 2.28 s.
+1. **`validate` decides a valid file with jsonschema-rs; jsonschema words the problems**
+   (`reconciler/validate.py`). Profiling (`python -X importtime`, `time.process_time` per phase)
+   showed jsonschema with its dependencies (referencing, attrs, rpds, and jsonschema_specifications,
+   which loads and crawls every draft's metaschema at import) to be ~45 ms of CPU of ~125 ms for the
+   whole process, more than anything else; there is no lighter entry point (importing
+   `jsonschema.validators` runs the package `__init__`). jsonschema-rs (a compiled validator, ~10 ms
+   to import) is the "is it valid" gate, a Draft 2020-12 validator of the same schema with the same
+   `uri` format check, built once per process; only its "valid" is trusted. Anything else (a problem
+   found, a value it cannot take) goes to jsonschema, which runs exactly as before and words the
+   problems, so every message is unchanged (the recorded `.expected` outputs of
+   `tests/test_data_files.py` pass). `tests/test_schema_validator.py` checks that every shipped file
+   passes the gate and that the gate passes nothing jsonschema refuses, on every test file and 400
+   generated mutations. This replaced a hand-written checker of the schema's keywords (`_conforms`,
+   ~150 lines) that played the same part. `schema_path()` also looks next to the package before
+   importing `importlib.resources` (~5 ms of imports).
+   - Measured side by side (same session, interleaved, the machine loaded: load average 2.8-3.5 on
+     2 cores), jsonschema alone for every file vs the gate, two runs each (`--only validate,fleet
+     --quick`): `validate examples/project.yaml` 0.59x and 0.56x check-jsonschema by median (CPU 159
+     and 183 ms) vs 0.37x and 0.36x (CPU 103 and 119 ms); `plan` of the 200-project fleet, settings
+     only, 1.43x and 1.69x ideal vs 1.37x and 1.43x; settings and rubric 1.45x and 1.48x vs 1.34x and
+     1.24x. jsonschema alone met the validate goal (<= 0.7x) but cost the fleet its 1.3x goal: a
+     fleet `plan` validates every file before its first request, so the import and ~0.1-0.4 ms of
+     jsonschema per small file add to the wall time. With the gate the figures are those of the
+     hand-written checker (same session: fleet 1.35x / 1.29x for both).
+   - The schema check of the 5,000-rule file, in-process: jsonschema 787 ms (2.46 s with the machine
+     at load 8), jsonschema-rs 33 ms; of `examples/project.yaml` 1.0 ms vs 0.01 ms.
+   - Peak RSS of `validate` is ~10 MB higher than with the hand-written checker (the jsonschema-rs
+     library); `--help` does not load it.
 2. **deepdiff is imported when a diff first needs it** (`reconciler/diff.py`), not when `plan` starts:
    ~30 ms of imports that a plan without changes (a drift check) never needs, and that a plan with
    changes now pays in a worker thread while the other requests are in flight.
@@ -477,9 +488,9 @@ def section_validate(report: Report, runs: int) -> None:
         "`validate` of examples/project.yaml (whole process)",
         f"{timing(ours)}; CPU {ms(ours.cpu)}; peak RSS {ours.max_rss_mb:.1f} MB",
         ours.shown,
-        goal="<= 0.5x check-jsonschema",
+        goal=f"<= {VALIDATE_GOAL}x check-jsonschema",
         ratio=f"{ratio_med:.2f}x by median, {ratio_min:.2f}x by min",
-        met=verdict(ratio_med <= 0.5 and ratio_min <= 0.5),
+        met=verdict(ratio_med <= VALIDATE_GOAL and ratio_min <= VALIDATE_GOAL),
     )
     report.add(
         f"peer: check-jsonschema ({peer_version(peer)}), same schema and file",
@@ -779,7 +790,7 @@ def section_fleet(report: Report, runs: int) -> None:
     ratio = settings_case.median / ideal_one
     report.notes.append(
         f"Fleet, settings only: {ratio:.2f}x is {'above' if ratio > 1.3 else 'within'} the 1.3x goal, "
-        "but at its edge (1.28x-1.37x over the runs made for RESULTS.md, with the machine's load): "
+        "but at its edge: "
         f"with one request per project the ideal is only {ms(ideal_one)}, and a `plan` process's "
         f"own start-up (interpreter, click, PyYAML, the httpx import and `httpx.Client()`, which "
         f"builds a TLS context from the CA bundle even for the emulator's plain http) is "
@@ -988,6 +999,48 @@ def section_impact(report: Report, runs: int) -> None:
     )
 
 
+def section_suite(report: Report, runs: int) -> None:
+    """The whole test suite as `make test` runs it (pytest with its configured two workers), from a
+    clean state (no .pytest_cache), nothing else of this benchmark running."""
+    print(f"test suite ({runs} run{'s' if runs > 1 else ''}):", flush=True)
+    times: list[float] = []
+    summary = ""
+    for _ in range(runs):
+        shutil.rmtree(ROOT / ".pytest_cache", ignore_errors=True)
+        started = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q"], cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        times.append(time.perf_counter() - started)
+        lines = [line.strip("= ") for line in proc.stdout.splitlines() if line.strip()]
+        summary = lines[-1] if lines else f"exit {proc.returncode}"
+        if proc.returncode != 0:
+            report.notes.append(f"The test suite failed in this run ({summary}).")
+    shown = ", ".join(f"{t:.0f} s" for t in times)
+    report.add(
+        "test suite (`make test`: pytest, 2 workers), from a clean state",
+        f"median {statistics.median(times):.0f} s (runs: {shown}); last run: {summary}",
+        "time make test",
+        goal="~50 s on an idle machine (for reference)",
+        met="-",
+    )
+
+
+def load_note(loads: list[tuple[str, float]]) -> str | None:
+    """Say so when other work loaded the machine: figures are then slower and noisier."""
+    cores = os.cpu_count() or 1
+    busy = [(name, load) for name, load in loads if load >= 0.5 * cores]
+    if not busy:
+        return None
+    listed = ", ".join(f"{name} {load:.1f}" for name, load in loads)
+    return (
+        f"The machine was loaded while this ran (shared with other developers): 1-minute load average "
+        f"at the start of each section, on {cores} cores: {listed} (the benchmark itself adds about "
+        "one). Wall times are slower and noisier than on an idle machine; CPU times less so. Compare "
+        "figures within one run, not across runs."
+    )
+
+
 # -- RESULTS.md --------------------------------------------------------------------------------------
 
 
@@ -1054,11 +1107,12 @@ def main() -> int:
         "imports": 1,
         "validate": 5 if args.quick else 20,
         "plan": 3 if args.quick else 10,
-        "fleet": 2 if args.quick else 4,
+        "fleet": 2 if args.quick else 6,
         "rubric": 2 if args.quick else 5,
         "linear": 2 if args.quick else 5,
         "impact": 2 if args.quick else 4,
         "metrics": 3 if args.quick else 10,
+        "suite": 1,
     }
     sections: dict[str, Callable[[Report, int], None]] = {
         "imports": section_imports,
@@ -1069,15 +1123,27 @@ def main() -> int:
         "linear": section_linear,
         "impact": section_impact,
         "metrics": section_metrics,
+        "suite": section_suite,
     }
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started in the background (`make bench &`, nohup): children would inherit SIGINT ignored,
+        # so the CLI could not be interrupted and the suite's Ctrl-C tests would fail. Children of a
+        # handled SIGINT get the default back at exec.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     info = machine()
     print(" | ".join(f"{k}: {v}" for k, v in info.items()), flush=True)
     started = time.perf_counter()
     report = Report()
     WORK.mkdir(parents=True, exist_ok=True)
+    loads: list[tuple[str, float]] = []
     for name in SECTIONS:
         if name in only:
+            if hasattr(os, "getloadavg"):
+                loads.append((name, os.getloadavg()[0]))
             sections[name](report, runs[name])
+    note = load_note(loads)
+    if note:
+        report.notes.insert(0, note)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (math.nan,) * 3
     info["load average at end"] = ", ".join(f"{x:.2f}" for x in load)
     took = time.perf_counter() - started

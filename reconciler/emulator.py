@@ -22,6 +22,13 @@ malformed or truncated bodies) can be injected per method and path, in-process t
 :class:`EmulatorState` or from another process through the ``/_emulator/`` admin endpoints.
 
 Standard library only: the emulator must start fast and never be the thing under test.
+
+Its field lists (``SECRET_FIELDS``, ``READ_ONLY_FIELDS``, ``INT_FIELDS``), eval-type families and
+rubric-condition checks are deliberate copies, written from the API's documentation, not imported
+from the tool's own (``reconciler.model``, ``reconciler.conditions``): the emulator stands for the
+server the tool is tested against, so a mistake in the tool's tables must show up as a disagreement
+with the server in the end-to-end tests, not be shared by both and pass. ``tests/test_conditions.py``
+holds the copies to the spec's eval types so that neither drifts from the API unnoticed.
 """
 
 from __future__ import annotations

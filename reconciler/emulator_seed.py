@@ -8,6 +8,9 @@ the API (the 2026-08-20 spec): the four eval_types ``binary``, ``continuous_qual
 the spec's response schemas say (``tests/test_contract.py`` holds the emulator to them). This
 module is plain data and pure functions: it must never do I/O, never import the network stack, and
 never hold a real credential (the secrets below are obviously fake demo values).
+
+``SECRET_FIELDS`` and the eval-type families below are the server's own copies on purpose, not
+imports of ``reconciler.model`` / ``reconciler.conditions``: see the emulator's module docstring.
 """
 
 from __future__ import annotations

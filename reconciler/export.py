@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
+from reconciler.conditions import family, with_bool_value
 from reconciler.errors import InputError, PlanError, ReconcilerError
 from reconciler.loader import Document, load_file, load_text
-from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, Metric, Secret, is_configured, is_number
-from reconciler.rubric import MetricCatalog, family, resolve_rules
-from reconciler.validate import load_schema, validate_document
+from reconciler.model import NOT_SETTINGS, SECRET_FIELDS, Metric, Secret, is_configured
+from reconciler.rubric import MetricCatalog, resolve_rules
+from reconciler.validate import load_schema, settings_names, validate_document
 
 if TYPE_CHECKING:
     from reconciler.client import CekuraClient
@@ -38,13 +39,9 @@ FORMAT_VERSION = 1
 MAX_WIDTH = 110  # a mapping or list longer than this on one line is written in block style
 _LIVE = "<live>"  # the "file" name of the documents built here to check live values
 
-# Live fields that are not settings and that the file format deliberately does not carry.
-_NOT_SETTINGS = frozenset(
-    READ_ONLY_FIELDS
-    | {f"{name}_configured" for name in SECRET_FIELDS}
-    | set(SECRET_FIELDS)
-    | {"rubric_config", "organization_id", "is_deleted"}
-)
+# Live fields that are not settings and that the file format deliberately does not carry under
+# `settings:` (rubric_config is the `rubric:` key; is_deleted: see _IS_DELETED_NOTE).
+_NOT_SETTINGS: frozenset[str] = NOT_SETTINGS | {"rubric_config", "is_deleted"}
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # YAML 1.1 words that a plain key would turn into a boolean or null.
@@ -237,7 +234,7 @@ _SETTING_IN_MESSAGE = re.compile(r"settings\.([A-Za-z_][A-Za-z0-9_]*)")
 
 def _settings(live: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """The writable settings in schema order, and the reason each left-out one was left out."""
-    names = [n for n in load_schema()["properties"]["settings"]["properties"] if n not in _NOT_SETTINGS]
+    names = [n for n in settings_names() if n not in _NOT_SETTINGS]
     settings: dict[str, Any] = {}
     left_out: dict[str, str] = {}
     for name in names:
@@ -324,13 +321,7 @@ def _current_binary(rule: dict[str, Any]) -> dict[str, Any]:
     group = rule.get("conditions")
     if not isinstance(group, Mapping) or not isinstance(group.get("conditions"), list):
         return rule
-    conditions = []
-    for cond in group["conditions"]:
-        value = cond.get("value") if isinstance(cond, Mapping) else None
-        legacy = is_number(value) and value in (0, 5)
-        if isinstance(cond, Mapping) and cond.get("field") == "score" and legacy:
-            cond = {**cond, "value": value == 5}
-        conditions.append(cond)
+    conditions = [with_bool_value(cond) for cond in group["conditions"]]
     return {**rule, "conditions": {**group, "conditions": conditions}}
 
 
@@ -381,7 +372,7 @@ def _header(
 
 
 def _known_live_fields() -> frozenset[str]:
-    return _NOT_SETTINGS | frozenset(load_schema()["properties"]["settings"]["properties"])
+    return _NOT_SETTINGS | frozenset(settings_names())
 
 
 _NAME_LENGTH = 60  # characters of the project's name in an exported file's name

@@ -13,7 +13,7 @@ from pathlib import Path
 from reconciler.errors import InputError, PlanError, Position, Problem
 from reconciler.loader import Document, load_file
 from reconciler.model import DesiredProject, RubricSpec, SecretRef
-from reconciler.validate import validate_document
+from reconciler.validate import call_durations_problem, validate_document
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -113,18 +113,11 @@ def load_desired(
     if not Path(base_file).is_file():
         raise InputError([Problem(position, f"extends: base file {base_file} does not exist")])
     merged = merge_base(load_desired(base_file, (*chain, me), load=load), desired)
-    low, high = merged.settings.get("min_call_duration"), merged.settings.get("max_call_duration")
-    if isinstance(low, int | float) and isinstance(high, int | float) and low > high:
-        # Each file alone may be fine; together (base + this file) they are not.
-        raise InputError(
-            [
-                Problem(
-                    position,  # this file's `extends` line: the combination is this file's
-                    f"with {reference}, settings.min_call_duration ({low}) is greater than "
-                    f"settings.max_call_duration ({high})",
-                )
-            ]
-        )
+    durations = call_durations_problem(merged.settings)
+    if durations:
+        # Each file alone may be fine; together (base + this file) they are not. At this file's
+        # `extends` line: the combination is this file's.
+        raise InputError([Problem(position, f"with {reference}, {durations}")])
     return merged
 
 

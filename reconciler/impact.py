@@ -42,16 +42,15 @@ from __future__ import annotations
 
 import logging
 import math
-import operator
 import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
 from typing import Any, NamedTuple, Protocol
 
+from reconciler.conditions import ALL_OPS, BINARY_FALSE, BINARY_TRUE, FIELD_OPS, comparison, in_words
 from reconciler.errors import PlanError, RequestRejected
 
 log = logging.getLogger("reconciler.impact")
@@ -71,23 +70,13 @@ Predicate = Callable[[Any], bool]
 
 _SCORE, _ENUM = 0, 1  # indexes into MetricResult
 _FIELDS = {"score": _SCORE, "enum": _ENUM}
-_SCORE_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    # op(value, actual): "actual gte value" is "value <= actual", and so on.
-    "eq": operator.eq,
-    "neq": operator.ne,
-    "gt": operator.lt,
-    "gte": operator.le,
-    "lt": operator.gt,
-    "lte": operator.ge,
-}
-_ALL_OPS = ("eq", "neq", "gt", "gte", "lt", "lte", "in")
 _UTC_DAY = re.compile(r"\d{4}-\d\d-\d\dT")
 
 
 def _number(value: Any) -> float | None:
     """A score as a float: true/false are 5/0; anything else (null, text, NaN, inf) is no number."""
     if value is True or value is False:
-        return 5.0 if value else 0.0
+        return float(BINARY_TRUE if value else BINARY_FALSE)
     if isinstance(value, int | float):
         try:
             number = float(value)
@@ -200,8 +189,8 @@ def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
     fld, op, value = cond.get("field"), cond.get("op"), cond.get("value")
     if fld not in _FIELDS:
         raise RubricFormatError(f'{where}: field must be "score" or "enum", not {fld!r}')
-    if op not in _ALL_OPS:
-        raise RubricFormatError(f"{where}: op must be one of {', '.join(_ALL_OPS)}, not {op!r}")
+    if op not in ALL_OPS:
+        raise RubricFormatError(f"{where}: op must be one of {', '.join(ALL_OPS)}, not {op!r}")
     if op == "in":
         if not isinstance(value, list):
             raise RubricFormatError(f"{where}: op in takes a list, not {value!r}")
@@ -214,15 +203,15 @@ def _compile_condition(where: str, cond: Any) -> tuple[int, Predicate]:
             raise RubricFormatError(f"{where}: score op in takes a list of numbers, not {value!r}")
         return _SCORE, frozenset(numbers).__contains__
     if fld == "enum":
-        if op not in ("eq", "neq"):
-            raise RubricFormatError(f"{where}: field enum takes op eq, neq or in, not {op!r}")
+        if op not in FIELD_OPS["enum"]:
+            raise RubricFormatError(f"{where}: field enum takes op {in_words(FIELD_OPS['enum'])}, not {op!r}")
         if not isinstance(value, str):
             raise RubricFormatError(f"{where}: enum op {op} takes a string, not {value!r}")
-        return _ENUM, partial(_SCORE_OPS[op], value)
+        return _ENUM, comparison(op, value)
     number = _number(value)
     if number is None:
         raise RubricFormatError(f"{where}: score op {op} takes a number (or true/false), not {value!r}")
-    return _SCORE, partial(_SCORE_OPS[op], number)
+    return _SCORE, comparison(op, number)
 
 
 _LOGICS = ("and", "or")

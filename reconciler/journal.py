@@ -32,7 +32,7 @@ from reconciler.errors import (
     WriteError,
 )
 from reconciler.loader import MAX_FILE_BYTES, Document, JsonPath, load_text
-from reconciler.model import READ_ONLY_FIELDS, SECRET_FIELDS, SecretRef
+from reconciler.model import NOT_SETTINGS, SecretRef
 from reconciler.validate import validate_values
 
 KIND = "cekura-reconciler/journal-entry"
@@ -120,11 +120,7 @@ def read_entry(path: str) -> JournalEntry:
         doc = _positions(path, text)
         raise InputError([doc.problem(where, message) for where, message in problems])
     before: dict[str, Any] = data["before"]
-    not_restorable = sorted(
-        k
-        for k in before
-        if k in SECRET_FIELDS or k in READ_ONLY_FIELDS or k.endswith("_configured") or k == "organization_id"
-    )
+    not_restorable = sorted(k for k in before if k in NOT_SETTINGS or k.endswith("_configured"))
     if not_restorable:
         raise PlanError(
             f"{path}: the entry holds fields restore never sends ({', '.join(not_restorable)}); "

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.changes import ProjectPlan
+from reconciler.conditions import BINARY_TYPES, with_bool_value
 from reconciler.diff import diff_project, live_rubric_rules, rule_metric, rules_equal, settings_equal
 from reconciler.errors import InputError, ReconcilerError
 from reconciler.export import _group_reason, _setting_reason, metric_reference
@@ -42,7 +43,7 @@ from reconciler.files import load_desired
 from reconciler.loader import Document, load_file, load_text
 from reconciler.model import DesiredProject
 from reconciler.roundtrip import MISSING, EditableFile, ValueStyle, open_file, to_plain
-from reconciler.rubric import BINARY_TYPES, MetricCatalog, load_catalog, resolve_rules
+from reconciler.rubric import MetricCatalog, load_catalog, resolve_rules
 
 if TYPE_CHECKING:
     from reconciler.client import CekuraClient
@@ -871,13 +872,7 @@ def _bools(conditions: Any, binary: bool) -> Any:
     inner = conditions.get("conditions")
     if not isinstance(inner, list):
         return conditions
-    out = []
-    for cond in inner:
-        value = cond.get("value") if isinstance(cond, dict) else None
-        if isinstance(cond, dict) and cond.get("field") == "score" and type(value) is int and value in (0, 5):
-            cond = {**cond, "value": value == 5}
-        out.append(cond)
-    return {**conditions, "conditions": out}
+    return {**conditions, "conditions": [with_bool_value(cond) for cond in inner]}
 
 
 def _entry(naming: tuple[str, Any], rule: dict[str, Any], binary: bool) -> dict[str, Any]:

@@ -12,32 +12,22 @@ import difflib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from reconciler.conditions import (
+    FAMILY_FIELD,
+    FAMILY_OPS,
+    QUALITATIVE_RANGE,
+    QUALITATIVE_TYPE,
+    family,
+    in_words,
+    is_binary_value,
+)
 from reconciler.errors import PlanError
 from reconciler.model import DesiredProject, Metric, RuleSpec
 
 if TYPE_CHECKING:
     from reconciler.client import CekuraClient
-
-Family = Literal["binary", "score", "enum"]
-
-BINARY_TYPES = frozenset(
-    {"binary", "binary_qualitative", "binary_workflow_adherence", "evaluate_expected_outcome"}
-)
-SCORE_TYPES = frozenset({"continuous_qualitative", "numeric"})
-ENUM_TYPES = frozenset({"enum", "observability_topics", "observability_dropoff"})
-SCORE_OPS = ("gt", "gte", "lt", "lte", "eq")
-
-
-def family(eval_type: str | None) -> Family | None:
-    if eval_type in BINARY_TYPES:
-        return "binary"
-    if eval_type in SCORE_TYPES:
-        return "score"
-    if eval_type in ENUM_TYPES:
-        return "enum"
-    return None
 
 
 @dataclass
@@ -108,51 +98,54 @@ def _show(value: Any) -> str:
 def _check_condition(metric: Metric, cond: dict[str, Any], label: str | None = None) -> str | None:
     """What is wrong with one condition of a rule on ``metric`` (None: it fits its eval_type)."""
     kind = family(metric.eval_type)
+    if kind is None:
+        return None
     fld, op, value = cond.get("field"), cond.get("op"), cond.get("value")
     if label is None:
         label = f"metric {metric.id} ({metric.name}, eval_type {metric.eval_type})"
+    want = FAMILY_FIELD[kind]
     if kind == "binary":
-        if fld != "score":
+        if fld != want:
             return (
-                f'{label} is binary: use field "score" with op eq/neq and true/false (or 5/0), '
-                f"not field {_show(fld)}"
+                f'{label} is binary: use field "{want}" with op {"/".join(FAMILY_OPS[kind])} and true/false '
+                f"(or 5/0), not field {_show(fld)}"
             )
-        if op not in ("eq", "neq"):
-            return f"{label} is binary: op must be eq or neq, not {_show(op)}"
-        if not (value is True or value is False or (not isinstance(value, bool) and value in (0, 5))):
+        if op not in FAMILY_OPS[kind]:
+            return f"{label} is binary: op must be {in_words(FAMILY_OPS[kind])}, not {_show(op)}"
+        if not is_binary_value(value):
             return f"{label} is binary: value must be true/false (or 5/0), not {_show(value)}"
         return None
     if kind == "score":
-        if fld != "score":
-            return f'{label} is scored: use field "score", not {_show(fld)}'
-        if op not in SCORE_OPS:
-            return f"{label} is scored: op must be one of {', '.join(SCORE_OPS)}, not {_show(op)}"
+        if fld != want:
+            return f'{label} is scored: use field "{want}", not {_show(fld)}'
+        if op not in FAMILY_OPS[kind]:
+            return f"{label} is scored: op must be one of {', '.join(FAMILY_OPS[kind])}, not {_show(op)}"
         if isinstance(value, bool) or not isinstance(value, int | float):
             return f"{label} is scored: value must be a number, not {_show(value)}"
-        if metric.eval_type == "continuous_qualitative" and not 0 <= value <= 5:
-            return f"{label} is scored on 0-5: value {value} is out of range"
+        low, high = QUALITATIVE_RANGE
+        if metric.eval_type == QUALITATIVE_TYPE and not low <= value <= high:
+            return f"{label} is scored on {low}-{high}: value {value} is out of range"
         return None
-    if kind == "enum":
-        if fld != "enum":
-            return f'{label} is an enum: use field "enum" with eq/neq/in, not field {_show(fld)}'
-        if op in ("eq", "neq"):
-            if not isinstance(value, str):
-                return f"{label}: op {op} takes one string value, not {_show(value)}"
-            values = [value]
-        elif op == "in":
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                return f"{label}: op in takes a list of strings, not {_show(value)}"
-            values = value
-        else:
-            return f"{label} is an enum: op must be eq, neq or in, not {_show(op)}"
-        if metric.enum_values:
-            for item in values:
-                if item not in metric.enum_values:
-                    close = difflib.get_close_matches(item, list(metric.enum_values), n=1, cutoff=0.6)
-                    hint = f"; did you mean {_show(close[0])}?" if close else ""
-                    allowed = ", ".join(_show(v) for v in metric.enum_values)
-                    return f"{label}: {_show(item)} is not one of its values ({allowed}){hint}"
-        return None
+    if fld != want:
+        ops = "/".join(FAMILY_OPS[kind])
+        return f'{label} is an enum: use field "{want}" with {ops}, not field {_show(fld)}'
+    if op == "in":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return f"{label}: op in takes a list of strings, not {_show(value)}"
+        values = value
+    elif op in FAMILY_OPS[kind]:
+        if not isinstance(value, str):
+            return f"{label}: op {op} takes one string value, not {_show(value)}"
+        values = [value]
+    else:
+        return f"{label} is an enum: op must be {in_words(FAMILY_OPS[kind])}, not {_show(op)}"
+    if metric.enum_values:
+        for item in values:
+            if item not in metric.enum_values:
+                close = difflib.get_close_matches(item, list(metric.enum_values), n=1, cutoff=0.6)
+                hint = f"; did you mean {_show(close[0])}?" if close else ""
+                allowed = ", ".join(_show(v) for v in metric.enum_values)
+                return f"{label}: {_show(item)} is not one of its values ({allowed}){hint}"
     return None
 
 

@@ -1,7 +1,8 @@
 """Start-up: `validate` and `--help` import nothing they do not need (module names, never times).
 
 The network stack (httpx and what it pulls in) and deepdiff belong to plan/apply only; jsonschema is
-needed by `validate` only for a file with problems (to word them), never for a valid one.
+needed by `validate` only for a file with problems (to word them), never for a valid one: a valid
+file is decided by jsonschema-rs alone (no hand-written checker).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def test_validate_and_help_import_no_network_stack_or_deepdiff(args: tuple[str, 
 @pytest.mark.parametrize("args", [("validate", "examples/project.yaml"), ("--help",)], ids=" ".join)
 def test_a_valid_file_needs_no_jsonschema(args: tuple[str, ...]) -> None:
     assert not imported(*args) & set(SCHEMA_LIBRARY)
+
+
+def test_a_valid_file_is_decided_by_jsonschema_rs() -> None:
+    assert "jsonschema_rs" in imported("validate", "examples/project.yaml")
 
 
 def test_an_invalid_file_is_still_checked_by_jsonschema(tmp_path: Path) -> None:

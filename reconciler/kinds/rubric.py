@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.changes import FieldChange, ProjectPlan, RuleAction, RuleChange
+from reconciler.conditions import BINARY_FALSE, BINARY_TRUE, BINARY_TYPES
 from reconciler.errors import InputError, Position, Problem
 from reconciler.kinds.base import Edited, ExportContext, Kind, PlanInputs, SavedPart, json_text
 from reconciler.model import DesiredProject, Metric, RubricSpec, RuleSpec
@@ -78,11 +79,11 @@ def rules_by_metric(rules: list[Any]) -> dict[int, list[dict[str, Any]]]:
 
 def binary_condition(condition: Any) -> Any:
     """A binary metric's score condition with ``true``/``false`` as the 5/0 the API also accepts:
-    the one place that says ``true == 5``."""
+    the one place that compares ``true == 5`` (reconciler.conditions says it)."""
     if isinstance(condition, dict) and condition.get("field") == "score":
         value = condition.get("value")
         if isinstance(value, bool):
-            return {**condition, "value": 5 if value else 0}
+            return {**condition, "value": BINARY_TRUE if value else BINARY_FALSE}
     return condition
 
 
@@ -220,8 +221,6 @@ def rubrics_equal(a: Any, b: Any) -> bool:
 
 def _binary_metrics(owned: Collection[int], metrics: Mapping[int, Metric]) -> set[int]:
     """Binary metrics among ``owned``; an unknown metric counts as binary (as the API's legacy did)."""
-    from reconciler.rubric import BINARY_TYPES
-
     return {m for m in owned if m not in metrics or metrics[m].eval_type in BINARY_TYPES}
 
 

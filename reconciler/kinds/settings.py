@@ -237,6 +237,6 @@ class SettingsKind(Kind):
 
 def setting_names() -> frozenset[str]:
     """The settings a project file may manage (the schema's ``settings`` properties)."""
-    from reconciler.validate import load_schema
+    from reconciler.validate import settings_names
 
-    return frozenset(load_schema()["properties"]["settings"]["properties"])
+    return frozenset(settings_names())

@@ -19,6 +19,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from reconciler.changes import FieldChange, MetricChange, Plan, ProjectPlan, RuleChange
+from reconciler.conditions import OP_SYMBOLS as _OPS
 from reconciler.model import SENSITIVE_MASK
 from reconciler.renderers.base import Renderer
 from reconciler.renderers.markdown_syntax import blockquote as _blockquote
@@ -42,7 +43,6 @@ MARKER_PREFIX = "<!-- cekura-reconciler:"
 # A project with more table rows than this has its tables folded into a <details> block.
 DETAILS_THRESHOLD = 15
 
-_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
 _NONE = "—"
 # A string shown bare inside a rule condition; anything else is shown as JSON.
 _BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from reconciler.changes import FieldChange, MetricChange, Plan, ProjectPlan, RuleChange
+from reconciler.conditions import OP_SYMBOLS as _OPS
 from reconciler.model import SENSITIVE_MASK, SecretRef
 from reconciler.renderers.base import Renderer
 from reconciler.renderers.wording import DRIFT, PLAN, Wording, plural
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from reconciler.impact import ImpactReport
     from reconciler.operations import ApplyReport, PlanRun, ProjectResult, RestoreReport, SavedPlanView
 
-_OPS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "eq": "==", "neq": "!=", "in": "in"}
 _COLORS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[35m", "bold": "\033[1m"}
 _RESET = "\033[0m"
 
