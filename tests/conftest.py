@@ -48,6 +48,28 @@ def validate_offline(path: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def validate_in_process(path: str) -> subprocess.CompletedProcess[str]:
+    """`validate PATH` as ``validate_offline`` runs it, but in this process (click's CliRunner) unless
+    CEKURA_TEST_SUBPROCESS=1: the corpus tests run it for every file, and a process each costs more
+    than the validation. Not thread-safe (it changes the working directory and the std streams)."""
+    if SUBPROCESS:
+        return validate_offline(path)
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    here = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        outcome = CliRunner().invoke(main, ["validate", path], env={"NO_COLOR": "1"})
+    finally:
+        os.chdir(here)
+    stderr = outcome.stderr
+    if outcome.exception is not None and not isinstance(outcome.exception, SystemExit):
+        stderr += f"Traceback (in-process): {outcome.exception!r}\n"
+    return subprocess.CompletedProcess(["validate", path], outcome.exit_code, outcome.stdout, stderr)
+
+
 @pytest.fixture
 def emulator() -> Iterator[RunningEmulator]:
     running = start(EmulatorState(api_key=API_KEY))

@@ -18,7 +18,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, validate_offline
+from conftest import ROOT, SUBPROCESS, validate_in_process
 
 DATA = ROOT / "tests" / "data"
 INVALID = sorted((DATA / "invalid").glob("*.yaml"))
@@ -41,13 +41,16 @@ def _rel(path: Path) -> str:
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
-    return validate_offline(_rel(path))
+    return validate_in_process(_rel(path))
 
 
 @cache
 def _results() -> dict[Path, subprocess.CompletedProcess[str]]:
-    """Every corpus file validated once, several processes at a time (each one starts Python)."""
+    """Every corpus file validated once: in this process one after the other, or (with
+    CEKURA_TEST_SUBPROCESS=1) several processes at a time (each one starts Python)."""
     paths = [*INVALID, *VALID, *EXAMPLES]
+    if not SUBPROCESS:
+        return {path: _validate(path) for path in paths}
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         return dict(zip(paths, pool.map(_validate, paths), strict=True))
 
