@@ -12,8 +12,7 @@ not grow with the number of calls.
 Part 2 (over HTTP): an emulator in a child process serves the same number of calls for project 123
 over 90 days; ``compute_impact`` splits the window (3 API windows, fetched in parallel) and pages
 them in. Peak memory is tracemalloc's peak in this process (the client side only; the emulator holds
-the calls in the other process). Its wall time is dominated by the emulator, which filters and
-copies the whole call list for every page.
+the calls in the other process, each serialized once and indexed by time).
 """
 
 from __future__ import annotations
@@ -32,7 +31,7 @@ from typing import Any
 
 from reconciler.client import CekuraClient
 from reconciler.emulator import EmulatorState, start
-from reconciler.emulator_seed import default_seed, generate_call_logs
+from reconciler.emulator_seed import default_seed, iter_generated_calls
 from reconciler.impact import ImpactReport, compute_impact
 
 API_KEY = "bench-key"
@@ -134,8 +133,9 @@ def serve(count: int) -> None:
     metrics = [
         m for m in seed["metrics"] if m.get("project") == PROJECT or agent_ids & set(m.get("agents") or [])
     ]
-    calls = generate_call_logs(project, metrics, agents, now=state.now, count=count, days=SPAN_DAYS)
-    state._call_logs[PROJECT] = calls  # no public way to size the generated call list
+    state.set_call_logs(
+        PROJECT, iter_generated_calls(project, metrics, agents, now=state.now, count=count, days=SPAN_DAYS)
+    )
     with start(state) as running:
         print(running.base_url, state.now.isoformat(), flush=True)
         sys.stdin.read()  # serve until the parent closes our stdin

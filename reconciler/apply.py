@@ -12,8 +12,9 @@ not seen (docs/fault-matrix.md).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from reconciler.changes import ProjectPlan
@@ -47,6 +48,23 @@ class ApplyOutcome:
     detail: str = ""
 
 
+class Gate:
+    """Shared by the projects of one apply written in parallel. An interruption closes it, under
+    ``lock``, while it notes where each project stands; from then on no project starts its fresh
+    read, its journal entry or its PATCH, so what was reported as not sent is never sent."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.closed = False
+
+
+class Stopped(Exception):
+    """The gate closed before this project sent anything: it stops where it is."""
+
+
+_NOT_SENT_YET: frozenset[Stage] = frozenset({"reading", "journal", "sending"})
+
+
 @dataclass
 class Attempt:
     """Where one project's write stands, so that an interruption (Ctrl-C, a cancelled CI job) can
@@ -56,6 +74,18 @@ class Attempt:
     stage: Stage = "waiting"
     journal_entry: str | None = None
     plan: ProjectPlan | None = None
+    gate: Gate | None = field(default=None, repr=False, compare=False)
+
+    def enter(self, stage: Stage) -> None:
+        """Move on to ``stage``; raises Stopped instead when the gate has closed and the project
+        would start a step towards its PATCH."""
+        if self.gate is None:
+            self.stage = stage
+            return
+        with self.gate.lock:
+            if self.gate.closed and stage in _NOT_SENT_YET:
+                raise Stopped(self.project_id)
+            self.stage = stage
 
 
 # Re-plans a project from a fresh read of it: (new plan, the secret values that plan sends).
@@ -84,7 +114,7 @@ def write_project(
     """
     attempt.plan = plan
     for _ in range(MAX_REPLANS + 1):
-        attempt.stage = "reading"
+        attempt.enter("reading")
         try:
             live = read_watched(client, plan)
         except ApiError as exc:
@@ -111,12 +141,12 @@ def write_project(
             f"project {plan.project_id}: it kept changing while being applied (someone else is editing it); "
             "nothing was sent for it. Run apply again when it is quiet"
         )
-    attempt.stage = "journal"
+    attempt.enter("journal")
     previous = {k: live[k] for k in plan.patch if k in live and k not in plan.managed_secrets}
     attempt.journal_entry = write_entry(
         journal_dir, plan, base_url=base_url, previous=previous, metrics=journal_metrics(plan, live)
     )
-    attempt.stage = "sending"
+    attempt.enter("sending")
     on_answer = lambda: setattr(attempt, "stage", "verifying")  # noqa: E731
     if any(r.kind != "project" for r in write_order(plan)):
         outcome = send_writes(plan, client, secret_values=secret_values, on_answer=on_answer)

@@ -177,6 +177,9 @@ def resolve_secrets(
     desired: DesiredProject, names: Iterable[str], *, allowed_dirs: Sequence[Path] = ()
 ) -> dict[str, Secret]:
     """Resolve the named secrets of a file; every unresolvable reference is reported at once."""
+    names = list(names)
+    if not names:
+        return {}  # most plans: no path to resolve (a stat per directory level, per project)
     base_dir = Path(desired.file).resolve().parent
     values: dict[str, Secret] = {}
     problems: list[Problem] = []

@@ -33,7 +33,9 @@ holds the copies to the spec's eval types so that neither drifts from the API un
 
 from __future__ import annotations
 
+import bisect
 import copy
+import itertools
 import json
 import math
 import re
@@ -42,7 +44,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -57,7 +59,7 @@ from reconciler.emulator_seed import (
     SECRET_FIELDS,
     agent_defaults,
     default_seed,
-    generate_call_logs,
+    iter_generated_calls,
     metric_defaults,
     project_defaults,
 )
@@ -66,6 +68,10 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 AGENTS_PAGE_SIZE = 10
 CALL_LOGS_PAGE_SIZE = 50
 CALL_LOGS_MAX_PAGE_SIZE = 500  # the spec documents no maximum; a server has one, this is ours
+# The kernel's queue of connections not yet accepted. socketserver's default is 5: at --parallelism
+# 32 or 64 the connections past it waited for SYN retries (1 s, 3 s, 7 s...) or failed. Linux caps
+# it at net.core.somaxconn (4096 by default).
+LISTEN_BACKLOG = 1024
 CALL_LOGS_MAX_WINDOW = timedelta(days=33)
 CALL_LOGS_DEFAULT_WINDOW = timedelta(days=30)  # "results default to the last 30 days"
 EVAL_TYPES = ("binary", "continuous_qualitative", "numeric", "enum")
@@ -90,6 +96,7 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/observability/v1/call-logs/"),
     ("GET", "/observability/v2/call-logs/"),
 )
+_ROUTE_PATTERNS = {template: re.compile(template.replace("{id}", r"(\d+)")) for _, template in ROUTES}
 V1_LISTS = ("/test_framework/v1/", "/observability/v1/")
 V2_LISTS = ("/test_framework/v2/", "/observability/v2/")
 
@@ -119,6 +126,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: bytes
     at: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
+    peer: str = ""  # the client's address and port: one per connection
 
     @property
     def json(self) -> Any:
@@ -243,16 +251,35 @@ class EmulatorState:
             project.update({k: v for k, v in raw.items() if k not in SECRET_FIELDS})
             self._projects[int(project["id"])] = project
             self._secrets[int(project["id"])] = secrets
-        self.metrics = [{**metric_defaults(), **m} for m in seed.get("metrics", [])]
+        # Metrics by id, and indexed by owning project and by agent: a metrics list, a rubric check
+        # and a call-log generation look at one project's metrics, never scan them all.
+        self._metric_by_id: dict[int, dict[str, Any]] = {}
+        self._metric_seq: dict[int, int] = {}  # id -> order of creation (answers list in it)
+        self._seq = itertools.count()
+        self._metrics_by_owner: dict[Any, dict[int, dict[str, Any]]] = {}
+        self._metrics_by_agent: dict[Any, dict[int, dict[str, Any]]] = {}
+        for raw_metric in seed.get("metrics", []):
+            metric = {**metric_defaults(), **raw_metric}
+            if metric["id"] in self._metric_by_id:
+                raise ValueError(f"seed: metric id {metric['id']} appears twice")
+            self._index_metric(metric)
+        # Agents are fixed after construction (no endpoint creates one).
         self.agents = [{**agent_defaults(), **a} for a in seed.get("agents", [])]
-        self._call_logs: dict[int, list[dict[str, Any]]] = {}
+        self._agent_by_id: dict[Any, tuple[int, dict[str, Any]]] = {}
+        self._agents_by_project: dict[Any, list[dict[str, Any]]] = {}
+        for position, agent in enumerate(self.agents):
+            self._agent_by_id.setdefault(agent["id"], (position, agent))
+            self._agents_by_project.setdefault(agent.get("project"), []).append(agent)
+        # Call logs per project, generated on the first request (or given by set_call_logs).
+        self._call_logs: dict[int, _CallIndex] = {}
+        self._pinned_calls: set[int] = set()
 
     # -- for tests --------------------------------------------------------------------------
 
     def project(self, project_id: int) -> dict[str, Any]:
         """The project as a GET answers it (a copy)."""
         with self.lock:
-            return self._view(project_id)
+            return copy.deepcopy(self._view(project_id))
 
     def stored_secret(self, project_id: int, name: str) -> str | None:
         with self.lock:
@@ -278,17 +305,38 @@ class EmulatorState:
         with self.lock:
             return sorted(self._projects)
 
+    @property
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every metric, in the order they were created (the stored objects, not copies)."""
+        with self.lock:
+            return list(self._metric_by_id.values())
+
     def delete_metric(self, metric_id: int) -> None:
         with self.lock:
-            self.metrics = [m for m in self.metrics if m["id"] != metric_id]
+            metric = self._metric_by_id.get(metric_id)
+            if metric is not None:
+                self._unindex_metric(metric)
 
     def add_metric(self, **fields: Any) -> dict[str, Any]:
         """Add a metric behind the tool's back (for instance one of a legacy eval_type)."""
         with self.lock:
             metric = {**metric_defaults(), **fields}
-            self.metrics.append(metric)
-            self._call_logs.clear()
+            if metric["id"] in self._metric_by_id:
+                raise ValueError(f"metric id {metric['id']} exists already")
+            self._index_metric(metric)
+            self._forget_generated_calls()
             return copy.deepcopy(metric)
+
+    def set_call_logs(self, project_id: int, calls: Iterable[Mapping[str, Any]]) -> None:
+        """Serve ``calls`` (API-shaped call logs, each with an ISO 8601 ``timestamp``) as the
+        production calls of ``project_id`` instead of generated ones. Each is serialized here,
+        once: later changes to the caller's objects are not seen, and the emulator holds bytes,
+        not objects (a benchmark may give it 500,000 calls). Raises ValueError for a call without
+        a readable timestamp."""
+        index = _CallIndex.build(calls)
+        with self.lock:
+            self._call_logs[project_id] = index
+            self._pinned_calls.add(project_id)
 
     def add_fault(self, fault: Fault) -> Fault:
         with self.lock:
@@ -333,8 +381,12 @@ class EmulatorState:
         headers: dict[str, str],
         body: bytes,
         base: str,
-    ) -> tuple[int, dict[str, str], Any]:
-        """Answer one API request: (status, extra headers, JSON body; None for no body)."""
+    ) -> tuple[int, dict[str, str], Encoded | None]:
+        """Answer one API request: (status, extra headers, JSON body; None for no body).
+
+        The answer is serialized before the lock is released: handlers answer with the stored
+        objects themselves (a deep copy of each answer was most of the emulator's CPU per request),
+        and no other request can change them before they are written out."""
         try:
             key = headers.get("x-cekura-api-key")
             if not key:
@@ -344,9 +396,9 @@ class EmulatorState:
                 raise ApiAnswer(401, {"detail": "Invalid API key."})
             with self.lock:
                 status, answer = self._route(method, path, query, body, base, scope)
-                return status, {}, answer
+                return status, {}, None if answer is None else Encoded(_encode(answer))
         except ApiAnswer as answer:
-            return answer.status, {}, answer.body
+            return answer.status, {}, Encoded(_encode(answer.body))
 
     def _route(
         self, method: str, path: str, query: dict[str, list[str]], body: bytes, base: str, scope: ApiKey
@@ -357,7 +409,7 @@ class EmulatorState:
         if not self.v2_available and path.startswith(V2_LISTS):
             raise ApiAnswer(404, {"detail": "Not found."})
         for template, handler in self._handlers().items():
-            match = re.fullmatch(template.replace("{id}", r"(\d+)"), path)
+            match = _ROUTE_PATTERNS[template].fullmatch(path)
             if match is None:
                 continue
             allowed = [m for m, t in ROUTES if t == template]
@@ -369,6 +421,29 @@ class EmulatorState:
             request = _Request(method, query, body, base + template.replace("{id}", str(ident)), scope, ident)
             return handler(request)
         raise ApiAnswer(404, {"detail": "Not found."})
+
+    # -- indexes ------------------------------------------------------------------------------
+
+    def _index_metric(self, metric: dict[str, Any]) -> None:
+        metric_id = metric["id"]
+        self._metric_by_id[metric_id] = metric
+        self._metric_seq[metric_id] = next(self._seq)
+        self._metrics_by_owner.setdefault(metric.get("project"), {})[metric_id] = metric
+        for agent in set(metric.get("agents") or []):
+            self._metrics_by_agent.setdefault(agent, {})[metric_id] = metric
+
+    def _unindex_metric(self, metric: dict[str, Any]) -> None:
+        metric_id = metric["id"]
+        self._metric_by_id.pop(metric_id, None)
+        self._metric_seq.pop(metric_id, None)
+        self._metrics_by_owner.get(metric.get("project"), {}).pop(metric_id, None)
+        for agent in set(metric.get("agents") or []):
+            self._metrics_by_agent.get(agent, {}).pop(metric_id, None)
+
+    def _forget_generated_calls(self) -> None:
+        """Metrics changed: generated call logs are made again on the next request (given ones stay)."""
+        for project_id in [p for p in self._call_logs if p not in self._pinned_calls]:
+            del self._call_logs[project_id]
 
     def _handlers(self) -> dict[str, Callable[[_Request], tuple[int, Any]]]:
         return {
@@ -412,12 +487,18 @@ class EmulatorState:
 
     # -- metrics ------------------------------------------------------------------------------
 
+    def _agent(self, agent_id: Any) -> dict[str, Any] | None:
+        found = self._agent_by_id.get(agent_id)
+        return found[1] if found else None
+
     def _metric_project(self, metric: Mapping[str, Any]) -> int | None:
-        """The project a metric belongs to: its own, or its agents'."""
+        """The project a metric belongs to: its own, or its first agent's (in the agents' order)."""
         if isinstance(metric.get("project"), int):
             return int(metric["project"])
-        agents = set(metric.get("agents") or [])
-        return next((a.get("project") for a in self.agents if a["id"] in agents), None)
+        agents = sorted(
+            self._agent_by_id[a] for a in set(metric.get("agents") or []) if a in self._agent_by_id
+        )
+        return agents[0][1].get("project") if agents else None
 
     def _metrics(self, request: _Request) -> tuple[int, Any]:
         if request.method == "POST":
@@ -427,28 +508,34 @@ class EmulatorState:
         if owner is not None:
             self._allow_project(scope, owner)
         if agent_id is not None:
-            agent = next((a for a in self.agents if a["id"] == agent_id), None)
+            agent = self._agent(agent_id)
             self._allow_project(scope, agent.get("project") if agent else None)
+        if owner is not None:
+            candidates: Iterable[dict[str, Any]] = self._metrics_by_owner.get(owner, {}).values()
+        elif agent_id is not None:
+            candidates = self._metrics_by_agent.get(agent_id, {}).values()
+        else:
+            candidates = self._metric_by_id.values()
         return 200, [
             _metric_view(m)
-            for m in self.metrics
+            for m in candidates
             if (owner is None or m.get("project") == owner)
             and (agent_id is None or agent_id in (m.get("agents") or []))
             and (scope.project is None or self._metric_project(m) == scope.project)
         ]
 
     def _find_metric(self, request: _Request) -> dict[str, Any]:
-        for metric in self.metrics:
-            if metric["id"] == request.ident:
-                self._allow_project(request.scope, self._metric_project(metric))
-                return metric
-        raise ApiAnswer(404, {"detail": "Not found."})
+        metric = self._metric_by_id.get(request.ident) if request.ident is not None else None
+        if metric is None:
+            raise ApiAnswer(404, {"detail": "Not found."})
+        self._allow_project(request.scope, self._metric_project(metric))
+        return metric
 
     def _metric(self, request: _Request) -> tuple[int, Any]:
         metric = self._find_metric(request)
         if request.method == "DELETE":
-            self.metrics = [m for m in self.metrics if m["id"] != metric["id"]]
-            self._call_logs.clear()
+            self._unindex_metric(metric)
+            self._forget_generated_calls()
             return 204, None
         if request.method == "PATCH":
             changes = _json_body(request.body)
@@ -462,7 +549,7 @@ class EmulatorState:
                 changes["agents"] = self._project_agents(metric["project"], agents)
             merged = _checked_metric({**metric, **changes})
             metric.update(merged)
-            self._call_logs.clear()
+            self._forget_generated_calls()
         return 200, _metric_detail(metric)
 
     def _project_agents(self, project_id: int, agents: Any) -> list[int]:
@@ -485,7 +572,7 @@ class EmulatorState:
         project_id = body.get("project")
         agent_id = body.get("agent")
         if project_id is None and isinstance(agent_id, int):
-            agent = next((a for a in self.agents if a["id"] == agent_id), None)
+            agent = self._agent(agent_id)
             project_id = agent.get("project") if agent else None
         if not isinstance(project_id, int) or project_id not in self._projects:
             errors["project"] = ["A valid project is required."]
@@ -495,13 +582,13 @@ class EmulatorState:
         known = set(metric_defaults()) - {"id"}
         fields = {k: copy.deepcopy(v) for k, v in body.items() if k in known}
         metric = _checked_metric({**metric_defaults(), **fields, "project": project_id})
-        metric["id"] = max((m["id"] for m in self.metrics), default=0) + 1
+        metric["id"] = max(self._metric_by_id, default=0) + 1
         if isinstance(agent_id, int) and agent_id not in metric["agents"]:
             metric["agents"].append(agent_id)
         if not metric.get("slug"):
             metric["slug"] = re.sub(r"[^a-z0-9]+", "_", metric["name"].lower()).strip("_")
-        self.metrics.append(metric)
-        self._call_logs.clear()
+        self._index_metric(metric)
+        self._forget_generated_calls()
         return _metric_detail(metric)
 
     # -- agents -------------------------------------------------------------------------------
@@ -511,11 +598,8 @@ class EmulatorState:
         if owner is not None:
             self._allow_project(request.scope, owner)
         mine = request.scope.project
-        return [
-            a
-            for a in self.agents
-            if (owner is None or a.get("project") == owner) and (mine is None or a.get("project") == mine)
-        ]
+        candidates = self.agents if owner is None else self._agents_by_project.get(owner, [])
+        return [a for a in candidates if mine is None or a.get("project") == mine]
 
     def _agents_v1(self, request: _Request) -> tuple[int, Any]:
         agents = self._agents_of(request)
@@ -525,14 +609,24 @@ class EmulatorState:
         agents = [_agent_v2(a) for a in self._agents_of(request)]
         return 200, self._paginate(agents, request, AGENTS_PAGE_SIZE)
 
-    def _paginate(self, items: list[dict[str, Any]], request: _Request, size: int) -> dict[str, Any]:
-        url = request.url
+    def _link_url(self, request: _Request) -> str:
+        """The URL the pages' ``next`` and ``previous`` links name."""
         if self.link_base:
-            url = self.link_base.rstrip("/") + urlsplit(url).path
-        return _paginate(items, request.query, url, size)
+            return self.link_base.rstrip("/") + urlsplit(request.url).path
+        return request.url
+
+    def _paginate(self, items: list[dict[str, Any]], request: _Request, size: int) -> dict[str, Any]:
+        page = _page(len(items), request.query, self._link_url(request), size)
+        return {
+            "count": len(items),
+            "next": page.next,
+            "previous": page.previous,
+            "results": items[page.start : page.stop],
+        }
 
     def _view(self, project_id: int) -> dict[str, Any]:
-        view = copy.deepcopy(self._projects[project_id])
+        """The project as a GET answers it: a shallow copy, to serialize before the lock is released."""
+        view = dict(self._projects[project_id])
         secrets = self._secrets.get(project_id, {})
         for name in SECRET_FIELDS:
             # The spec types `<name>_configured` as a string.
@@ -609,12 +703,11 @@ class EmulatorState:
         return None
 
     def _project_metrics(self, project_id: int) -> dict[int, dict[str, Any]]:
-        agent_ids = {a["id"] for a in self.agents if a.get("project") == project_id}
-        return {
-            m["id"]: m
-            for m in self.metrics
-            if m.get("project") == project_id or agent_ids & set(m.get("agents") or [])
-        }
+        """The metrics of a project and of its agents, in the order they were created."""
+        found = dict(self._metrics_by_owner.get(project_id, {}))
+        for agent in self._agents_by_project.get(project_id, []):
+            found.update(self._metrics_by_agent.get(agent["id"], {}))
+        return {m["id"]: m for m in sorted(found.values(), key=lambda m: self._metric_seq[m["id"]])}
 
     def _check_rubric(self, project_id: int, value: Any) -> str | None:
         if value is None or value == {}:
@@ -656,22 +749,24 @@ class EmulatorState:
         if self._window_too_long(start, end):
             days = self.call_logs_max_window / timedelta(days=1)
             raise ApiAnswer(400, {"detail": f"The time window may not exceed {days:g} days."})
-        if project_id not in self._call_logs:
+        index = self._call_logs.get(project_id)
+        if index is None:
             project = {**self._projects[project_id], "id": project_id}
-            agents = [a for a in self.agents if a.get("project") == project_id]
-            self._call_logs[project_id] = generate_call_logs(
-                project, list(self._project_metrics(project_id).values()), agents, now=self.now
-            )
-        calls = [
-            c for c in self._call_logs[project_id] if start <= (_parse_time(c["timestamp"]) or start) <= end
-        ]
+            agents = self._agents_by_project.get(project_id, [])
+            metrics = list(self._project_metrics(project_id).values())
+            index = _CallIndex.build(iter_generated_calls(project, metrics, agents, now=self.now))
+            self._call_logs[project_id] = index
+        first, last = index.window(start, end)
         requested = _int_param(query, "page_size")
         size = (
             min(requested, CALL_LOGS_MAX_PAGE_SIZE)
             if requested is not None and requested > 0
             else CALL_LOGS_PAGE_SIZE
         )
-        return 200, self._paginate(calls, request, size)
+        page = _page(last - first, query, self._link_url(request), size)
+        body = b", ".join(index.encoded[first + page.start : first + page.stop])
+        head = {"count": last - first, "next": page.next, "previous": page.previous}
+        return 200, Encoded(json.dumps(head)[:-1].encode() + b', "results": [' + body + b"]}")
 
     def _window_too_long(self, start: datetime, end: datetime) -> bool:
         if self.call_logs_count_days_inclusively:
@@ -698,14 +793,15 @@ _DETAIL_ONLY_DROPPED = ("knowledge_base_files",)
 
 
 def _metric_view(metric: Mapping[str, Any]) -> dict[str, Any]:
-    """A metric as the lists (MetricList, MetricListSerializerV2) answer it."""
-    return copy.deepcopy(dict(metric))
+    """A metric as the lists (MetricList, MetricListSerializerV2) answer it (serialize it before the
+    lock is released: it shares its values with the stored metric)."""
+    return dict(metric)
 
 
 def _metric_detail(metric: Mapping[str, Any]) -> dict[str, Any]:
     """A metric as detail, create and PATCH answer it (MetricDetailSerializerV2, which has
-    ``knowledge_base_files`` as a string and no list-only fields)."""
-    return {k: copy.deepcopy(v) for k, v in metric.items() if k not in _DETAIL_ONLY_DROPPED}
+    ``knowledge_base_files`` as a string and no list-only fields; shares its values, as above)."""
+    return {k: v for k, v in metric.items() if k not in _DETAIL_ONLY_DROPPED}
 
 
 def _checked_metric(metric: dict[str, Any]) -> dict[str, Any]:
@@ -822,26 +918,82 @@ def _time_param(query: dict[str, list[str]], name: str) -> datetime | None:
     return parsed
 
 
-def _paginate(
-    items: list[dict[str, Any]], query: dict[str, list[str]], url: str, size: int
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Page:
+    """Which items one DRF page holds (``[start, stop)``) and its links."""
+
+    start: int
+    stop: int
+    next: str | None
+    previous: str | None
+
+
+def _page(count: int, query: dict[str, list[str]], url: str, size: int) -> _Page:
     page = _int_param(query, "page")
     page = 1 if page is None else page
-    if page != 1 and (page < 1 or (page - 1) * size >= len(items)):
+    if page != 1 and (page < 1 or (page - 1) * size >= count):
         raise ApiAnswer(404, {"detail": "Invalid page."})
-    chunk = items[(page - 1) * size : page * size]
 
     def link(number: int) -> str:
         params = {k: v[0] for k, v in query.items() if k != "page"}
         params["page"] = str(number)
         return f"{url}?{urlencode(params)}"
 
-    return {
-        "count": len(items),
-        "next": link(page + 1) if page * size < len(items) else None,
-        "previous": link(page - 1) if page > 1 else None,
-        "results": copy.deepcopy(chunk),
-    }
+    return _Page(
+        (page - 1) * size,
+        min(page * size, count),
+        link(page + 1) if page * size < count else None,
+        link(page - 1) if page > 1 else None,
+    )
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """An answer already serialized to JSON (a call-logs page): sent as these bytes."""
+
+    data: bytes
+
+
+def _encode(answer: Any) -> bytes:
+    return answer.data if isinstance(answer, Encoded) else json.dumps(answer).encode()
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(moment: datetime) -> int:
+    """Microseconds since the epoch: exact, where a float timestamp rounds."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+@dataclass(frozen=True)
+class _CallIndex:
+    """One project's call logs, newest first (ties: the higher id first), each serialized once.
+
+    ``keys`` holds each call's time, negated so that the list ascends and a window is two bisections;
+    ``encoded`` the JSON of each call. A page is a slice of ``encoded`` joined: nothing is parsed or
+    copied per request, and no call is held as objects.
+    """
+
+    keys: list[int]
+    encoded: list[bytes]
+
+    @classmethod
+    def build(cls, calls: Iterable[Mapping[str, Any]]) -> _CallIndex:
+        rows = []
+        for call in calls:
+            stamp = call.get("timestamp")
+            when = _parse_time(stamp) if isinstance(stamp, str) else None
+            if when is None:
+                raise ValueError(f"call {call.get('id')!r}: timestamp {stamp!r} is not an ISO 8601 date-time")
+            rows.append((_micros(when), call.get("id"), json.dumps(call).encode()))
+        rows.sort(key=lambda row: (row[0], row[1]), reverse=True)
+        return cls([-row[0] for row in rows], [row[2] for row in rows])
+
+    def window(self, start: datetime, end: datetime) -> tuple[int, int]:
+        """The calls with ``start <= timestamp <= end``: indexes ``[first, last)``."""
+        return bisect.bisect_left(self.keys, -_micros(end)), bisect.bisect_right(self.keys, -_micros(start))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -883,6 +1035,7 @@ class _Handler(BaseHTTPRequestHandler):
             query=parse_qs(split.query),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
+            peer=f"{self.client_address[0]}:{self.client_address[1]}",
         )
         state.record(request)
         if state.latency:
@@ -917,7 +1070,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_raw(200, b"<html>502 Bad Gateway</html>", "text/html")
             return
         if fault and fault.kind == "truncated":
-            data = json.dumps(answer).encode()
+            data = _encode(answer)
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -964,7 +1117,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, {"detail": str(exc)})
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = b"" if status == 204 else json.dumps(body).encode()
+        data = b"" if status == 204 else _encode(body)
         self._send_raw(status, data, "application/json", headers)
 
     def _send_raw(
@@ -982,6 +1135,7 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+    request_queue_size = LISTEN_BACKLOG
 
     def __init__(self, port: int, state: EmulatorState) -> None:
         super().__init__(("127.0.0.1", port), _Handler)

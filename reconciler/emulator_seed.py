@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -667,10 +668,25 @@ def generate_call_logs(
     and one in fifteen of the others is marked irrelevant (``extra.trigger_failed``: the metric's
     trigger did not fire), with a value that the rubric must not count.
     """
+    calls = list(iter_generated_calls(project, metrics, agents, now=now, count=count, days=days))
+    calls.sort(key=lambda call: (call["timestamp"], call["id"]), reverse=True)
+    return calls
+
+
+def iter_generated_calls(
+    project: dict[str, Any],
+    metrics: list[dict[str, Any]],
+    agents: list[dict[str, Any]],
+    *,
+    now: datetime,
+    count: int = 300,
+    days: int = 30,
+) -> Iterator[dict[str, Any]]:
+    """The calls of :func:`generate_call_logs`, one at a time and not yet sorted: the emulator
+    serializes each as it comes, so it never holds them all as objects."""
     project_id = int(project["id"])
     rng = random.Random(project_id)
     callers = [f"+1{rng.randint(201, 989)}{rng.randint(2000000, 9999999)}" for _ in range(120)]
-    calls: list[dict[str, Any]] = []
     for index in range(count):
         agent = rng.choice(agents) if agents else None
         agent_id = agent["id"] if agent else None
@@ -689,7 +705,7 @@ def generate_call_logs(
         seconds = rng.randint(20, 900)
         topic = next((r["enum"] for r in results.values() if r["name"] == "Topic" and r["enum"]), "")
         when = now - timedelta(seconds=rng.randint(0, days * 86400 - 1))
-        calls.append(
+        yield (
             {
                 "id": project_id * 100_000 + index + 1,
                 "call_id": f"call_{rng.getrandbits(64):016x}",
@@ -708,5 +724,3 @@ def generate_call_logs(
                 "metrics": list(results.values()),
             }
         )
-    calls.sort(key=lambda call: (call["timestamp"], call["id"]), reverse=True)
-    return calls

@@ -44,14 +44,15 @@ import logging
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, NamedTuple, Protocol
 
 from reconciler.conditions import ALL_OPS, BINARY_FALSE, BINARY_TRUE, FIELD_OPS, comparison, in_words
-from reconciler.errors import PlanError, RequestRejected
+from reconciler.errors import PlanError, ReconcilerError, RequestRejected
 
 log = logging.getLogger("reconciler.impact")
 
@@ -59,9 +60,11 @@ log = logging.getLogger("reconciler.impact")
 # window of exactly 33, so the tool stays a day inside; a window still refused is split in two.
 MAX_WINDOW_DAYS = 32
 MIN_SPLIT_WINDOW = timedelta(days=1)  # a refused window is split down to this, then the refusal stands
-# The spec documents no maximum page_size for the call-logs lists; 100 is a page a server serves
-# whole (each call carries its transcript), and pages are streamed, so memory stays flat.
-CALL_LOGS_PAGE_SIZE = 100
+# The spec documents no maximum page_size for the call-logs lists, so the tool asks for 500: a DRF
+# server with a lower max_page_size silently serves fewer (the pages are followed by `next`, so
+# nothing is lost), the emulator serves at most 500, and pages are streamed, one per thread in
+# flight, so memory stays flat. Pages of 100 made one project's preview 3x slower.
+CALL_LOGS_PAGE_SIZE = 500
 MAX_EXAMPLES = 5
 MAX_CHART_DAYS = 60  # the markdown chart shows at most this many (most recent) days
 
@@ -75,6 +78,11 @@ _UTC_DAY = re.compile(r"\d{4}-\d\d-\d\dT")
 
 def _number(value: Any) -> float | None:
     """A score as a float: true/false are 5/0; anything else (null, text, NaN, inf) is no number."""
+    kind = type(value)
+    if kind is float:  # the usual cases first: no isinstance, no conversion
+        return value if math.isfinite(value) else None
+    if kind is int and -(2**53) <= value <= 2**53:
+        return float(value)
     if value is True or value is False:
         return float(BINARY_TRUE if value else BINARY_FALSE)
     if isinstance(value, int | float):
@@ -111,6 +119,8 @@ def is_irrelevant(entry: Mapping[str, Any]) -> bool:
     """A ``metrics[]`` entry the product marked irrelevant: the metric's trigger did not fire
     (``extra.trigger_failed: true``), so it did not run on the call and its rule is skipped."""
     extra = entry.get("extra")
+    if extra is None:
+        return False  # most results: no need for the (slow) Mapping check
     return isinstance(extra, Mapping) and extra.get("trigger_failed") is True
 
 
@@ -266,10 +276,13 @@ def call_results(call: Mapping[str, Any], only: Iterable[int] | None = None) -> 
     if not isinstance(entries, list):
         return results
     for entry in entries:
-        if not isinstance(entry, Mapping) or is_irrelevant(entry):
-            continue  # an irrelevant result is as if the metric gave none: its rules are skipped
+        # JSON gives dicts: `type(...) is dict` spares the Mapping check (an ABC, slow) per result.
+        if type(entry) is not dict and not isinstance(entry, Mapping):
+            continue
         metric_id = entry.get("id")
-        if isinstance(metric_id, int) and (wanted is None or metric_id in wanted):
+        if not isinstance(metric_id, int) or (wanted is not None and metric_id not in wanted):
+            continue  # results no rule looks at are never converted
+        if not is_irrelevant(entry):  # an irrelevant result is as if the metric gave none
             results[metric_id] = MetricResult.from_api(entry)
     return results
 
@@ -563,6 +576,15 @@ class CallLogSource(Protocol):
     ) -> Iterator[dict[str, Any]]: ...
 
 
+@dataclass(frozen=True)
+class ImpactRequest:
+    """One project to preview: its live rubric and the rubric the file would make it."""
+
+    project_id: int
+    live_rubric: Mapping[str, Any] | CompiledRubric | None
+    desired_rubric: Mapping[str, Any] | CompiledRubric | None
+
+
 def compute_impact(
     client: CallLogSource,
     project_id: int,
@@ -582,52 +604,140 @@ def compute_impact(
     order (so the examples are the most recent flipped calls, and deterministic). A window the
     server still refuses (400) is split in two and each half fetched again, down to a day; only a
     refusal of a day-long window fails the run. Raises the client's ApiError if any window fails
-    (the windows not yet started are cancelled), and RubricFormatError before any request if a
+    (the windows not yet started are not fetched), and RubricFormatError before any request if a
     rubric is malformed.
     """
     if parallelism < 1:
         raise ValueError(f"parallelism must be at least 1, not {parallelism}")
-    live, desired = compile_rubric(live_rubric), compile_rubric(desired_rubric)
+    request = ImpactRequest(project_id, compile_rubric(live_rubric), compile_rubric(desired_rubric))
+    (result,) = compute_impacts(client, [request], since, until, parallelism, page_size=page_size)
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def compute_impacts(
+    client: CallLogSource,
+    requests: Sequence[ImpactRequest],
+    since: datetime,
+    until: datetime,
+    parallelism: int = 4,
+    *,
+    page_size: int = CALL_LOGS_PAGE_SIZE,
+) -> list[ImpactReport | ReconcilerError]:
+    """:func:`compute_impact` for many projects at once, one result per request, in their order.
+
+    Every window of every project is one task on a single pool of ``parallelism`` threads (the
+    projects in order, each project's newest window first), so no more than ``parallelism``
+    requests are ever in flight, whatever the number of projects, and each holds one page. A
+    project's failure (a rubric that does not compile, a window that fails) is returned in its
+    place, and its windows not yet started are not fetched; the other projects go on. Anything
+    else (a bug, Ctrl-C) stops every window after its current page and is raised.
+    """
+    if parallelism < 1:
+        raise ValueError(f"parallelism must be at least 1, not {parallelism}")
     windows = split_window(since, until)
     newest = windows[-1]
-    stop = threading.Event()
-
-    def one_window(start: datetime, end: datetime, closed: bool) -> ImpactReport:
-        """``closed``: the window includes its end (only the newest one does)."""
-
-        def calls() -> Iterator[dict[str, Any]]:
-            for call in client.iter_call_logs(project_id, start, end, page_size=page_size):
-                if stop.is_set():
-                    return  # another window failed: stop fetching after this page
-                if _in_window(call, start, end, closed):
-                    yield call
-
-        part = ImpactReport(project_id)
+    results: list[ImpactReport | ReconcilerError | None] = [None] * len(requests)
+    stops = [threading.Event() for _ in requests]
+    tasks: list[tuple[int, Callable[[], ImpactReport]]] = []
+    for index, request in enumerate(requests):
         try:
-            part.add_calls(calls(), live, desired)
-        except RequestRejected as refused:
-            if end - start <= MIN_SPLIT_WINDOW or stop.is_set():
-                raise
-            middle = start + (end - start) / 2
-            log.debug("window %s to %s refused (%s); splitting it", _iso(start), _iso(end), refused)
-            part = one_window(middle, end, closed)  # the newer half first: examples stay newest first
-            part.merge(one_window(start, middle, False))
-        return part
+            live, desired = compile_rubric(request.live_rubric), compile_rubric(request.desired_rubric)
+        except RubricFormatError as exc:
+            results[index] = exc
+            continue
+        for start, end in reversed(windows):
+            fetch = partial(
+                _window_report,
+                client,
+                request.project_id,
+                live,
+                desired,
+                start,
+                end,
+                closed=(start, end) == newest,
+                stop=stops[index],
+                page_size=page_size,
+            )
+            tasks.append((index, fetch))
+    parts: dict[int, list[ImpactReport]] = {}
+    if tasks:
+        workers = min(parallelism, len(tasks))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="impact")
+        try:
+            futures = [(index, pool.submit(_stopping, fetch, stops[index])) for index, fetch in tasks]
+            for index, future in futures:
+                try:
+                    part = future.result()
+                except ReconcilerError as exc:
+                    if results[index] is None:
+                        results[index] = exc  # the first failure of this project, newest window first
+                    continue
+                parts.setdefault(index, []).append(part)
+        except BaseException:
+            for stop in stops:
+                stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+    done: list[ImpactReport | ReconcilerError] = []
+    for index, request in enumerate(requests):
+        outcome = results[index]
+        if outcome is None:
+            outcome = ImpactReport(request.project_id, since=windows[0][0], until=windows[-1][1])
+            for part in parts.get(index, []):  # newest window first: the examples stay newest first
+                outcome.merge(part)
+        done.append(outcome)
+    return done
 
-    report = ImpactReport(project_id, since=windows[0][0], until=windows[-1][1])
-    pool = ThreadPoolExecutor(max_workers=min(parallelism, len(windows)), thread_name_prefix="impact")
+
+def _stopping(fetch: Callable[[], ImpactReport], stop: threading.Event) -> ImpactReport:
+    """Run one window's task; a failure stops the project's other windows at once."""
     try:
-        futures: list[Future[ImpactReport]] = [
-            pool.submit(one_window, start, end, (start, end) == newest) for start, end in reversed(windows)
-        ]
-        for future in futures:
-            report.merge(future.result())
+        return fetch()
     except BaseException:
         stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
         raise
-    pool.shutdown(wait=True)
-    return report
+
+
+def _window_report(
+    client: CallLogSource,
+    project_id: int,
+    live: CompiledRubric,
+    desired: CompiledRubric,
+    start: datetime,
+    end: datetime,
+    *,
+    closed: bool,
+    stop: threading.Event,
+    page_size: int,
+) -> ImpactReport:
+    """One window's calls through both rubrics. ``closed``: the window includes its end (only the
+    newest one does). Nothing is fetched once ``stop`` is set (another window of the project
+    failed); a window the server refuses (400) is split in two and each half fetched, down to a day."""
+    part = ImpactReport(project_id)
+    if stop.is_set():
+        return part
+
+    def calls() -> Iterator[dict[str, Any]]:
+        for call in client.iter_call_logs(project_id, start, end, page_size=page_size):
+            if stop.is_set():
+                return  # another window failed: stop fetching after this page
+            if _in_window(call, start, end, closed):
+                yield call
+
+    try:
+        part.add_calls(calls(), live, desired)
+    except RequestRejected as refused:
+        if end - start <= MIN_SPLIT_WINDOW or stop.is_set():
+            raise
+        middle = start + (end - start) / 2
+        log.debug("window %s to %s refused (%s); splitting it", _iso(start), _iso(end), refused)
+        args = (client, project_id, live, desired)
+        part = _window_report(*args, middle, end, closed=closed, stop=stop, page_size=page_size)
+        part.merge(_window_report(*args, start, middle, closed=False, stop=stop, page_size=page_size))
+    return part
 
 
 __all__ = [
@@ -640,6 +750,7 @@ __all__ = [
     "CallRef",
     "CompiledRubric",
     "ImpactReport",
+    "ImpactRequest",
     "MetricFlips",
     "MetricResult",
     "RubricFormatError",
@@ -649,6 +760,7 @@ __all__ = [
     "call_results",
     "compile_rubric",
     "compute_impact",
+    "compute_impacts",
     "evaluate",
     "impact_of_calls",
     "is_irrelevant",

@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -167,6 +167,7 @@ class _Composer:
         self.parser = parser
         self.anchors: dict[str, yaml.Node] = {}
         self.nodes = 0
+        self.aliases = 0  # without any, no node is reached twice: the tree is its own expansion
 
     def single_node(self) -> yaml.Node | None:
         """The one document's root node, None for an empty stream (PyYAML's get_single_node)."""
@@ -201,6 +202,7 @@ class _Composer:
                     return node
                 continue
             if isinstance(event, yaml.AliasEvent):
+                self.aliases += 1
                 if event.anchor not in self.anchors:
                     raise yaml.composer.ComposerError(None, None, "found undefined alias", _mark(event))
                 node, opens = self.anchors[event.anchor], False
@@ -544,9 +546,15 @@ def _decode(file: str, raw: bytes) -> str:
 
 
 def _compose(file: str, text: str) -> yaml.Node | None:
+    return _compose_counted(file, text)[0]
+
+
+def _compose_counted(file: str, text: str) -> tuple[yaml.Node | None, bool]:
+    """The root node, and whether the document has aliases (``*name``)."""
     loader = _SafeLoader(text)
     try:
-        return _Composer(file, loader).single_node()
+        composer = _Composer(file, loader)
+        return composer.single_node(), composer.aliases > 0
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         if _SafeLoader is yaml.SafeLoader or mark is None or exc.problem != "exceeded maximum nesting depth":
@@ -572,7 +580,7 @@ def load_text(file: str, text: str) -> Document:
     if not text.strip() or all(not line.strip() or line.lstrip().startswith("#") for line in _lines(text)):
         raise InputError([Problem(Position(file, 1, 1), "the file is empty; expected at least `version: 1`")])
     try:
-        root = _compose(file, text)
+        root, aliased = _compose_counted(file, text)
     except _OverLimit as exc:
         raise InputError([exc.problem]) from None
     except yaml.MarkedYAMLError as exc:
@@ -598,7 +606,9 @@ def load_text(file: str, text: str) -> Document:
         raise InputError([Problem(Position(file, 1, 1), "the file is empty; expected at least `version: 1`")])
     builder = _Builder(file)
     try:
-        bomb = _first_too_large(root)
+        # Without aliases every node is built once: at most MAX_NODES (checked while composing),
+        # far below MAX_EXPANDED_VALUES, so the walk that counts expansions is needed only with them.
+        bomb = _first_too_large(root) if aliased or MAX_NODES > MAX_EXPANDED_VALUES else None
         if bomb is not None:
             raise _OverLimit(_position(file, bomb), _expands_too_much())
         builder.doc.data = builder.build(root, ())
@@ -609,6 +619,21 @@ def load_text(file: str, text: str) -> Document:
     # dict.fromkeys: a value reached through several aliases is reported once
     builder.doc.problems = [Problem(p.position, one_line(p.message)) for p in dict.fromkeys(builder.problems)]
     return builder.doc
+
+
+def _read_at_most(stream: BinaryIO, limit: int, *, hint: int) -> bytes:
+    """Up to ``limit`` bytes of ``stream``, in pieces of the file's size (``hint``, plus the byte that
+    shows it grew) or 64 KiB: one read of ``limit`` bytes allocated that much (10 MiB) for every file."""
+    parts: list[bytes] = []
+    left = limit
+    piece = max(hint + 1, 1 << 16)
+    while left > 0:
+        chunk = stream.read(min(piece, left))
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
 
 
 def load_file(path: str | Path) -> Document:
@@ -628,7 +653,7 @@ def load_file(path: str | Path) -> Document:
             )
         with p.open("rb") as stream:
             # Not read_bytes(): a pipe, /dev/zero or a file still growing has no size to check first.
-            raw = stream.read(MAX_FILE_BYTES + 1)
+            raw = _read_at_most(stream, MAX_FILE_BYTES + 1, hint=size)
         if len(raw) > MAX_FILE_BYTES:
             raise InputError(
                 [

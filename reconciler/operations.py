@@ -205,6 +205,7 @@ class ApplyOptions:
     # A project that moved since its plan was shown: plan it again from the fresh read and send
     # that (--auto-approve), instead of refusing it (a plan a person approved, a saved plan).
     replan: bool = False
+    parallelism: int = 1  # projects written at the same time, each in its own order
 
 
 class ApplyListener:
@@ -364,35 +365,29 @@ def with_impact(
     parallelism: int = 8,
 ) -> PlanRun:
     """Replay the window's calls under the live and the planned rubric of each project the run
-    changes the rubric of; a project whose calls cannot be read becomes a failure."""
+    changes the rubric of: every project's windows at once, at most ``parallelism`` requests in
+    flight; a project whose calls cannot be read becomes a failure."""
     from datetime import UTC
     from datetime import datetime as _datetime
 
-    from reconciler.errors import ReconcilerError
-    from reconciler.impact import compute_impact, parse_since
+    from reconciler.impact import ImpactReport, ImpactRequest, compute_impacts, parse_since
 
     end = until or _datetime.now(UTC)
     start = end - parse_since(since)
+    changed = [p for p in run.plan.projects if "rubric_config" in p.patch]
+    requests = [
+        ImpactRequest(p.project_id, p.previous.get("rubric_config") or {}, p.patch["rubric_config"])
+        for p in changed
+    ]
     reports: list[ImpactReport] = []
     failures: list[Failure] = []
-    for project in run.plan.projects:
-        if "rubric_config" not in project.patch:
-            continue
-        live = project.previous.get("rubric_config") or {}
-        try:
-            reports.append(
-                compute_impact(
-                    client,
-                    project.project_id,
-                    live,
-                    project.patch["rubric_config"],
-                    start,
-                    end,
-                    parallelism=min(4, parallelism),
-                )
-            )
-        except ReconcilerError as exc:
-            failures.append(Failure(project.file, f"rubric impact: {exc}"))
+    for project, result in zip(
+        changed, compute_impacts(client, requests, start, end, parallelism), strict=True
+    ):
+        if isinstance(result, ImpactReport):
+            reports.append(result)
+        else:
+            failures.append(Failure(project.file, f"rubric impact: {result}"))
     return replace(run, impact=tuple(reports), failures=(*run.failures, *failures))
 
 
@@ -508,7 +503,8 @@ def read_plan_file(path: str) -> SavedPlanView:
     """A plan saved with `plan --out`, read offline (no client): refused when it is not one, or was
     edited after it was written (as apply refuses it)."""
     from reconciler.errors import PlanError
-    from reconciler.saved import looks_like_saved_plan, read_saved_plan
+    from reconciler.saved import read_saved_plan
+    from reconciler.saved_kind import looks_like_saved_plan
 
     if not looks_like_saved_plan(path):
         raise PlanError(
@@ -589,15 +585,19 @@ def apply(
     listener: ApplyListener | None = None,
 ) -> ApplyReport:
     """Guards, confirmation, then per project with changes: a fresh read, the journal entry, ONE
-    PATCH, and the read-back that verifies it.
+    PATCH, and the read-back that verifies it; up to ``options.parallelism`` projects at once,
+    each in that order.
 
     A project that moved since its plan was made is refused (nothing sent) unless
     ``options.replan``; then it is planned again from the fresh read and that plan is sent. An
     interruption (Ctrl-C, SIGTERM) during the writes is caught: the report says what became of
-    every project and which signal it was, and the caller decides how to exit.
+    every project and which signal it was, and the caller decides how to exit. It closes a gate
+    first, so a project reported as not changed sends nothing afterwards, and the writes still in
+    flight are not waited for (their threads are not joined).
     """
-    from reconciler.apply import Attempt, check_guards, write_project
+    from reconciler.apply import Attempt, Gate, Stopped, check_guards, write_project
     from reconciler.errors import ApplyError, ReconcilerError
+    from reconciler.parallel import in_parallel
 
     tell = listener or ApplyListener()
     base_url = options.base_url if options.base_url is not None else client.base_url
@@ -634,65 +634,87 @@ def apply(
             results[index] = _result(items[index][0], "not_changed", "apply cancelled; nothing was sent.")
         return report("cancelled")
     tell.writing(len(ready))
-    attempts = {index: Attempt(items[index][0].project_id) for index in ready}
-    try:
-        for index in ready:
-            project_plan, secret_values, replan = items[index]
-            attempt = attempts[index]
-            try:
-                outcome = write_project(
-                    project_plan,
-                    client,
-                    secret_values=secret_values,
-                    journal_dir=options.journal_dir,
-                    base_url=base_url,
-                    allow_delete=options.allow_delete,
-                    force=options.force,
-                    replan=replan if options.replan else None,
-                    on_replan=tell.replanned,
-                    attempt=attempt,
-                )
-            except ReconcilerError as exc:
-                attempt.stage = "done"
-                # An ApplyError says what became of the project; any other error (the PATCH refused
-                # with a 4xx, or never sent) left it unchanged.
-                group = (
-                    _ERROR_OUTCOMES.get(exc.outcome, "not_changed")
-                    if isinstance(exc, ApplyError)
-                    else "not_changed"
-                )
-                result = _result(attempt.plan or project_plan, group, str(exc), attempt.journal_entry)
+    gate = Gate()  # its lock also keeps what the listener is told of one project together
+    attempts = {index: Attempt(items[index][0].project_id, gate=gate) for index in ready}
+
+    def replanned(plan_: ProjectPlan, moved: Sequence[str]) -> None:
+        with gate.lock:
+            if not gate.closed:
+                tell.replanned(plan_, moved)
+
+    def write_one(index: int) -> None:
+        project_plan, secret_values, replan = items[index]
+        attempt = attempts[index]
+        try:
+            outcome = write_project(
+                project_plan,
+                client,
+                secret_values=secret_values,
+                journal_dir=options.journal_dir,
+                base_url=base_url,
+                allow_delete=options.allow_delete,
+                force=options.force,
+                replan=replan if options.replan else None,
+                on_replan=replanned,
+                attempt=attempt,
+            )
+        except Stopped:
+            return  # interrupted before it sent anything: reported below as NOT changed
+        except ReconcilerError as exc:
+            # An ApplyError says what became of the project; any other error (the PATCH refused
+            # with a 4xx, or never sent) left it unchanged.
+            group = (
+                _ERROR_OUTCOMES.get(exc.outcome, "not_changed")
+                if isinstance(exc, ApplyError)
+                else "not_changed"
+            )
+            result = _result(attempt.plan or project_plan, group, str(exc), attempt.journal_entry)
+        else:
+            sent = attempt.plan or project_plan
+            if outcome.status == "unchanged":
+                result = _result(sent, "now_matching", f"{outcome.detail}; nothing to send.")
+            elif sent.metric_changes:  # writes of their own (kinds/metrics.py), told one by one
+                message = f"verified: {outcome.detail}."
+                result = _result(sent, "changed", message, attempt.journal_entry)
             else:
-                attempt.stage = "done"
-                sent = attempt.plan or project_plan
-                if outcome.status == "unchanged":
-                    result = _result(sent, "now_matching", f"{outcome.detail}; nothing to send.")
-                elif sent.metric_changes:  # writes of their own (kinds/metrics.py), told one by one
-                    message = f"verified: {outcome.detail}."
-                    result = _result(sent, "changed", message, attempt.journal_entry)
-                else:
-                    detail = f" {outcome.detail}" if outcome.detail else ""
-                    message = f"applied {_fields(len(sent.patch))} in one PATCH; verified.{detail}"
-                    result = _result(sent, "changed", message, attempt.journal_entry)
+                detail = f" {outcome.detail}" if outcome.detail else ""
+                message = f"applied {_fields(len(sent.patch))} in one PATCH; verified.{detail}"
+                result = _result(sent, "changed", message, attempt.journal_entry)
+        with gate.lock:
+            if gate.closed:
+                return  # interrupted meanwhile: reported below by where it stood then
+            attempt.stage = "done"
             results[index] = result
             tell.finished(result)
+
+    signal: Signal | None = None
+    try:
+        in_parallel(write_one, ready, options.parallelism)
     except KeyboardInterrupt as exc:
-        for index in ready:
-            if results[index] is not None:
-                continue
-            attempt = attempts[index]
-            project_plan = attempt.plan or items[index][0]
-            if attempt.stage in _INTERRUPTED:
-                outcome_, message = _INTERRUPTED[attempt.stage]
-                results[index] = _result(project_plan, outcome_, message, attempt.journal_entry)
-            elif attempt.stage == "done":  # finished, interrupted before it was reported
-                done_outcome: Outcome = "changed" if attempt.journal_entry else "now_matching"
-                results[index] = _result(project_plan, done_outcome, "done", attempt.journal_entry)
-            else:
-                message = "interrupted before anything was sent; NOT changed"
-                results[index] = _result(project_plan, "not_changed", message, attempt.journal_entry)
-        return report("applied", "SIGTERM" if isinstance(exc, Terminated) else "SIGINT")
-    return report("applied")
+        signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
+    with gate.lock:  # from here on no project starts its fresh read, journal entry or PATCH
+        gate.closed = True
+        stood = {
+            index: (attempts[index].stage, attempts[index].journal_entry, attempts[index].plan)
+            for index in ready
+        }
+    if signal is None:
+        return report("applied")
+    for index in ready:
+        if results[index] is not None:
+            continue
+        stage, journal_entry, attempted = stood[index]
+        project_plan = attempted or items[index][0]
+        if stage in _INTERRUPTED:
+            outcome_, message = _INTERRUPTED[stage]
+            results[index] = _result(project_plan, outcome_, message, journal_entry)
+        elif stage == "done":  # finished, interrupted before it was reported
+            done_outcome: Outcome = "changed" if journal_entry else "now_matching"
+            results[index] = _result(project_plan, done_outcome, "done", journal_entry)
+        else:
+            message = "interrupted before anything was sent; NOT changed"
+            results[index] = _result(project_plan, "not_changed", message, journal_entry)
+    return report("applied", signal)
 
 
 def _result(

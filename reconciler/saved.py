@@ -34,8 +34,8 @@ from reconciler.diff import diff_project, unconverged
 from reconciler.errors import PlanError
 from reconciler.kinds import Edited, kinds
 from reconciler.model import DesiredProject, Secret, SecretRef
+from reconciler.saved_kind import KIND
 
-KIND = "cekura-reconciler/saved-plan"
 # 2: a secret change names its reference; the PATCH is rebuilt from the changes.
 # 3: every field of the plan, from its dataclass (the baseline and metric names included).
 SAVED_FORMAT_VERSION = 3
@@ -222,16 +222,6 @@ def write_saved_plan(path: str, plans: Sequence[ProjectPlan], *, base_url: str, 
     }
     document = {**body, "checksum": _checksum(body)}
     write_private(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-
-
-def looks_like_saved_plan(path: str) -> bool:
-    """True for a file that starts like a saved plan (cheap: reads the first bytes only)."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
-    except OSError:
-        return False
-    return head.lstrip().startswith(b"{") and KIND.encode() in head
 
 
 def read_saved_plan(path: str) -> SavedPlan:

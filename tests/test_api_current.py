@@ -131,7 +131,17 @@ def test_next_links_naming_another_host_are_followed_on_the_base_url(
 ) -> None:
     """A proxy in front of the API writes its backend's address into ``next``; the tool reads the
     page from the configured base URL (where the emulator records it) and never from that host."""
+    from reconciler.emulator_seed import iter_generated_calls
+
+    state = live_clock.state
+    agents = [a for a in state.agents if a.get("project") == 123]
+    metrics = [m for m in state.metrics if m.get("project") == 123 or m["id"] == 9101]
+    # More calls than one page of 500 holds, so that the call logs have a second page too.
+    state.set_call_logs(
+        123, iter_generated_calls(state.project(123), metrics, agents, now=state.now, count=1200)
+    )
     expected = impact(live_clock, tmp_path)
+    assert expected["calls"] == 1200
     live_clock.state.link_base = "http://cekura-backend.internal:8000"
     live_clock.state.clear_requests()
     assert impact(live_clock, tmp_path) == expected

@@ -249,8 +249,10 @@ def _two_projects(tmp_path: Path) -> list[str]:
 def _interrupt_during_the_first_patch(
     cli: Cli, emulator: RunningEmulator, tmp_path: Path, signum: int
 ) -> tuple[int, str, str]:
+    """One project at a time (--parallelism 1): the second has not started when the first's PATCH
+    hangs. (With more, the projects are written in parallel: see the next tests.)"""
     emulator.state.add_fault(Fault(kind="latency", method="PATCH", seconds=8))
-    proc = _start(cli, "apply", "--auto-approve", *_two_projects(tmp_path))
+    proc = _start(cli, "apply", "--auto-approve", "--parallelism", "1", *_two_projects(tmp_path))
     _wait_for(lambda: len(emulator.state.patches()) == 1)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
@@ -278,6 +280,35 @@ def test_sigterm_during_a_patch_reports_like_ctrl_c_and_exits_143(
     assert "Terminated (SIGTERM) during apply" in err
     assert "outcome UNKNOWN: project 123" in out
     assert "NOT changed: project 124" in out
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_during_parallel_patches_reports_each_and_starts_no_other(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    """--parallelism 2, three projects: the PATCHes of 123 and 124 hang, 125 waits for a thread.
+    Ctrl-C: both hanging ones are UNKNOWN with their journal entries, 125 is NOT changed, and no
+    PATCH of 125 is sent after the interruption (the process does not wait for the hanging ones)."""
+    emulator.state.add_fault(Fault(kind="latency", method="PATCH", seconds=20, times=0))
+    third = tmp_path / "c.yaml"
+    third.write_text("version: 1\nproject: 125\nsettings:\n  sample_rate: 0.7\n")
+    files = [*_two_projects(tmp_path), str(third)]
+    proc = _start(cli, "apply", "--auto-approve", "--parallelism", "2", *files)
+    _wait_for(lambda: len(emulator.state.patches()) == 2)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)  # not the 20 s the PATCHes take
+    assert proc.returncode == 130, out + err
+    assert "Interrupted during apply" in err
+    assert "outcome UNKNOWN: project 123, project 124" in out
+    assert "NOT changed: project 125" in out
+    entries = sorted((tmp_path / "journal").glob("*.json"))
+    assert len(entries) == 2
+    for entry in entries:
+        assert str(entry) in out
+    assert sorted(r.path for r in emulator.state.patches()) == [
+        "/user/v1/projects/123/",
+        "/user/v1/projects/124/",
+    ]
     assert "Traceback" not in err
 
 

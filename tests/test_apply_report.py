@@ -172,8 +172,21 @@ def test_sigterm_during_apply_json_still_writes_the_report(
         _file(tmp_path, "a.yaml", 123, "settings:\n  sample_rate: 0.9\n"),
         _file(tmp_path, "b.yaml", 124, "settings:\n  sample_rate: 0.8\n"),
     ]
+    # One project at a time: 124 has not started when 123's PATCH hangs (test_apply_races.py has
+    # the same interruption with projects written in parallel).
     proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", "--auto-approve", "--format", "json", *files],
+        [
+            sys.executable,
+            "-m",
+            "reconciler",
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            "1",
+            "--format",
+            "json",
+            *files,
+        ],
         cwd=ROOT,
         env=cli.env,
         stdin=subprocess.DEVNULL,

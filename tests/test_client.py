@@ -555,3 +555,30 @@ def test_list_projects_accepts_a_bare_array_and_follows_pages(paginated: bool) -
     assert [p["id"] for p in client.list_projects()] == [123, 124]
     assert all(url.startswith(f"{BASE}/user/v1/projects/") for url in seen)
     assert len(seen) == (2 if paginated else 1)
+
+
+def test_answers_are_freed_when_read_not_left_to_the_cycle_collector() -> None:
+    """httpx leaves a response in a reference cycle with its stream; the CLI runs the cycle collector
+    rarely, so every answer (a page of 500 calls among them) waited for it. Read answers are freed
+    as soon as they are done with, whether framed by Content-Length or not."""
+    import gc
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/1/"):
+            return httpx.Response(200, json={"id": 1})  # Content-Length
+        return httpx.Response(200, content=iter([b'{"id": ', b"2}"]))  # no length: read in pieces
+
+    client, _ = make(handler)
+    client.get_project(1)
+    client.get_project(2)  # warm-up: imports, pools
+    gc.collect()
+    gc.disable()
+    try:
+        before = sum(isinstance(o, httpx.Response) for o in gc.get_objects())
+        for _ in range(10):
+            assert client.get_project(1) == {"id": 1}
+            assert client.get_project(2) == {"id": 2}
+        left = sum(isinstance(o, httpx.Response) for o in gc.get_objects()) - before
+    finally:
+        gc.enable()
+    assert left == 0

@@ -663,6 +663,87 @@ def test_a_bad_page_size_falls_back_or_is_rejected(client: httpx.Client, size: s
     assert count == len(calls) == 300
 
 
+def test_set_call_logs_serves_a_snapshot_newest_first_with_both_window_ends(
+    emu: RunningEmulator, client: httpx.Client
+) -> None:
+    """Calls given with set_call_logs are held as given then (serialized once, not the caller's
+    objects), newest first (ties: the higher id first), and a window includes both of its ends."""
+    days = (3, 28, 10, 10, 1, 27)
+    calls: list[dict[str, Any]] = [
+        {"id": n, "timestamp": f"2026-11-{day:02d}T12:00:00Z", "metrics": [{"id": 5512, "score": n}]}
+        for n, day in enumerate(days, start=1)
+    ]
+    emu.state.set_call_logs(123, calls)
+    calls[0]["metrics"][0]["score"] = 99  # edits of the caller's objects afterwards are not seen
+    calls.append({"id": 7, "timestamp": "2026-11-15T12:00:00Z", "metrics": []})
+    window = {
+        "project_id": "123",
+        "timestamp_from": "2026-11-03T12:00:00Z",
+        "timestamp_to": "2026-11-27T12:00:00Z",
+        "page_size": "2",
+    }
+    count, got = all_calls(client, window)
+    assert count == 4
+    assert [c["id"] for c in got] == [6, 4, 3, 1]
+    assert got[-1] == {"id": 1, "timestamp": "2026-11-03T12:00:00Z", "metrics": [{"id": 5512, "score": 1}]}
+    with pytest.raises(ValueError, match="timestamp"):
+        emu.state.set_call_logs(123, [{"id": 1, "timestamp": "yesterday"}])
+
+
+def test_many_clients_queue_while_the_emulator_is_busy() -> None:
+    """At --parallelism 64 connections arrive faster than one thread accepts them; the kernel must
+    queue them all. With socketserver's listen backlog of 5, the rest waited for SYN retries (1 s,
+    3 s, 7 s...) or failed. The server here listens but accepts nothing, so none is ever taken off
+    the queue: without room for all of them, some never connect however long we wait."""
+    import select
+    import socket
+
+    from reconciler.emulator import _Server
+
+    server = _Server(0, EmulatorState(api_key=KEY))
+    host, port = server.server_address[:2]
+    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(100)]
+    try:
+        for sock in sockets:
+            sock.setblocking(False)
+            sock.connect_ex((str(host), int(port)))
+        connected: set[socket.socket] = set()
+        deadline = time.monotonic() + 3
+        while len(connected) < len(sockets) and time.monotonic() < deadline:
+            _, writable, _ = select.select([], [s for s in sockets if s not in connected], [], 0.1)
+            connected.update(s for s in writable if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0)
+        assert len(connected) == len(sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+        server.server_close()
+
+
+def test_metric_lists_follow_creates_and_deletes(emu: RunningEmulator, client: httpx.Client) -> None:
+    """The metrics are indexed by project and agent; every list answers what a scan would."""
+    v2 = "/test_framework/v2/metrics/"
+    made = client.post(v2, json={"project": 124, "name": "Polite", "eval_type": "binary"}).json()
+    scoped = client.post(v2, json={"agent": 301, "name": "Greets", "eval_type": "binary"}).json()
+    assert client.delete(f"{v2}{made['id']}/").status_code == 204
+    again = client.post(v2, json={"project": 124, "name": "Kind", "eval_type": "binary"}).json()
+    everything = emu.state.metrics
+    for params in ({"project_id": "124"}, {"project_id": "123"}, {"agent_id": "301"}, {}):
+        answer = [m["id"] for m in client.get(v2, params=params).json()]
+        scan = [
+            m["id"]
+            for m in everything
+            if ("project_id" not in params or m.get("project") == int(params["project_id"]))
+            and ("agent_id" not in params or int(params["agent_id"]) in (m.get("agents") or []))
+        ]
+        assert answer == scan
+    assert again["id"] in [m["id"] for m in client.get(v2, params={"project_id": "124"}).json()]
+    assert made["id"] not in [m["id"] for m in everything]
+    # An agent-scoped metric belongs to its agent's project: a rubric rule of project 123 may name it.
+    rules = rubric(rule(scoped["id"], "score", "eq", True))
+    assert client.patch(P123, json={"rubric_config": rules}).status_code == 200
+    assert client.patch(P124, json={"rubric_config": rules}).status_code == 400
+
+
 # -- the request log --------------------------------------------------------------------------
 
 

@@ -25,12 +25,14 @@ from reconciler.impact import (
     PASS,
     CompiledRubric,
     ImpactReport,
+    ImpactRequest,
     MetricResult,
     RubricFormatError,
     Verdict,
     call_results,
     compile_rubric,
     compute_impact,
+    compute_impacts,
     evaluate,
     impact_of_calls,
     parse_since,
@@ -709,6 +711,77 @@ def test_compute_impact_raises_the_first_failure_and_checks_its_arguments() -> N
         compute_impact(source, 3, None, None, T0, T0 + timedelta(days=1), parallelism=0)
     with pytest.raises(RubricFormatError):
         compute_impact(source, 3, {"rules": "x"}, None, T0, T0 + timedelta(days=1))
+
+
+class ProjectSource(FakeSource):
+    """A FakeSource that fails every window of project ``failing``, and holds each window until
+    ``together`` windows are being fetched at the same time (a barrier: never met, it breaks)."""
+
+    def __init__(self, calls: list[dict[str, Any]], *, failing: int | None = None, together: int = 0) -> None:
+        super().__init__(calls)
+        self.failing = failing
+        self.barrier = threading.Barrier(together) if together else None
+        self.asked: list[int] = []  # the project of every window asked for
+
+    def iter_call_logs(
+        self, project_id: int, start: datetime, end: datetime, *, page_size: int = 100
+    ) -> Iterator[dict[str, Any]]:
+        with self.lock:
+            self.asked.append(project_id)
+        if self.barrier is not None:
+            self.barrier.wait(timeout=30)
+        if project_id == self.failing:
+            raise ServerError(f"boom for project {project_id}")
+        yield from super().iter_call_logs(project_id, start, end, page_size=page_size)
+
+
+def _day_calls(days: int) -> list[dict[str, Any]]:
+    moments = [T0 + timedelta(hours=12 + 24 * i) for i in range(days)]
+    return [
+        {"id": i, "timestamp": stamp(m), "metrics": [{"id": 1, "score": 4 + i % 2}]}
+        for i, m in enumerate(sorted(moments, reverse=True))
+    ]
+
+
+def test_compute_impacts_fetches_every_window_of_every_project_at_once() -> None:
+    """Three projects of two windows each, parallelism 6: all six windows are in flight together
+    (one pool for every project's windows, not one project after the other), and each project's
+    report is the one compute_impact makes alone."""
+    until = T0 + timedelta(days=60)
+    calls = _day_calls(60)
+    live, desired = rubric(rule(1, cond("score", "gte", 4))), rubric(rule(1, cond("score", "gte", 5)))
+    requests = [ImpactRequest(pid, live, desired) for pid in (7, 8, 9)]
+    source = ProjectSource(calls, together=6)
+    results = compute_impacts(source, requests, T0, until, parallelism=6)
+    assert source.most_active == 6
+    alone = compute_impact(FakeSource(calls), 7, live, desired, T0, until).to_json()
+    for pid, result in zip((7, 8, 9), results, strict=True):
+        assert isinstance(result, ImpactReport)
+        assert result.to_json() == {**alone, "project_id": pid}
+
+
+def test_compute_impacts_returns_a_projects_failure_in_its_place_and_bounds_the_threads() -> None:
+    until = T0 + timedelta(days=100)
+    calls = _day_calls(100)
+    live, desired = rubric(rule(1, cond("score", "gte", 4))), rubric(rule(1, cond("score", "gte", 5)))
+    requests = [
+        ImpactRequest(1, live, desired),
+        ImpactRequest(2, live, desired),
+        ImpactRequest(3, {"rules": "x"}, desired),  # does not compile: no request for it
+        ImpactRequest(4, live, desired),
+    ]
+    source = ProjectSource(calls, failing=2)
+    first, second, third, fourth = compute_impacts(source, requests, T0, until, parallelism=2)
+    assert isinstance(second, ServerError) and "project 2" in str(second)
+    assert isinstance(third, RubricFormatError)
+    assert isinstance(first, ImpactReport) and isinstance(fourth, ImpactReport)
+    assert first.calls == fourth.calls == 100
+    assert source.most_active <= 2
+    # Project 2: its first window failed, at most one more had started meanwhile; its other
+    # windows were never asked for. The other projects were fetched whole.
+    assert 1 <= source.asked.count(2) <= 2
+    assert source.asked.count(1) == source.asked.count(4) == 4
+    assert 3 not in source.asked
 
 
 # -- end to end, against the emulator --------------------------------------------------------------

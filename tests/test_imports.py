@@ -68,3 +68,35 @@ def test_an_invalid_file_is_still_checked_by_jsonschema(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args", [("export", "--help"), ("pull", "--help")], ids=" ".join)
 def test_the_round_trip_editor_is_imported_only_when_pull_edits(args: tuple[str, ...]) -> None:
     assert ROUND_TRIP_EDITOR not in imported(*args)
+
+
+def imported_modules(*args: str, env: dict[str, str]) -> set[str]:
+    """Every module imported by `python -m reconciler ARGS` (full dotted names), from -X importtime."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "reconciler", *args],
+        cwd=ROOT,
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "NO_COLOR": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    return {line.rsplit("|", 1)[1].strip() for line in lines[1:]}
+
+
+def test_plan_imports_neither_the_impact_nor_the_saved_plan_module(tmp_path: Path) -> None:
+    """A plain `plan` (the most common command, often run for hundreds of files) pays for neither
+    `--impact` nor saved plans; `plan --impact` does import the impact module."""
+    from reconciler.emulator import EmulatorState, start
+
+    project = tmp_path / "project.yaml"
+    project.write_text("version: 1\nproject: 124\nsettings:\n  sample_rate: 0.5\n", encoding="utf-8")
+    with start(EmulatorState(api_key="k")) as emu:
+        env = {"CEKURA_BASE_URL": emu.base_url, "CEKURA_API_KEY": "k"}
+        plain = imported_modules("plan", str(project), env=env)
+        with_impact = imported_modules("plan", "--impact", str(project), env=env)
+    assert "reconciler.reconcile" in plain
+    assert not plain & {"reconciler.impact", "reconciler.saved"}
+    assert "reconciler.impact" in with_impact
