@@ -65,8 +65,10 @@ BIG_RULES, SMALL_RULES = 5_000, 500
 BIG_PROJECT, SMALL_PROJECT = 300_000, 300_001
 METRIC_BASE = {BIG_PROJECT: 3_000_000, SMALL_PROJECT: 3_100_000}
 HEAVY = ("httpx", "httpcore", "anyio", "deepdiff", "jsonschema", "referencing", "rpds", "attrs")
-SECTIONS = ("imports", "validate", "plan", "fleet", "rubric", "linear", "impact", "suite")
+SECTIONS = ("imports", "validate", "plan", "fleet", "rubric", "linear", "impact", "metrics", "suite")
 VALIDATE_GOAL = 0.7  # validate's wall time / check-jsonschema's, with no hand-written validator
+METRICS_SIZE = 200  # metric definitions of one project (issue 15: read with two requests at most)
+METRICS_CHANGED = 20
 
 # What was changed to reach the goals; the before/after figures were measured on the machine named
 # in RESULTS.md, with this script, before and after each change.
@@ -629,6 +631,86 @@ def plan_phases(args: list[str], env: dict[str, str], runs: int) -> list[tuple[s
                 label, seconds = line.rsplit("\t", 1)
                 found.setdefault(label, []).append(float(seconds))
     return [(label, statistics.median(times)) for label, times in found.items()]
+
+
+def metrics_seed() -> dict[str, Any]:
+    """The default seed plus 200 metrics of project 123 (ids 300000...), each with a prompt of a
+    few lines."""
+    seed = base_seed()
+    for index in range(METRICS_SIZE):
+        seed["metrics"].append(
+            {
+                "id": 300_000 + index,
+                "project": 123,
+                "slug": f"bench_metric_{index:03d}",
+                "name": f"Bench metric {index:03d}",
+                "description": f"Bench metric number {index}.",
+                "prompt": f"Line one of metric {index}.\nLine two.\nAnswer TRUE or FALSE.\n",
+                "eval_type": "binary",
+            }
+        )
+    return seed
+
+
+def metrics_file() -> str:
+    """A file defining the 200 metrics (description and prompt each), 20 with a new description."""
+    lines = ["version: 1", "project: 123", "metrics:", "  definitions:"]
+    for index in range(METRICS_SIZE):
+        changed = " (changed)" if index < METRICS_CHANGED else ""
+        lines += [
+            f"    - slug: bench_metric_{index:03d}",
+            f'      description: "Bench metric number {index}.{changed}"',
+            "      prompt: |",
+            f"        Line one of metric {index}.",
+            "        Line two.",
+            "        Answer TRUE or FALSE.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def section_metrics(report: Report, runs: int) -> None:
+    print(
+        f"plan of one project with {METRICS_SIZE} metric definitions ({runs} interleaved runs each):",
+        flush=True,
+    )
+    work = WORK / "metrics"
+    seed = metrics_seed()
+    seed_file = write(work / "seed.json", json.dumps(seed))
+    project = write(work / f"metrics-{METRICS_SIZE}.yaml", metrics_file())
+    with emulator(seed, 0.0) as fast, emulator(seed, LATENCY) as slow:
+        cases = [
+            Case(
+                f"metrics L={lat * 1000:g}",
+                cli("plan", rel(project)),
+                rel(project),
+                env=api_env(emu.base_url),
+            )
+            for lat, emu in ((0.0, fast), (LATENCY, slow))
+        ]
+        slow.state.clear_requests()
+        cases[1].samples.append(run_once(cases[1]))
+        counts = count_requests(slow.state.requests)
+        listed = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        expected = (
+            counts["GET metrics list"] <= 2 and counts["GET project"] == 1 and sum(counts.values()) <= 3
+        )
+        report.counts.append(
+            (
+                f"`plan` of one project with {METRICS_SIZE} metric definitions ({METRICS_CHANGED} changed; "
+                "two requests at most for reading the metrics)",
+                listed,
+                verdict(expected),
+            )
+        )
+        interleaved(cases, runs)
+    for lat, case in zip((0.0, LATENCY), cases, strict=True):
+        command = f"{emulator_command(seed_file, lat)} {api_prefix()}{PY} -m reconciler plan {rel(project)}"
+        report.add(
+            f"`plan` of one project with {METRICS_SIZE} metric definitions ({METRICS_CHANGED} changed), "
+            f"latency {lat * 1000:g} ms",
+            f"{timing(case)}; CPU {ms(case.cpu)}; peak RSS {case.max_rss_mb:.1f} MB",
+            command,
+        )
 
 
 def section_fleet(report: Report, runs: int) -> None:
@@ -1573,7 +1655,7 @@ def write_results(
         out += ["", "## Requests (from the emulator's request log)", ""]
         out += [
             "Expected: one GET of the project per file, plus one metrics list when the file manages the "
-            "rubric (apply adds one PATCH and one verifying GET per changed project; "
+            "rubric or defines metrics (apply adds one PATCH and one verifying GET per changed project; "
             "`tests/test_e2e.py::test_request_counts` checks those).",
             "",
             "| run | requests | as expected |",
@@ -1631,6 +1713,7 @@ def main() -> int:
         "rubric": 2 if args.quick else 5,
         "linear": 2 if args.quick else 5,
         "impact": 2 if args.quick else 4,
+        "metrics": 3 if args.quick else 10,
         "suite": 1,
         "scale-apply": 2 if args.quick else 4,
         "scale-impact": 2 if args.quick else 3,
@@ -1651,6 +1734,7 @@ def main() -> int:
         "rubric": section_rubric,
         "linear": section_linear,
         "impact": section_impact,
+        "metrics": section_metrics,
         "suite": section_suite,
     }
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:

@@ -32,6 +32,7 @@ from reconciler.errors import (
 )
 from reconciler.journal import write_entry
 from reconciler.kinds import kinds, write_order
+from reconciler.kinds.metrics import journal_metrics
 from reconciler.model import Secret, SecretRef
 
 Status = Literal["unchanged", "changed"]
@@ -115,7 +116,7 @@ def write_project(
     for _ in range(MAX_REPLANS + 1):
         attempt.enter("reading")
         try:
-            live = client.get_project(plan.project_id)
+            live = read_watched(client, plan)
         except ApiError as exc:
             raise ApplyError(
                 f"project {plan.project_id}: cannot read it again before the PATCH ({exc}); nothing was sent"
@@ -142,7 +143,9 @@ def write_project(
         )
     attempt.enter("journal")
     previous = {k: live[k] for k in plan.patch if k in live and k not in plan.managed_secrets}
-    attempt.journal_entry = write_entry(journal_dir, plan, base_url=base_url, previous=previous)
+    attempt.journal_entry = write_entry(
+        journal_dir, plan, base_url=base_url, previous=previous, metrics=journal_metrics(plan, live)
+    )
     attempt.enter("sending")
     on_answer = lambda: setattr(attempt, "stage", "verifying")  # noqa: E731
     if any(r.kind != "project" for r in write_order(plan)):
@@ -151,6 +154,15 @@ def write_project(
         outcome = apply_plan(plan, client, secret_values=secret_values, on_answer=on_answer)
     attempt.stage = "done"
     return outcome
+
+
+def read_watched(client: CekuraClient, plan: ProjectPlan) -> dict[str, Any]:
+    """The project as a GET answers it, with what the kinds ``plan`` manages read beside it (the
+    project's metrics): everything ``plan``'s fingerprint and baseline watch, read now."""
+    live = dict(client.get_project(plan.project_id))
+    for kind in kinds():
+        live.update(kind.read_fresh(client, plan))
+    return live
 
 
 def with_created_ids(plan: ProjectPlan, created: Mapping[int, int]) -> ProjectPlan:
@@ -374,3 +386,28 @@ def _deleted(plan: ProjectPlan, error: ApiError) -> bool:
 
 def live_fingerprint(plan: ProjectPlan, live: Mapping[str, object]) -> str:
     return plan_fingerprint(plan, live)
+
+
+def already_applied(plan: ProjectPlan, live: Mapping[str, Any]) -> bool:
+    """Whether ``live`` (``read_watched``) is what ``plan`` leaves: its expected fingerprint, which
+    names the metrics the plan creates by their stand-in ids; their real ids (found by slug in the
+    metrics list) are named so before comparing."""
+    if not plan.expected_fingerprint:
+        return False
+    creates = {c.slug: c.new_id for c in plan.metric_changes if c.action == "create" and c.new_id is not None}
+    listed = live.get("$metrics")
+    created = {
+        m["id"]: creates[m["slug"]]
+        for m in (listed if isinstance(listed, list) else [])
+        if isinstance(m, dict) and m.get("slug") in creates and isinstance(m.get("id"), int)
+    }
+    config = live.get("rubric_config")
+    if created and isinstance(config, dict) and isinstance(config.get("rules"), list):
+        rules = [
+            {**r, "metric_id": created[r["metric_id"]]}
+            if isinstance(r, dict) and r.get("metric_id") in created
+            else r
+            for r in config["rules"]
+        ]
+        live = {**live, "rubric_config": {**config, "rules": rules}}
+    return plan_fingerprint(plan, live) == plan.expected_fingerprint

@@ -53,7 +53,8 @@ class FieldChange:
 class RuleChange:
     """The rules of one metric before and after (a metric owns all of its rules)."""
 
-    metric_id: int = field(metadata={"least": 1})
+    # A negative id stands in for a metric the same plan creates (``MetricChange.new_id``).
+    metric_id: int = field(metadata={"least": 1, "stand_in": True})
     action: RuleAction
     before: tuple[dict[str, Any], ...]
     after: tuple[dict[str, Any], ...]
@@ -81,8 +82,8 @@ class MetricChange:
 
     slug: str
     action: MetricAction
-    metric_id: int | None = None
-    new_id: int | None = None
+    metric_id: int | None = field(default=None, metadata={"least": 1})
+    new_id: int | None = field(default=None, metadata={"stand_in": True})
     name: str | None = None
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
@@ -103,7 +104,8 @@ class MetricChange:
 class ProjectPlan:
     """What it takes to bring one live project to what its file says."""
 
-    # "least": the smallest value the saved-plan codec accepts (reconciler/saved.py).
+    # "least": the smallest value the saved-plan codec accepts (reconciler/saved.py); "stand_in": a
+    # negative id is accepted too (a metric the plan creates), 0 never.
     project_id: int = field(metadata={"least": 1})
     file: str
     field_changes: tuple[FieldChange, ...] = ()

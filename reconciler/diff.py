@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -67,8 +67,13 @@ def plan_kinds(inputs: PlanInputs, *, warnings: tuple[str, ...] = ()) -> Project
     for kind in kinds():
         if kind.desired(desired) is not None:
             plan = kind.plan(plan, inputs)
-    baseline = plan_watched(plan, live)
-    after: Mapping[str, Any] = live
+    # The live state a baseline watches: the project's GET and what kinds read beside it.
+    watching = dict(live)
+    for kind in kinds():
+        if kind.name in inputs.reads:
+            watching.update(kind.beside(inputs.reads[kind.name]))
+    baseline = plan_watched(plan, watching)
+    after: Mapping[str, Any] = watching
     for kind in kinds():
         after = kind.expected(after, plan)
     previous = {k: copy.deepcopy(live[k]) for kind in kinds() for k in kind.journaled(plan) if k in live}
@@ -185,6 +190,7 @@ def diff_restore(
     live: Mapping[str, Any],
     target: Mapping[str, Any],
     sent: Mapping[str, Any] | None = None,
+    metrics: Sequence[Mapping[str, Any]] = (),
 ) -> ProjectPlan:
     """The plan that puts ``target``'s fields (a journal entry's previous values) back: settings
     whole, the rubric by metric (only the metrics the journaled PATCH, ``sent``, changed)."""
@@ -223,5 +229,9 @@ def diff_restore(
         warnings=tuple(warnings),
         rules_live=len(live_rubric_rules(live)),
     )
+    if metrics:  # the entry's metric writes, put back (``live`` lists the project's metrics)
+        from reconciler.kinds.metrics import restore_metrics
+
+        plan = restore_metrics(plan, live, metrics)
     baseline = plan_watched(plan, live)
     return replace(plan, fingerprint=digest(baseline), baseline=baseline)

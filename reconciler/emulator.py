@@ -151,9 +151,10 @@ class Fault:
     connection without an answer, state untouched), ``timeout_after_write`` (apply the request,
     then hold the connection ``seconds`` and close it unanswered), ``malformed`` (200 with a body
     that is not JSON), ``truncated`` (a JSON body cut short of its Content-Length), ``edit`` (a
-    colleague's edit in the web UI: set ``edit["fields"]`` on project ``edit["project"]`` as the
-    request arrives, then answer it normally). ``skip``: let that many matching requests through
-    untouched first (e.g. edit a project on the tool's second read of it, not the first).
+    colleague's edit in the web UI: set ``edit["fields"]`` on project ``edit["project"]``, or on
+    metric ``edit["metric"]`` (its id), as the request arrives, then answer it normally).
+    ``skip``: let that many matching requests through untouched first (e.g. edit a project on the
+    tool's second read of it, not the first).
     """
 
     kind: str
@@ -292,6 +293,13 @@ class EmulatorState:
                     self._secrets[project_id][name] = value
                 else:
                     self._projects[project_id][name] = copy.deepcopy(value)
+
+    def set_metric_fields(self, metric_id: int, **fields: Any) -> None:
+        """Change a metric behind the tool's back, as a person in the web UI would."""
+        with self.lock:
+            [metric] = [m for m in self.metrics if m["id"] == metric_id]
+            metric.update(copy.deepcopy(fields))
+            self._call_logs.clear()
 
     def project_ids(self) -> list[int]:
         with self.lock:
@@ -533,12 +541,27 @@ class EmulatorState:
             changes = _json_body(request.body)
             if not isinstance(changes, dict):
                 raise ApiAnswer(400, {"non_field_errors": ["Invalid data. Expected a dictionary."]})
-            # project and agent are read-only once set
+            # project and agent are read-only once set; agents (PatchedSchemaPostMetricEdit) are
+            # "applicable when project is set": ids of the project's agents
+            agents = changes.get("agents")
             changes = {k: v for k, v in changes.items() if k not in ("id", "project", "agent", "agents")}
+            if agents is not None and metric.get("project") is not None:
+                changes["agents"] = self._project_agents(metric["project"], agents)
             merged = _checked_metric({**metric, **changes})
             metric.update(merged)
             self._forget_generated_calls()
         return 200, _metric_detail(metric)
+
+    def _project_agents(self, project_id: int, agents: Any) -> list[int]:
+        """A metric's ``agents`` as a PATCH sets them: ids of agents of its project (DRF's answer
+        for anything else)."""
+        if not isinstance(agents, list) or not all(type(a) is int for a in agents):
+            raise ApiAnswer(400, {"agents": ["Expected a list of items."]})
+        mine = {a["id"] for a in self.agents if a.get("project") == project_id}
+        unknown = [a for a in agents if a not in mine]
+        if unknown:
+            raise ApiAnswer(400, {"agents": [f'Invalid pk "{unknown[0]}" - object does not exist.']})
+        return list(dict.fromkeys(agents))
 
     def _create_metric(self, body: Any, scope: ApiKey) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -1020,7 +1043,10 @@ class _Handler(BaseHTTPRequestHandler):
         fault = state.take_fault(self.command, split.path)
         if fault and fault.kind == "edit":
             edit = fault.edit or {}
-            state.set_project_fields(int(edit["project"]), **edit.get("fields", {}))
+            if "metric" in edit:
+                state.set_metric_fields(int(edit["metric"]), **edit.get("fields", {}))
+            else:
+                state.set_project_fields(int(edit["project"]), **edit.get("fields", {}))
             fault = None
         if fault and fault.kind == "latency":
             time.sleep(fault.seconds)

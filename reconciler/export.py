@@ -454,6 +454,74 @@ def settings_lines(live: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def metrics_lines(project_id: int, listed: Iterable[Mapping[str, Any]]) -> list[str]:
+    """``metrics:``: a definition, by slug, of each of the project's own metrics (not an agent's),
+    with every writable field it has a value for, in the schema's order; long texts as block
+    scalars. A field whose live value a file cannot hold is a comment saying why."""
+    import jsonschema
+
+    fields = load_schema()["$defs"]["metricDefinition"]["properties"]
+    checkers = {name: jsonschema.Draft202012Validator(schema) for name, schema in fields.items()}
+    own = [
+        m
+        for m in listed
+        if m.get("project") == project_id
+        and isinstance(m.get("slug"), str)
+        and checkers["slug"].is_valid(m["slug"])
+    ]
+    if not own:
+        return []
+    lines = [
+        "metrics:",
+        "  # Metrics the project has and this file does not define are kept as they are (prune: false).",
+        "  definitions:",
+    ]
+    shared = {slug for slug in (m["slug"] for m in own) if sum(o["slug"] == slug for o in own) > 1}
+    for slug in sorted(shared):
+        ids = ", ".join(str(m.get("id")) for m in own if m["slug"] == slug)
+        lines += _comment_lines(f"metrics {ids}: left out (unmanaged): they share the slug {quote(slug)}", 4)
+    for metric in sorted((m for m in own if m["slug"] not in shared), key=lambda m: str(m["slug"])):
+        entry = [f"    - slug: {quote(metric['slug'])}"]
+        for name in fields:
+            value = metric.get(name)
+            if name == "slug" or name not in metric or value in (None, "", [], {}):
+                continue
+            if not checkers[name].is_valid(value):
+                entry += _comment_lines(
+                    f"{name}: left out (unmanaged): its live value is not one a file can hold", 6
+                )
+                continue
+            try:
+                entry += _text_entry(6, name, value) if isinstance(value, str) else _entry(6, name, value)
+            except _Unrepresentable as exc:
+                entry += _comment_lines(f"{name}: left out (unmanaged): {exc}", 6)
+        lines += entry
+    return lines
+
+
+def block_safe(text: str) -> bool:
+    """Whether a text reads well and loads back exactly as a literal block scalar: several lines,
+    every character shown as itself, no leading space or line break (which would need an
+    indentation indicator)."""
+    body = text.rstrip("\n")
+    return "\n" in body and all(_shown(c) or c == "\n" for c in text) and text[:1] not in (" ", "\n")
+
+
+def _text_entry(indent: int, key: str, text: str) -> list[str]:
+    """``key: text``: a text of several lines as a literal block scalar (``|``, ``|-`` or ``|+``
+    for one, no or more final line breaks) when YAML keeps it exactly so, else quoted."""
+    body = text.rstrip("\n")
+    if not block_safe(text):
+        return _entry(indent, key, text)
+    ending = len(text) - len(body)
+    chomp = "-" if ending == 0 else ("" if ending == 1 else "+")
+    pad = " " * (indent + 2)
+    lines = [f"{' ' * indent}{_key(key)}: |{chomp}"]
+    lines += [f"{pad}{line}" if line else "" for line in body.split("\n")]
+    lines += [""] * (ending - 1)
+    return lines
+
+
 def secret_lines(project_id: int, live: Mapping[str, Any]) -> list[str]:
     """``secrets:``: a reference for each secret configured live, a comment for the others."""
     return _secret_lines(project_id, live)
@@ -486,22 +554,26 @@ def export_project(
         raise ReconcilerError("the live project has no valid id; cannot export it")
     catalog = MetricCatalog()
     catalog.add(dict(m) for m in metrics)
+    metrics = list(metrics)
     lines = _header(project_id, live, schema_url or "project.schema.json", base_url_comment)
     lines += [f"version: {FORMAT_VERSION}", f"project: {project_id}"]
     # Each kind writes its part of the file (reconciler/kinds), in the registry's order.
     from reconciler.kinds import ExportContext, kinds
 
-    context = ExportContext(project_id, catalog)
+    listed = tuple(dict(m) for m in metrics)
+    context = ExportContext(project_id, catalog, listed)
     for kind in kinds():
         part = kind.export(live, context)
         if part:
             lines += ["", *part]
     text = "\n".join(lines) + "\n"
-    _self_check(text, live, catalog)
+    _self_check(text, live, catalog, listed)
     return text
 
 
-def _self_check(text: str, live: Mapping[str, Any], catalog: MetricCatalog) -> None:
+def _self_check(
+    text: str, live: Mapping[str, Any], catalog: MetricCatalog, listed: tuple[Mapping[str, Any], ...]
+) -> None:
     """The exported text must validate and plan to no changes against ``live``; anything else is a bug."""
     from reconciler.diff import diff_project
 
@@ -512,9 +584,17 @@ def _self_check(text: str, live: Mapping[str, Any], catalog: MetricCatalog) -> N
         raise ReconcilerError(f"internal error: the exported file does not validate: {exc}") from None
     # An older API answers a secret with its value: the file's variable is to hold that same value.
     values = {n: Secret(v) for n in desired.secrets if isinstance(v := live.get(n), str)}
-    plan = diff_project(desired, live, rules=rules, metrics=catalog.metrics, secret_values=values)
-    if plan.field_changes or plan.rule_changes or plan.patch:
+    reads: dict[str, Any] = {}
+    if "metrics" in desired.parts:
+        from reconciler.kinds.metrics import metrics_read
+
+        reads["metrics"] = metrics_read(listed, desired)
+    plan = diff_project(
+        desired, live, rules=rules, metrics=catalog.metrics, secret_values=values, reads=reads
+    )
+    if plan.field_changes or plan.rule_changes or plan.patch or plan.metric_changes:
         changed = [c.path for c in plan.field_changes] + [f"rubric {c.metric_id}" for c in plan.rule_changes]
+        changed += [f"metric {c.slug}" for c in plan.metric_changes]
         raise ReconcilerError(
             "internal error: the exported file would change the project: " + ", ".join(changed or ["rubric"])
         )

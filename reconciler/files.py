@@ -67,6 +67,18 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
         )
         prune = child.rubric.prune if child.rubric.prune is not None else base.rubric.prune
         rubric = RubricSpec(prune=prune, rules=kept + child.rubric.rules)
+    parts = {**base.parts, **child.parts}  # a registered kind's part: the child's, else the base's
+    positions = {**base.positions, **child.positions}
+    if set(base.parts) & set(child.parts):
+        # Both files have a kind's part: the kind merges them (metrics by slug). The registry is
+        # imported only then (validate's start-up imports stay small).
+        from reconciler.kinds import kinds
+
+        for kind in kinds():
+            if kind.key in base.parts and kind.key in child.parts:
+                parts[kind.key], where = kind.merge(base, child)
+                if where:  # the kind's part placed anew: only its positions hold for it
+                    positions = {p: w for p, w in positions.items() if p[:1] != (kind.key,)} | where
     return DesiredProject(
         file=child.file,
         # Not inherited: a base naming a project is that project's file; its children manage their own.
@@ -74,8 +86,8 @@ def merge_base(base: DesiredProject, child: DesiredProject) -> DesiredProject:
         settings={**base.settings, **child.settings},
         secrets=secrets,
         rubric=rubric,
-        positions={**base.positions, **child.positions},
-        parts={**base.parts, **child.parts},  # a registered kind's part: the child's, else the base's
+        positions=positions,
+        parts=parts,
         bases=(os.path.realpath(base.file), *base.bases),
     )
 

@@ -15,7 +15,9 @@ made exact):
   ``"or"`` at the top passes a call when any rule that is not skipped passes, and a rule's
   ``operator: "or"`` passes when any of its conditions that could be evaluated holds.
 - A rule is skipped (neither passes nor fails) when its metric produced no result on the call, or a
-  result marked irrelevant (``extra.trigger_failed: true``: the metric's trigger did not fire).
+  result marked irrelevant (``extra.trigger_failed: true``: the metric's trigger did not fire). A
+  metric of the desired rubric with no result on any call of the window (one the same apply
+  creates, say) is named in the report (``skipped_no_results``: "skipped: no results yet").
 - Decided here: a result whose tested field has no value (``score`` or ``enum`` null, absent or an
   empty string) counts as "no value" for that field, so a condition on it is skipped too (a
   single-condition rule, the documented shape, is then skipped as a whole). A rule with several
@@ -343,6 +345,15 @@ class ImpactReport:
     by_metric: dict[int, MetricFlips] = field(default_factory=dict)
     # UTC day ("2026-11-28") -> [calls, passing now, passing with the desired rubric]
     daily: dict[str, list[int]] = field(default_factory=dict)
+    # The metrics the desired rubric's rules name, and those that gave a result on some call.
+    rule_metrics: set[int] = field(default_factory=set)
+    metrics_seen: set[int] = field(default_factory=set)
+
+    @property
+    def skipped_no_results(self) -> list[int]:
+        """Metrics of the desired rubric's rules with no result on any call of the window (a metric
+        the same apply creates, say): their rules were skipped on every call, deciding none."""
+        return sorted(self.rule_metrics - self.metrics_seen) if self.calls else []
 
     @property
     def flips(self) -> int:
@@ -403,9 +414,14 @@ class ImpactReport:
         before_rubric, after_rubric = compile_rubric(live), compile_rubric(desired)
         wanted = before_rubric.metric_ids | after_rubric.metric_ids
         check_recorded = bool(before_rubric.checks)
+        self.rule_metrics |= after_rubric.metric_ids
+        unseen = set(after_rubric.metric_ids) - self.metrics_seen
         days: dict[str, str | None] = {}  # "YYYY-MM-DDT" of a UTC ("...Z") timestamp -> its day
         for call in calls:
             results = call_results(call, wanted)
+            if unseen and not unseen.isdisjoint(results):
+                self.metrics_seen |= unseen & results.keys()
+                unseen -= results.keys()
             recorded = call.get("success") if check_recorded else None
             stamp = call.get("timestamp")
             if isinstance(stamp, str) and stamp.endswith("Z"):
@@ -438,6 +454,8 @@ class ImpactReport:
             mine = self._flips(metric_id)
             mine.pass_to_fail += flips.pass_to_fail
             mine.fail_to_pass += flips.fail_to_pass
+        self.rule_metrics |= other.rule_metrics
+        self.metrics_seen |= other.metrics_seen
         for day, counts in other.daily.items():
             have = self.daily.setdefault(day, [0, 0, 0])
             for index, count in enumerate(counts):
@@ -458,6 +476,7 @@ class ImpactReport:
                 for metric_id, f in sorted(self.by_metric.items())
             ],
             "recorded_mismatches": self.recorded_mismatches,
+            "skipped_no_results": self.skipped_no_results,
             "daily": [
                 {"date": day, "calls": calls, "passing_before": before, "passing_after": after}
                 for day, (calls, before, after) in sorted(self.daily.items())

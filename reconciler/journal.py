@@ -14,7 +14,7 @@ import re
 import shutil
 import stat
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,10 +50,20 @@ class JournalEntry:
     before: dict[str, Any]
     secrets_sent: tuple[str, ...]
     sent: dict[str, Any] | None = None  # None in entries written before it was recorded
+    # The metric writes of that apply (reconciler/kinds/metrics.py ``journal_metrics``).
+    metrics: tuple[dict[str, Any], ...] = ()
 
 
-def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: Mapping[str, Any]) -> str:
-    """Record ``previous`` (live values of the PATCH's non-secret fields); return the entry's path."""
+def write_entry(
+    directory: str,
+    plan: ProjectPlan,
+    *,
+    base_url: str,
+    previous: Mapping[str, Any],
+    metrics: Sequence[Mapping[str, Any]] = (),
+) -> str:
+    """Record ``previous`` (live values of the PATCH's non-secret fields) and ``metrics`` (what the
+    metric writes replace); return the entry's path."""
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
     kept = journaled_fields(plan)
@@ -68,6 +78,8 @@ def write_entry(directory: str, plan: ProjectPlan, *, base_url: str, previous: M
         "sent": {k: v for k, v in plan.patch.items() if k in kept},
         "secrets_sent": sorted(k for k in plan.patch if k not in kept),
     }
+    if metrics:
+        entry["metrics"] = [dict(m) for m in metrics]
     folder = Path(directory)
     target = folder / f"{stamp}-project-{plan.project_id}.json"
     try:
@@ -115,6 +127,7 @@ def read_entry(path: str) -> JournalEntry:
             "it was not written by apply, or it was edited. Refusing it"
         )
     _check_values(path, text, data["project_id"], before)
+    metrics = _metric_entries(path, data.get("metrics", []))
     sent = data.get("sent")
     return JournalEntry(
         path=path,
@@ -125,7 +138,41 @@ def read_entry(path: str) -> JournalEntry:
         before=before,
         secrets_sent=tuple(data.get("secrets_sent") or ()),
         sent=sent if isinstance(sent, dict) else None,
+        metrics=metrics,
     )
+
+
+def _metric_entries(path: str, value: Any) -> tuple[dict[str, Any], ...]:
+    """An entry's ``metrics``, checked: each a slug, an action, and the previous values of fields
+    a metric definition can write, each a value the file format accepts (restore sends them)."""
+    from reconciler.kinds.metrics import pullable_reason
+
+    def refuse(why: str) -> PlanError:
+        return PlanError(
+            f"{path}: metrics: {why}; it was not written by apply, or it was edited. Refusing it"
+        )
+
+    if not isinstance(value, list):
+        raise refuse("not a list")
+    out: list[dict[str, Any]] = []
+    for index, item in enumerate(value):
+        label = f"metrics[{index}]"
+        if not isinstance(item, dict) or not isinstance(item.get("slug"), str):
+            raise refuse(f"{label} has no slug")
+        if item.get("action") not in ("create", "update", "delete"):
+            raise refuse(f"{label} has no action (create, update, delete)")
+        if item.get("id") is not None and not _is_id(item.get("id")):
+            raise refuse(f"{label}.id is not a metric id")
+        for part in ("before", "sent"):
+            if part in item and not isinstance(item[part], dict):
+                raise refuse(f"{label}.{part} is not an object")
+        if item["action"] == "update":
+            for name, field_value in item.get("before", {}).items():
+                reason = pullable_reason(name, field_value)
+                if reason:
+                    raise refuse(f"{label}.before.{name}: {reason}")
+        out.append(item)
+    return tuple(out)
 
 
 def _read_text(path: str) -> str:

@@ -422,7 +422,7 @@ def load_saved_plan(
     """
     from pathlib import Path
 
-    from reconciler.apply import changed_since, live_fingerprint
+    from reconciler.apply import already_applied, changed_since, live_fingerprint, read_watched
     from reconciler.client import same_server
     from reconciler.credentials import resolve_secret, saved_plan_root
     from reconciler.credentials import secrets_dirs as allowed_dirs
@@ -436,13 +436,12 @@ def load_saved_plan(
         raise RefusedError(
             f"{path}: the plan was made against {saved.base_url}, not {base_url.rstrip('/')}; refusing it"
         )
-    lives = in_parallel(lambda s: client.get_project(s.plan.project_id), saved.projects, parallelism)
+    lives = in_parallel(lambda s: read_watched(client, s.plan), saved.projects, parallelism)
     done = {
         s.plan.project_id
         for s, live in zip(saved.projects, lives, strict=True)
         if s.plan.has_changes
-        and s.plan.expected_fingerprint
-        and live_fingerprint(s.plan, live) == s.plan.expected_fingerprint
+        and already_applied(s.plan, live)
         and live_fingerprint(s.plan, live) != s.plan.fingerprint
     }
     stale = [
@@ -547,11 +546,18 @@ def plan_restore(record: JournalEntry, client: CekuraClient) -> RestorePlan:
     the rubric only the metrics that apply changed (rules added since by others stay)."""
     from reconciler.diff import diff_restore
 
-    live = client.get_project(record.project_id)
-    restore_plan = diff_restore(record.project_id, record.path, live, record.before, record.sent)
+    live = dict(client.get_project(record.project_id))
+    if record.metrics:  # what the fresh read before the writes lists again (apply.read_watched)
+        live["$metrics"] = [
+            m for m in client.list_metrics(project_id=record.project_id) if isinstance(m, dict)
+        ]
+    restore_plan = diff_restore(
+        record.project_id, record.path, live, record.before, record.sent, record.metrics
+    )
 
     def replan(fresh: Mapping[str, Any]) -> tuple[ProjectPlan, Mapping[str, Secret]]:
-        return diff_restore(record.project_id, record.path, fresh, record.before, record.sent), {}
+        plan = diff_restore(record.project_id, record.path, fresh, record.before, record.sent, record.metrics)
+        return plan, {}
 
     run = PlanRun(Plan((restore_plan,)), secret_values=({},), replans=(replan,))
     return RestorePlan(record.path, record.project_id, run, tuple(record.secrets_sent))

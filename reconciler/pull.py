@@ -6,8 +6,9 @@ reads a project (and its metrics, when its file manages the rubric) and plans it
 as the live project has it, with the smallest edit that keeps the file's comments, key order,
 quoting and layout (``reconciler.roundtrip``). Only the fields a file manages are written: its
 settings, and the rules of the metrics it names (with ``prune: true``, every live rule, as the file
-then owns the whole rubric). Secrets are never written, their references stay. Nothing is sent:
-``read_live`` only reads.
+then owns the whole rubric), and the fields each metric definition writes (``metrics:``, by slug;
+a definition is never added or removed but as an override). Secrets are never written, their
+references stay. Nothing is sent: ``read_live`` only reads.
 
 Where a value goes, with ``extends``: where it is set. A value set in a base file is updated there
 when every project file given that reads it from that base now has the same live value (the base
@@ -59,6 +60,8 @@ class LiveRead:
     live: dict[str, Any]
     catalog: MetricCatalog
     plan: ProjectPlan
+    # What the metrics kind read (its ``MetricsRead``), when the file defines metrics.
+    reads: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,13 +107,20 @@ def read_live(client: CekuraClient, desired: DesiredProject) -> LiveRead:
         refs = [r.metric_ref for r in desired.rubric.rules if r.metric_ref is not None]
         catalog = load_catalog(client, desired.project_id, ids=ids, refs=refs)
         rules = _nearest_rules(desired, resolve_rules(desired, catalog)[0])
-    plan = diff_project(desired, live, rules=rules, metrics=catalog.metrics, secret_values={})
+    reads: dict[str, Any] = {}
+    if "metrics" in desired.parts:
+        from reconciler.kinds import get_kind
+
+        reads["metrics"] = get_kind("metrics").read(client, desired, live)
+    plan = diff_project(desired, live, rules=rules, metrics=catalog.metrics, secret_values={}, reads=reads)
     unknown = [c.metric_id for c in plan.rule_changes if c.metric_id not in catalog.metrics]
     if unknown and not catalog.agents_loaded:
         # Live rules of agent-scoped metrics (with prune: true): their metrics name them in the file.
         catalog = load_catalog(client, desired.project_id, ids=unknown, refs=())
-        plan = diff_project(desired, live, rules=rules, metrics=catalog.metrics, secret_values={})
-    return LiveRead(desired, live, catalog, plan)
+        plan = diff_project(
+            desired, live, rules=rules, metrics=catalog.metrics, secret_values={}, reads=reads
+        )
+    return LiveRead(desired, live, catalog, plan, reads)
 
 
 # -- where each value is written --------------------------------------------------------------------
@@ -253,6 +263,59 @@ class _Pull:
                 group.readers.append(_Reader(read, value))
             if read.desired.rubric is not None:
                 self._collect_rules(read, chain)
+            if "metrics" in read.desired.parts:
+                self._collect_metrics(read, chain)
+
+    def _collect_metrics(self, read: LiveRead, chain: list[str]) -> None:
+        """Each field a definition writes is a value of the nearest file that writes it for that
+        slug; a project reads the live value of the fields its plan would change, and its file's
+        value of the others (an agent named by name reads as the same agent's id)."""
+        from reconciler.kinds.metrics import definitions, pullable_reason
+
+        changed = {
+            (c.slug, name): value
+            for c in read.plan.metric_changes
+            if c.action == "update"
+            for name, value in c.before.items()
+        }
+        for change in read.plan.metric_changes:
+            if change.action == "create":
+                self._leave(
+                    read,
+                    f"metrics.{change.slug}",
+                    f"metric {change.slug} does not exist in project {read.desired.project_id}; the next "
+                    "apply creates it",
+                )
+            elif change.action == "delete":
+                self._leave(
+                    read,
+                    f"metrics.{change.slug}",
+                    f"metric {change.slug} ({change.metric_id}) is not defined here and prune: true deletes "
+                    "it at the next apply; pull does not add definitions",
+                )
+        for definition in definitions(read.desired.parts.get("metrics")):
+            slug = definition["slug"]
+            for name in definition:
+                if name == "slug":
+                    continue
+                owner = next((f for f in chain if name in _definition_of(self.files.doc(f), slug)), chain[0])
+                group = self.group(owner, "metric", [slug, name])
+                if (slug, name) not in changed:
+                    group.readers.append(_Reader(read, _definition_of(self.files.doc(owner), slug)[name]))
+                    continue
+                value = changed[(slug, name)]
+                reason = pullable_reason(name, value)
+                if reason:
+                    self._leave(
+                        read,
+                        f"metrics.{slug}.{name}",
+                        f"metrics.{slug}.{name}: the live value cannot be written ({reason})",
+                    )
+                    group.blocked = (
+                        group.blocked or "the live value of another project reading it cannot be written"
+                    )
+                    continue
+                group.readers.append(_Reader(read, value))
 
     def _collect_rules(self, read: LiveRead, chain: list[str]) -> None:
         named: dict[int, tuple[str, list[int]]] = {}
@@ -308,7 +371,7 @@ class _Pull:
         # A file's rule entries are found by their index: edit the last ones first, so that adding
         # or removing entries never moves an entry still to be edited (new metrics go at the end).
         def order(group: _Group) -> tuple[int, str, int]:
-            kind = {"setting": 0, "rules": 1, "new-rules": 2}[group.kind]
+            kind = {"setting": 0, "rules": 1, "new-rules": 2, "metric": 3}[group.kind]
             return kind, _key(group.owner), -min(group.name) if group.kind == "rules" else 0
 
         for group in sorted(self.groups.values(), key=order):
@@ -319,6 +382,8 @@ class _Pull:
                 continue
             if group.kind == "setting":
                 self._decide_setting(group)
+            elif group.kind == "metric":
+                self._decide_metric(group)
             else:
                 self._decide_rules(group)
 
@@ -329,6 +394,16 @@ class _Pull:
             current = _settings_of(self.files.doc(group.owner)).get(name, _MISSING)
             differ = [r for r in group.readers if not settings_equal(name, r.value, current)]
             what = f"settings.{name}"
+        elif group.kind == "metric":
+            slug, name = group.name
+            current = _definition_of(self.files.doc(group.owner), slug).get(name, _MISSING)
+            differ = [r for r in group.readers if _field_differs(name, r.value, current)]
+            what = f"metrics.{slug}.{name}"
+            for reader in differ:
+                self.left[_key(reader.file)].add(what)
+            if differ:
+                self.notes.append(f"{group.owner}: {what} not pulled: {group.blocked}; left as it is")
+            return
         else:
             entries = _rule_entries(self.files.doc(group.owner))
             indexes = list(group.name) if group.kind == "rules" else []
@@ -429,11 +504,62 @@ class _Pull:
             return True
         for reader in readers:
             self.left[_key(reader.file)].add(item)
-        what = f"settings.{item}" if isinstance(item, str) else f"the rules of metric {item}"
+        what = f"the rules of metric {item}"
+        if isinstance(item, str):
+            what = item if item.startswith("metrics.") else f"settings.{item}"
         self.notes.append(
             f"{file}: {what} not pulled: a project reading it from this file could not be read; left as it is"
         )
         return False
+
+    def _decide_metric(self, group: _Group) -> None:
+        """One field of one metric definition: as a setting is decided (the owner gets its own
+        project's value, or the value every project reading it agrees on; the others overrides)."""
+        slug, name = group.name
+        what = f"metrics.{slug}.{name}"
+        owner_doc = self.files.doc(group.owner)
+        current = _definition_of(owner_doc, slug).get(name, _MISSING)
+
+        def same(reader: _Reader, a: Any, b: Any) -> bool:
+            return not _field_differs(name, a, b)
+
+        target = self._target(group, current, same)
+        if _field_differs(name, target, current):
+            if self._writable(group.owner, group.readers, what):
+                index = _definition_index(owner_doc, slug)
+                assert index is not None
+                editable = self.files.edit(group.owner)
+                editable.set(("metrics", "definitions", index, name), target, _MetricStyle())
+                self._record(group.owner, what, _text_detail(current, target), (4, index))
+            else:
+                target = current
+        for reader in group.readers:
+            if _key(reader.file) == _key(group.owner) or not _field_differs(name, reader.value, target):
+                continue
+            if not self._writable(reader.file, [reader], what):
+                continue
+            self._write_metric_override(reader, slug, name)
+            self._record(
+                reader.file,
+                what,
+                f"{_show(reader.value)} (an override: {group.owner} has {_show(target)})",
+                (5, 0),
+            )
+
+    def _write_metric_override(self, reader: _Reader, slug: str, name: str) -> None:
+        """``name: value`` in the reader's own definition of ``slug`` (added when it has none)."""
+        editable = self.files.edit(reader.file)
+        index = _definition_index(self.files.doc(reader.file), slug)
+        style = _MetricStyle()
+        if index is not None:
+            editable.set(("metrics", "definitions", index, name), reader.value, style)
+        elif not editable.has(("metrics",)):
+            entry = {"definitions": [{"slug": slug, name: reader.value}]}
+            editable.insert((), "metrics", entry, style, after=_after_header(editable))
+        elif not editable.has(("metrics", "definitions")):
+            editable.insert(("metrics",), "definitions", [{"slug": slug, name: reader.value}], style)
+        else:
+            editable.append(("metrics", "definitions"), {"slug": slug, name: reader.value}, style)
 
     # -- rubric edits -----------------------------------------------------------------------------
 
@@ -602,8 +728,15 @@ class _Pull:
                     f"internal error: after the pull, {read.desired.file} would not be valid: "
                     f"{'; '.join(problems)}; nothing was written"
                 ) from None
+            reads: dict[str, Any] = {}
+            if "metrics" in desired.parts and "metrics" in read.reads:
+                from reconciler.kinds.metrics import MetricsRead, metrics_read
+
+                listed = read.reads["metrics"]
+                assert isinstance(listed, MetricsRead)
+                reads["metrics"] = metrics_read(listed.metrics, desired, listed.agents)
             plan = diff_project(
-                desired, read.live, rules=rules, metrics=read.catalog.metrics, secret_values={}
+                desired, read.live, rules=rules, metrics=read.catalog.metrics, secret_values={}, reads=reads
             )
             left = self.left[_key(read.desired.file)]
             remaining = [
@@ -615,6 +748,13 @@ class _Pull:
             ]
             remaining += [
                 f"rubric metric {c.metric_id}" for c in plan.rule_changes if c.metric_id not in left
+            ]
+            remaining += [
+                f"metrics.{c.slug}.{name}"
+                for c in plan.metric_changes
+                if f"metrics.{c.slug}" not in left
+                for name in (c.after if c.action == "update" else ("",))
+                if f"metrics.{c.slug}.{name}" not in left
             ]
             if remaining:
                 raise ReconcilerError(
@@ -663,6 +803,57 @@ class _RuleStyle(ValueStyle):
             numeric = isinstance(old, int) and not isinstance(old, bool)
             return (5 if new else 0) if numeric else bool(new)
         return super().leaf(old, new, path, flow=flow)
+
+
+class _MetricStyle(ValueStyle):
+    """Metric definitions: agents and enum values are sets; a text of several lines is written as
+    a literal block scalar where YAML keeps it exactly so (as export writes it)."""
+
+    def unordered(self, path: tuple[str | int, ...]) -> bool:
+        return len(path) == 4 and path[0] == "metrics" and path[3] in ("agents", "enum_values")
+
+    def leaf(self, old: Any, new: Any, path: tuple[str | int, ...], *, flow: bool) -> Any:
+        from ruamel.yaml.scalarstring import LiteralScalarString
+
+        from reconciler.export import block_safe
+
+        if isinstance(new, str) and not flow and block_safe(new):
+            return LiteralScalarString(new)
+        return super().leaf(old, new, path, flow=flow)
+
+
+def _definitions_of(doc: Document) -> list[Any]:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    metrics = data.get("metrics")
+    listed = metrics.get("definitions") if isinstance(metrics, dict) else None
+    return listed if isinstance(listed, list) else []
+
+
+def _definition_index(doc: Document, slug: str) -> int | None:
+    return next(
+        (i for i, d in enumerate(_definitions_of(doc)) if isinstance(d, dict) and d.get("slug") == slug), None
+    )
+
+
+def _definition_of(doc: Document, slug: str) -> dict[str, Any]:
+    index = _definition_index(doc, slug)
+    found = _definitions_of(doc)[index] if index is not None else None
+    return found if isinstance(found, dict) else {}
+
+
+def _field_differs(name: str, a: Any, b: Any) -> bool:
+    from reconciler.kinds.metrics import field_differs
+
+    if a is _MISSING or b is _MISSING:
+        return a is not b
+    return field_differs(name, a, b)
+
+
+def _text_detail(before: Any, after: Any) -> str:
+    """A change of a text of several lines is said in lines; others as values."""
+    if isinstance(before, str) and isinstance(after, str) and ("\n" in before or "\n" in after):
+        return f"{len(before.splitlines())} lines -> {len(after.splitlines())} lines, changed"
+    return f"{_show(before)} -> {_show(after)}"
 
 
 def _binary_value(value: Any) -> bool:

@@ -104,7 +104,9 @@ def _encode_any(value: Any, secret_dir: Path) -> Any:
     return value
 
 
-def _decode(data: Any, hint: Any, what: str) -> Any:
+def _decode(data: Any, hint: Any, what: str, *, stand_in: bool = False) -> Any:
+    """``data`` as a value of type ``hint``; ``stand_in``: a negative whole number is accepted
+    (the stand-in id of a metric the plan creates)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if isinstance(hint, type) and is_dataclass(hint):
         names = [f.name for f in fields(hint)]
@@ -112,10 +114,17 @@ def _decode(data: Any, hint: Any, what: str) -> Any:
         if set(data) != set(names):
             raise ValueError(f"`{what}` has the keys {sorted(data)}, not {sorted(names)}")
         hints = _hints(hint)
-        values = {f.name: _decode(data[f.name], hints[f.name], f.name) for f in fields(hint)}
+        values = {
+            f.name: _decode(data[f.name], hints[f.name], f.name, stand_in=bool(f.metadata.get("stand_in")))
+            for f in fields(hint)
+        }
         for f in fields(hint):
-            least = f.metadata.get("least")
-            if least is not None and values[f.name] < least:
+            least, value = f.metadata.get("least"), values[f.name]
+            if f.metadata.get("stand_in") and value is not None and value < 0:
+                continue
+            if f.metadata.get("stand_in") and value == 0:
+                raise ValueError(f"`{f.name}` is 0, which no metric is")
+            if least is not None and value is not None and value < least:
                 raise ValueError(f"`{f.name}` is not a whole number >= {least}")
         return hint(**values)
     if hint is Any:
@@ -128,20 +137,22 @@ def _decode(data: Any, hint: Any, what: str) -> Any:
         if data is None and type(None) in args:
             return None
         (other,) = (a for a in args if a is not type(None))
-        return _decode(data, other, what)
+        return _decode(data, other, what, stand_in=stand_in)
     if origin is tuple:
         return tuple(_decode(v, args[0], f"{what}[]") for v in _list(data, what))
     if origin is dict:
         key_type, value_type = args
         items = _object(data, what).items()
-        if key_type is int:
-            if not all(k.isdigit() for k, _ in items):
+        if key_type is int:  # metric ids: a negative one stands in for a metric the plan creates
+            if not all(k.removeprefix("-").isdigit() for k, _ in items):
                 raise ValueError(f"`{what}` has a key that is not a whole number")
             return {int(k): _decode(v, value_type, what) for k, v in items}
         return {k: _decode(v, value_type, what) for k, v in items}
     if hint is bool:
         return _flag(data, what)
     if hint is int:
+        if stand_in and type(data) is int and data < 0:
+            return data
         return _count(data, what)
     if hint is str:
         return _text(data, what)
@@ -396,6 +407,10 @@ def rebuild(
             [c.__dict__ for c in stored.rule_changes]
         ):
             raise _Edited("the rubric rule changes it shows are not what the project needs now")
+        if _strict([c.__dict__ for c in plan.metric_changes]) != _strict(
+            [c.__dict__ for c in stored.metric_changes]
+        ):
+            raise _Edited("the metric changes it shows are not what the project needs now")
         if plan.managed_kinds != stored.managed_kinds:
             raise _Edited("what it manages is not what its changes give")
         if plan.rules_live != stored.rules_live:

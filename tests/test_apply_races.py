@@ -325,3 +325,111 @@ def test_ctrl_c_during_slow_parallel_reads_exits_at_once(
     assert proc.returncode == 130, out + err
     assert "Interrupted." in err
     assert "Traceback" not in err
+
+
+# -- metric definitions: a colleague edits a metric between plan and apply ------------------------
+
+METRICS = "/test_framework/v2/metrics/"
+PROMPT_FILE = """version: 1
+project: 123
+metrics:
+  definitions:
+    - slug: followed_script_7002
+      prompt: Did the agent follow the approved script?
+"""
+
+
+def test_a_metric_prompt_edited_while_the_prompt_waits_refuses_the_shown_plan(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(PROMPT_FILE)
+
+    def colleague() -> None:
+        emulator.state.set_metric_fields(7002, prompt="The colleague's reviewed prompt.")
+
+    code, out = _apply_on_a_terminal(["apply", str(path)], cli.env, colleague)
+    assert code == 1, out
+    assert "project 123: changed since the plan was shown: metric followed_script_7002: prompt;" in out
+    assert "nothing was sent" in out
+    assert [r for r in emulator.state.requests if r.method != "GET"] == []
+    [live] = [m for m in emulator.state.metrics if m["id"] == 7002]
+    assert live["prompt"] == "The colleague's reviewed prompt."
+
+
+def test_an_unmanaged_field_of_a_managed_metric_edited_does_not_stop_apply(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(PROMPT_FILE)
+
+    def colleague() -> None:
+        emulator.state.set_metric_fields(7002, audio_enabled=True)
+
+    code, out = _apply_on_a_terminal(["apply", str(path)], cli.env, colleague)
+    assert code == 0, out
+    [live] = [m for m in emulator.state.metrics if m["id"] == 7002]
+    assert live["audio_enabled"] is True
+    assert live["prompt"] == "Did the agent follow the approved script?"
+
+
+def test_auto_approve_replans_when_a_metric_moved_before_its_write(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(PROMPT_FILE)
+    # The colleague edits the prompt as apply reads the metrics again before writing (the second list).
+    edit = {"metric": 7002, "fields": {"prompt": "The colleague's prompt."}}
+    emulator.state.add_fault(Fault(kind="edit", method="GET", path=METRICS, edit=edit, skip=1))
+    result = cli("apply", "--auto-approve", str(path))
+    assert result.code == 0, result.all
+    assert "changed since the plan was shown (metric followed_script_7002: prompt)" in result.out
+    assert "planned again from a fresh read" in result.out
+    # The re-plan shows the colleague's prompt as the value replaced: nothing is overwritten unseen.
+    assert "The colleague's prompt." in result.out
+    (patch,) = emulator.state.patches()
+    assert patch.path == f"{METRICS}7002/"
+
+
+def test_a_slug_created_by_someone_else_before_the_write_is_not_created_twice(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(
+        "version: 1\nproject: 123\nmetrics:\n  definitions:\n"
+        "    - {slug: refund_offered, name: Refund offered, description: From the file.}\n"
+    )
+
+    def colleague() -> None:
+        emulator.state.add_metric(id=9700, project=123, slug="refund_offered", name="Refund offered")
+
+    code, out = _apply_on_a_terminal(["apply", str(path)], cli.env, colleague)
+    assert code == 1, out
+    assert "changed since the plan was shown: metric refund_offered (created since the plan)" in out
+    assert emulator.state.requests_to("POST") == []
+    # Planned again, the slug is found: the colleague's metric gets the file's fields, no second one.
+    result = cli("apply", "--auto-approve", str(path))
+    assert result.code == 0, result.all
+    assert [m["slug"] for m in emulator.state.metrics].count("refund_offered") == 1
+    assert [r.path for r in emulator.state.patches()] == [f"{METRICS}9700/"]
+
+
+def test_a_metric_prune_would_delete_edited_while_the_prompt_waits_is_not_deleted(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "project.yaml"
+    path.write_text(
+        "version: 1\nproject: 123\nmetrics:\n  prune: true\n  definitions:\n"
+        "    - {slug: customer_satisfaction_5512}\n    - {slug: appointment_booked_115164}\n"
+        "    - {slug: call_resolution_8821}\n    - {slug: followed_script_7002}\n"
+        "    - {slug: topic_7003}\n"
+    )
+
+    def colleague() -> None:
+        emulator.state.set_metric_fields(7001, prompt="Now it matters: reviewed today.")
+
+    code, out = _apply_on_a_terminal(["apply", str(path)], cli.env, colleague)
+    assert code == 1, out
+    assert "changed since the plan was shown: metric " in out and "(7001): prompt" in out, out
+    assert emulator.state.requests_to("DELETE") == []
+    assert any(m["id"] == 7001 for m in emulator.state.metrics)

@@ -257,3 +257,222 @@ def test_a_failed_project_patch_after_a_create_is_reported_write_by_write_and_a_
     rules = emulator.state.project(123)["rubric_config"]["rules"]
     assert created["id"] in {r["metric_id"] for r in rules}
     assert cli("plan", "--detailed-exitcode", str(path)).code == 0
+
+
+# -- saved plans ---------------------------------------------------------------------------------
+
+SAVED = """
+metrics:
+  definitions:
+    - slug: refund_offered
+      name: Refund offered
+      prompt: |
+        Did the agent offer a refund?
+        Answer TRUE or FALSE.
+    - slug: followed_script_7002
+      description: The reviewed description.
+rubric:
+  rules:
+    - metric: refund_offered
+      conditions: {operator: and, conditions: [{field: score, op: eq, value: true}]}
+"""
+
+
+def test_a_saved_plan_of_metrics_applies_exactly_the_reviewed_writes(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(tmp_path, SAVED)
+    saved = tmp_path / "reviewed.plan"
+    planned = cli("plan", "--out", str(saved), str(path))
+    assert planned.code == 0, planned.all
+    # The reviewed file may change after the plan: the saved plan is what is applied.
+    path.write_text("version: 1\nproject: 123\n")
+    emulator.state.clear_requests()
+    result = cli("apply", str(saved))
+    assert result.code == 0, result.all
+    assert writes(emulator) == [
+        ("POST", METRICS),
+        ("PATCH", f"{METRICS}7002/"),
+        ("PATCH", "/user/v1/projects/123/"),
+    ]
+    created = metric(emulator, "refund_offered")
+    assert created["prompt"] == "Did the agent offer a refund?\nAnswer TRUE or FALSE.\n"
+    assert metric(emulator, "followed_script_7002")["description"] == "The reviewed description."
+    rules = emulator.state.project(123)["rubric_config"]["rules"]
+    assert created["id"] in {r["metric_id"] for r in rules}
+    # Applied again: already applied, nothing sent.
+    emulator.state.clear_requests()
+    again = cli("apply", str(saved))
+    assert again.code == 0, again.all
+    assert "already matches this plan" in again.out
+    assert writes(emulator) == []
+
+
+def test_a_saved_plan_is_stale_when_a_metric_it_writes_moved(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(tmp_path, SAVED)
+    saved = tmp_path / "reviewed.plan"
+    assert cli("plan", "--out", str(saved), str(path)).code == 0
+    emulator.state.set_metric_fields(7002, description="A colleague's description.")
+    emulator.state.clear_requests()
+    result = cli("apply", str(saved))
+    assert result.code == 1, result.all
+    assert "stale plan" in result.err
+    assert "project 123: metric followed_script_7002: description" in result.err, result.err
+    assert writes(emulator) == []
+
+
+def test_a_saved_plan_with_an_edited_metric_write_is_refused(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    from test_e2e_saved import resealed
+
+    path = project_file(tmp_path, SAVED)
+    saved = tmp_path / "reviewed.plan"
+    assert cli("plan", "--out", str(saved), str(path)).code == 0
+
+    original = saved.read_text()
+
+    def smuggle(document: dict[str, Any]) -> None:  # a field its definition does not write
+        [project] = document["projects"]
+        [change] = [c for c in project["metric_changes"] if c["slug"] == "followed_script_7002"]
+        change["after"]["prompt"] = "Smuggled in."
+
+    def misstate(document: dict[str, Any]) -> None:  # a before value the project does not have
+        [project] = document["projects"]
+        [change] = [c for c in project["metric_changes"] if c["slug"] == "followed_script_7002"]
+        change["before"]["description"] = "Something harmless."
+
+    for edit, message in (
+        (smuggle, "its change of metric followed_script_7002 is not one its definition makes"),
+        (misstate, "the metric changes it shows are not what the project needs now"),
+    ):
+        saved.write_text(original)
+        resealed(saved, edit)
+        emulator.state.clear_requests()
+        result = cli("apply", str(saved))
+        assert result.code == 1, result.all
+        assert message in result.err, result.err
+        assert writes(emulator) == []
+
+
+# -- the journal and restore ---------------------------------------------------------------------
+
+
+def test_metric_writes_are_journaled_and_restore_puts_them_back(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    journal = tmp_path / "journal"
+    emulator.state.add_metric(id=9600, project=123, slug="extra_one", name="Extra one", prompt="Keep me.")
+    before = dict(metric(emulator, "followed_script_7002"))
+    path = project_file(
+        tmp_path,
+        """
+        metrics:
+          prune: true
+          definitions:
+            - {slug: customer_satisfaction_5512}
+            - {slug: appointment_booked_115164}
+            - {slug: call_resolution_8821}
+            - {slug: topic_7003}
+            - {slug: response_latency_7001}
+            - slug: followed_script_7002
+              description: A new description.
+              prompt: A new prompt.
+            - {slug: brand_new, name: Brand new}
+        """,
+    )
+    applied = cli("apply", "--auto-approve", "--journal-dir", str(journal), str(path))
+    assert applied.code == 0, applied.all
+    [entry] = sorted(journal.glob("*.json"))
+    record = json.loads(entry.read_text())
+    by_slug = {m["slug"]: m for m in record["metrics"]}
+    assert by_slug["followed_script_7002"]["before"] == {
+        "description": before["description"],
+        "prompt": before["prompt"],
+    }
+    assert by_slug["extra_one"]["action"] == "delete"
+    assert by_slug["extra_one"]["before"]["prompt"] == "Keep me."
+    assert by_slug["brand_new"]["action"] == "create"
+    assert not any(m.get("slug") == "extra_one" for m in emulator.state.metrics)
+
+    emulator.state.clear_requests()
+    restored = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
+    assert restored.code == 0, restored.all
+    assert "metric brand_new was created by that apply; restore does not delete it" in restored.out
+    after = metric(emulator, "followed_script_7002")
+    assert (after["description"], after["prompt"]) == (before["description"], before["prompt"])
+    again = metric(emulator, "extra_one")  # deleted by prune: made again (a new id)
+    assert (again["name"], again["prompt"], again["project"]) == ("Extra one", "Keep me.", 123)
+    assert sorted(writes(emulator)) == [("PATCH", f"{METRICS}7002/"), ("POST", METRICS)]
+    # Restored: the same entry restores nothing more.
+    emulator.state.clear_requests()
+    twice = cli("restore", "--auto-approve", "--journal-dir", str(journal), str(entry))
+    assert twice.code == 0, twice.all
+    assert writes(emulator) == []
+
+
+# -- the impact preview --------------------------------------------------------------------------
+
+
+def test_impact_skips_a_rule_on_a_metric_with_no_results_yet_and_says_so(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    path = project_file(tmp_path, NEW_METRIC_AND_RULE)
+    text = cli("plan", "--impact", "--since", "31d", str(path))
+    assert text.code == 0, text.all
+    assert "  skipped: no results yet: metric (new) Refund offered (its rules decide no call)" in text.out, (
+        text.out
+    )
+    as_json = cli("plan", "--impact", "--since", "31d", "--format", "json", str(path))
+    [report] = json.loads(as_json.out)["impact"]
+    assert report["skipped_no_results"] == [-1]
+    assert report["pass_to_fail"]["count"] == 0
+    markdown = cli("plan", "--impact", "--since", "31d", "--format", "markdown", str(path))
+    assert "metric (new) Refund offered: skipped: no results yet" in markdown.out, markdown.out
+
+
+# -- the emulator: agents on a metric PATCH ------------------------------------------------------
+
+
+def test_a_metrics_agents_change_is_one_patch_the_emulator_applies(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    [first, second] = [a for a in emulator.state.agents if a.get("project") == 123][:2]
+    path = project_file(
+        tmp_path,
+        f"""
+        metrics:
+          definitions:
+            - slug: followed_script_7002
+              agents: [{json.dumps(first["agent_name"])}, {second["id"]}]
+        """,
+    )
+    emulator.state.clear_requests()
+    result = cli("apply", "--auto-approve", str(path))
+    assert result.code == 0, result.all
+    [patch] = emulator.state.patches()
+    assert patch.path == f"{METRICS}7002/" and sorted(patch.json["agents"]) == sorted(
+        [first["id"], second["id"]]
+    )
+    assert sorted(metric(emulator, "followed_script_7002")["agents"]) == sorted([first["id"], second["id"]])
+    assert cli("plan", "--detailed-exitcode", str(path)).code == 0
+
+
+def test_the_emulator_refuses_an_agent_of_another_project_on_a_metric_patch(
+    emulator: RunningEmulator,
+) -> None:
+    import httpx
+    from conftest import API_KEY
+
+    other = next(a for a in emulator.state.agents if a.get("project") == 124)
+    answer = httpx.patch(
+        f"{emulator.base_url}{METRICS}7002/",
+        json={"agents": [other["id"]]},
+        headers={"X-CEKURA-API-KEY": API_KEY},
+        timeout=10,
+    )
+    assert answer.status_code == 400, answer.text
+    assert "agents" in answer.json()
+    assert metric(emulator, "followed_script_7002")["agents"] == []

@@ -20,6 +20,7 @@ from reconciler.emulator_seed import default_seed
 from reconciler.errors import ReconcilerError
 from reconciler.export import export_project, fetch_export_inputs, quote, secret_env_name
 from reconciler.files import load_projects
+from reconciler.kinds.metrics import metrics_read
 from reconciler.loader import load_text
 from reconciler.model import SECRET_FIELDS, is_configured
 from reconciler.reconcile import plan_project
@@ -36,10 +37,12 @@ def plan_offline(text: str, live: dict[str, Any], metrics: list[dict[str, Any]])
     catalog = MetricCatalog()
     catalog.add(metrics)
     rules, _ = resolve_rules(desired, catalog) if desired.rubric is not None else ((), [])
-    return desired, diff_project(desired, live, rules=rules, metrics=catalog.metrics)
+    reads = {"metrics": metrics_read(metrics, desired)}
+    return desired, diff_project(desired, live, rules=rules, metrics=catalog.metrics, reads=reads)
 
 
 def assert_no_changes(plan: Any) -> None:
+    assert plan.metric_changes == ()
     assert plan.field_changes == ()
     assert plan.rule_changes == ()
     assert plan.patch == {}
@@ -493,3 +496,47 @@ def test_project_file_names_are_recognisable_and_safe(project_id: int, name: Any
     from reconciler.export import project_file_name
 
     assert project_file_name(project_id, name) == expected
+
+
+MULTILINE_PROMPT = "Did the agent greet the caller by name?\n\nAnswer TRUE or FALSE.\n"
+
+
+def test_the_projects_metric_definitions_are_exported_and_plan_to_no_change(
+    emulator: RunningEmulator, cli: Cli, tmp_path: Path
+) -> None:
+    emulator.state.add_metric(
+        id=9800, project=123, slug="greets_by_name", name="Greets by name", prompt=MULTILINE_PROMPT
+    )
+    with CekuraClient(emulator.base_url, API_KEY) as client:
+        live, metrics = fetch_export_inputs(client, 123)
+    text = export_project(live, metrics)
+    data = yaml.safe_load(text)
+    slugs = [d["slug"] for d in data["metrics"]["definitions"]]
+    own = sorted(m["slug"] for m in metrics if m.get("project") == 123)
+    assert slugs == own and "greets_by_name" in slugs
+    # A prompt of several lines reads as a block scalar, and loads back to the same text.
+    assert '    - slug: "greets_by_name"\n' in text
+    assert "      prompt: |\n        Did the agent greet the caller by name?\n\n        Answer TRUE" in text
+    [greets] = [d for d in data["metrics"]["definitions"] if d["slug"] == "greets_by_name"]
+    assert greets["prompt"] == MULTILINE_PROMPT
+    path = tmp_path / "project.yaml"
+    path.write_text(text, encoding="utf-8")
+    result = cli("plan", "--detailed-exitcode", str(path), env={"CEKURA_123_VAPI_API_KEY": "placeholder"})
+    assert result.code == 0, result.all
+    # The exported file manages the prompt: an edit to it is a metric PATCH.
+    path.write_text(text.replace("Answer TRUE or FALSE.", "Answer YES or NO."), encoding="utf-8")
+    result = cli("plan", str(path), env={"CEKURA_123_VAPI_API_KEY": "placeholder"})
+    assert "~ metric greets_by_name (Greets by name), id 9800:" in result.out, result.all
+
+
+@pytest.mark.parametrize(
+    "text", ["one line", "two\nlines", "ends\nwith two\n\n", " leading space\nx", "tab\tin\nit"]
+)
+def test_a_metric_text_field_loads_back_exactly(text: str) -> None:
+    live, metrics = seed_live(123)
+    metrics = [{**m, "description": text} if m["id"] == 7002 else m for m in metrics]
+    exported = export_project(live, metrics)
+    [definition] = [
+        d for d in yaml.safe_load(exported)["metrics"]["definitions"] if d["slug"] == "followed_script_7002"
+    ]
+    assert definition["description"] == text

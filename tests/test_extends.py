@@ -190,3 +190,64 @@ def test_checks_run_on_the_merged_settings(cli: Cli, emulator: RunningEmulator, 
     result = cli("validate", str(child))
     assert result.code == 1
     assert f"{child}:3:10: with base.yaml, settings.min_call_duration (900) is greater than" in result.err
+
+
+METRICS_BASE = """
+version: 1
+metrics:
+  prune: false
+  definitions:
+    - slug: refund_offered
+      name: Refund offered
+      eval_type: binary
+      prompt: Did the agent offer a refund?
+    - slug: followed_script_7002
+      description: From the base.
+"""
+
+
+def test_metrics_merge_by_slug_with_the_childs_fields_over_the_bases(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "base.yaml").write_text(textwrap.dedent(METRICS_BASE).lstrip())
+    child = tmp_path / "p123.yaml"
+    child.write_text(
+        "version: 1\nproject: 123\nextends: shared/base.yaml\nmetrics:\n  definitions:\n"
+        "    - slug: refund_offered\n      description: Child's description.\n"
+        "    - slug: greets\n      name: Greets\n"
+    )
+    result = cli("plan", "--format", "json", str(child))
+    assert result.code == 0, result.all
+    [project] = json.loads(result.out)["projects"]
+    changes = {c["slug"]: c for c in project["changes"] if c["kind"] == "metric"}
+    # The base's fields with the child's over them; the base's other definition kept; the child's added.
+    assert changes["refund_offered"]["action"] == "create"
+    assert changes["refund_offered"]["after"] == {
+        "slug": "refund_offered",
+        "name": "Refund offered",
+        "eval_type": "binary",
+        "prompt": "Did the agent offer a refund?",
+        "description": "Child's description.",
+    }
+    assert changes["followed_script_7002"]["after"] == {"description": "From the base."}
+    assert changes["greets"]["action"] == "create"
+    assert cli("apply", "--auto-approve", str(child)).code == 0
+    assert cli("plan", "--detailed-exitcode", str(child)).code == 0
+
+
+def test_a_merged_definitions_problem_names_the_file_and_line_it_comes_from(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "base.yaml").write_text(textwrap.dedent(METRICS_BASE).lstrip())
+    child = tmp_path / "p123.yaml"
+    # Merged, "nameless" is the third definition; in the child it is the first, on line 6.
+    child.write_text(
+        "version: 1\nproject: 123\nextends: shared/base.yaml\nmetrics:\n  definitions:\n"
+        "    - slug: nameless\n      description: No name, not live.\n"
+        "    - slug: refund_offered\n      description: Child's description.\n"
+    )
+    result = cli("plan", str(child))
+    assert result.code == 1, result.all
+    assert f"{child}:6:7: metric nameless does not exist in project 123" in result.err, result.err

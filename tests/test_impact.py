@@ -481,6 +481,7 @@ def test_report_counts_flips_and_attributes_them() -> None:
             {"metric_id": 115164, "pass_to_fail": 0, "fail_to_pass": 1},
         ],
         "recorded_mismatches": 0,
+        "skipped_no_results": [],
         "daily": [],
     }
 
@@ -867,3 +868,17 @@ def test_no_rubric_change_means_no_flips() -> None:
     report = impact_of_calls(calls, project["rubric_config"], copy.deepcopy(project["rubric_config"]))
     assert report.flips == 0 and report.calls == 300 and report.by_metric == {}
     assert isinstance(compile_rubric(project["rubric_config"]), CompiledRubric)
+
+
+def test_a_rule_metric_without_results_is_reported_skipped_across_merged_windows() -> None:
+    rule = {"operator": "and", "conditions": [{"field": "score", "op": "gte", "value": 3}]}
+    desired = {
+        "evaluation_logic": "and",
+        "rules": [{"metric_id": 1, "conditions": rule}, {"metric_id": 2, "conditions": rule}],
+    }
+    newer = impact_of_calls([{"id": 10, "metrics": [{"id": 1, "score": 4}]}], None, desired)
+    older = impact_of_calls([{"id": 9, "metrics": []}], None, desired)
+    assert older.skipped_no_results == [1, 2]
+    newer.merge(older)
+    assert newer.skipped_no_results == [2]
+    assert impact_of_calls([], None, desired).skipped_no_results == []  # no calls: nothing to say

@@ -450,3 +450,48 @@ def test_pull_does_not_edit_a_base_when_one_of_its_projects_cannot_be_read(
     assert "project 4040 not found" in result.err
     assert "settings.timezone not pulled: a project reading it from this file could not be read" in result.err
     assert paths["base"].read_bytes() == base_before
+
+
+# -- metric definitions --------------------------------------------------------------------------
+
+METRICS_FILE = """version: 1
+project: 123
+metrics:
+  definitions:
+    # The script check the QA team reviews.
+    - slug: followed_script_7002
+      description: "Whether the agent followed the support script."
+      prompt: |
+        Did the agent follow the support script?
+        Answer from the transcript only.
+    - slug: topic_7003  # enum outcomes
+      enum_values: [billing, booking, other]
+"""
+
+
+def test_pull_writes_a_metric_edited_in_the_ui_into_its_definition(
+    cli: Cli, emulator: RunningEmulator, tmp_path: Path
+) -> None:
+    emulator.state.set_metric_fields(
+        7002, prompt="Did the agent follow the support script?\nAnswer from the transcript only.\n"
+    )
+    [topic] = [m for m in emulator.state.metrics if m["id"] == 7003]
+    path = tmp_path / "p123.yaml"
+    path.write_text(METRICS_FILE.replace("[billing, booking, other]", str(topic["enum_values"])))
+    clean_plan(cli, str(path))
+    # A colleague rewrites the prompt and the description in the web UI.
+    new_prompt = "Did the agent follow the support script, in order?\nAnswer from the transcript only.\n"
+    emulator.state.set_metric_fields(7002, prompt=new_prompt, description="Script, in order.")
+    result = cli("pull", str(path))
+    assert result.code == 0, result.all
+    assert "metrics.followed_script_7002.prompt:" in result.out, result.out
+    assert "metrics.followed_script_7002.description: " in result.out
+    text = path.read_text()
+    assert "    # The script check the QA team reviews.\n" in text  # comments kept
+    assert "    - slug: topic_7003  # enum outcomes\n" in text
+    assert 'description: "Script, in order."' in text
+    assert "support script, in order?" in text
+    clean_plan(cli, str(path))
+    # Nothing left to pull.
+    again = cli("pull", "--check", str(path))
+    assert again.code == 0, again.all

@@ -50,6 +50,8 @@ class _Missing:
 
 
 MISSING: Any = _Missing()
+# JSON path -> "file:line:col" (``DesiredProject.positions``).
+Positions = dict[tuple[str | int, ...], str]
 # How a baseline (and so a fingerprint) records a managed field the live project does not have
 # (kept as it was, so fingerprints in saved plans stay comparable).
 MISSING_MARK: dict[str, bool] = {"$missing": True}
@@ -118,6 +120,13 @@ class Kind(ABC):
         """Its part of a validated file; None when the file does not manage it."""
         return project.parts.get(self.key)
 
+    def merge(self, base: DesiredProject, child: DesiredProject) -> tuple[Any, Positions]:
+        """Its part of ``child`` extending ``base``, and the positions (``file:line:col`` by JSON
+        path) of that part when they are not the child's own. Default: the child's part whole when
+        it has one, else the base's."""
+        part = self.desired(child)
+        return (part if part is not None else self.desired(base)), {}
+
     def problems(self, doc: Document) -> list[Problem]:
         """What is wrong with its part of a file beyond the schema, found offline, each at its
         ``file:line:col`` (``validate`` asks every kind, whether or not the file has its part)."""
@@ -140,6 +149,17 @@ class Kind(ABC):
         """``read``, given what the kinds before it read (``reads``, by kind name), so that a kind
         can reuse a list another read already made (the rubric: the metrics kind's list)."""
         return self.read(client, project, live)
+
+    def beside(self, read: Any) -> dict[str, Any]:
+        """What of its ``read`` (made for a plan) its ``watched`` values need beyond the project's GET,
+        as keys of their own that begin with ``$`` (no project field does), merged into the live
+        project that a plan's baseline is taken from. Default: nothing."""
+        return {}
+
+    def read_fresh(self, client: CekuraClient, plan: ProjectPlan) -> dict[str, Any]:
+        """The keys ``beside`` gives, read again for ``plan`` right before it is written (apply's
+        fresh read, the stale check of a saved plan). Empty unless ``plan`` manages this kind."""
+        return {}
 
     # -- planning ----------------------------------------------------------------------------------
 
@@ -236,10 +256,12 @@ class Kind(ABC):
 
 @dataclass(frozen=True)
 class ExportContext:
-    """What export knows beside the project: its id and its metrics (for the rubric's comments)."""
+    """What export knows beside the project: its id and its metrics (for the rubric's comments, and
+    as listed, for their definitions)."""
 
     project_id: int
     metrics: MetricCatalog
+    listed: tuple[Mapping[str, Any], ...] = ()
 
 
 def json_text(value: Any) -> str:

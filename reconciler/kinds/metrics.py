@@ -19,13 +19,23 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from reconciler.changes import FieldChange, MetricChange, ProjectPlan
 from reconciler.errors import PlanError
-from reconciler.kinds.base import Edited, Kind, PlanInputs, Request, SavedPart
+from reconciler.kinds.base import (
+    MISSING_MARK,
+    Edited,
+    ExportContext,
+    Kind,
+    PlanInputs,
+    Positions,
+    Request,
+    SavedPart,
+    json_text,
+)
 from reconciler.model import DesiredProject, Metric, SecretRef
 
 if TYPE_CHECKING:
@@ -34,6 +44,13 @@ if TYPE_CHECKING:
     from reconciler.loader import Document
 
 METRICS_PATH = "/test_framework/v2/metrics/"
+# The project's metrics as listed, beside the project's GET in the live state a baseline watches.
+LISTED = "$metrics"
+# What a plan's ``managed_kinds["metrics"]`` says beside the slugs and their fields: prune is on.
+PRUNE_MARK = "$prune"
+# Baseline keys: one per defined slug (its managed fields), and the metrics prune would delete.
+WATCH_PREFIX = "metric:"
+PRUNE_KEY = "metrics:pruned"
 DEPRECATED_TYPES = frozenset({"basic", "custom_prompt"})
 # Fields compared as sets (order and repetition mean nothing to the API).
 _SET_FIELDS = frozenset({"agents", "enum_values"})
@@ -60,6 +77,199 @@ def definitions(part: Any) -> list[dict[str, Any]]:
 
 def _index_path(index: int) -> tuple[str | int, ...]:
     return ("metrics", "definitions", index)
+
+
+def _managed_entries(part: Any, defs: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """What a plan manages of the metrics: each slug, each ``slug.field`` its definition writes, and
+    ``$prune`` when the file prunes (the watched values and a saved plan's file are made from it)."""
+    entries: list[str] = []
+    for d in defs:
+        entries.append(d["slug"])
+        entries += [f"{d['slug']}.{name}" for name in d if name != "slug"]
+    if isinstance(part, dict) and part.get("prune") is True:
+        entries.append(PRUNE_MARK)
+    return tuple(entries)
+
+
+def _split_managed(managed: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+    slugs: list[str] = []
+    fields: dict[str, list[str]] = {}
+    for entry in managed:
+        if entry.startswith("$"):
+            continue
+        slug, _, name = entry.partition(".")
+        if name:
+            fields.setdefault(slug, []).append(name)
+        else:
+            slugs.append(slug)
+    return slugs, fields
+
+
+def _listed(live: Mapping[str, Any]) -> list[dict[str, Any]]:
+    listed = live.get(LISTED)
+    return [m for m in listed if isinstance(m, dict)] if isinstance(listed, list) else []
+
+
+def _by_slug(live: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {m["slug"]: m for m in _listed(live) if isinstance(m.get("slug"), str)}
+
+
+def _unnamed(live: Mapping[str, Any], slugs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The project's listed metrics that no slug of ``slugs`` names (what prune deletes), by id."""
+    project = live.get("id")
+    return {
+        str(m["id"]): copy.deepcopy(m)
+        for m in _listed(live)
+        if m.get("slug") not in slugs
+        and m.get("id") is not None
+        and (project is None or m.get("project") == project)
+    }
+
+
+def _fields_moved(before: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    return [name for name in before if json_text(before[name]) != json_text(now.get(name))]
+
+
+def _label(metric: Mapping[str, Any] | None, metric_id: str) -> str:
+    slug = metric.get("slug") if isinstance(metric, Mapping) else None
+    return f"{slug} ({metric_id})" if slug else metric_id
+
+
+def metrics_read(
+    listed: Iterable[Mapping[str, Any]], project: DesiredProject, agents: Mapping[str, int] | None = None
+) -> MetricsRead:
+    """What ``MetricsKind.read`` gives for the project's metrics as ``listed`` (pure)."""
+    return _read_of(listed, project.parts.get("metrics"), agents)
+
+
+def _read_of(listed: Iterable[Mapping[str, Any]], part: Any, agents: Mapping[str, int] | None) -> MetricsRead:
+    metrics = tuple(dict(m) for m in listed if isinstance(m, Mapping))
+    by_slug = {m.get("slug"): m for m in metrics if m.get("slug")}
+    new: dict[str, int] = {}
+    defined: list[Metric] = []
+    for d in definitions(part):
+        slug = d["slug"]
+        if slug in by_slug and isinstance(by_slug[slug].get("id"), int):
+            defined.append(_as_metric(by_slug[slug]["id"], d, by_slug[slug]))
+        else:
+            new[slug] = -(len(new) + 1)
+            defined.append(_as_metric(new[slug], d))
+    return MetricsRead(metrics, dict(agents or {}), new, tuple(defined))
+
+
+# -- the journal and restore ----------------------------------------------------------------------
+
+
+def journal_metrics(plan: ProjectPlan, live: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What a journal entry keeps of ``plan``'s metric writes, from ``live`` as read right before
+    them (``apply.read_watched``): an updated metric's previous values of the fields sent, a deleted
+    one whole, a created one by its slug (restore does not delete it)."""
+    by_id = {m.get("id"): m for m in _listed(live)}
+    kept: list[dict[str, Any]] = []
+    for change in plan.metric_changes:
+        metric = by_id.get(change.metric_id, {})
+        entry: dict[str, Any] = {"slug": change.slug, "action": change.action, "id": change.metric_id}
+        if change.action == "update":
+            entry["before"] = {k: copy.deepcopy(metric.get(k)) for k in change.after}
+            entry["sent"] = copy.deepcopy(change.after)
+        elif change.action == "delete":
+            entry["before"] = copy.deepcopy(metric)
+        kept.append(entry)
+    return kept
+
+
+def restore_metrics(
+    plan: ProjectPlan, live: Mapping[str, Any], journaled: Sequence[Mapping[str, Any]]
+) -> ProjectPlan:
+    """``plan`` (a restore's) with the metric writes that put a journal entry's metrics back, from
+    ``live`` (with the project's metrics listed): an updated metric's previous values where they
+    differ now, a deleted one created again (without its id, which the API gives anew) unless its
+    slug is live again; a created one is not deleted (a note says so)."""
+    if not journaled:
+        return plan
+    writable = _writable_fields()
+    listed = _listed(live)
+    by_id = {m.get("id"): m for m in listed}
+    by_slug = _by_slug(live)
+    changes: list[MetricChange] = []
+    notes: list[str] = []
+    managed: list[str] = []
+    for entry in journaled:
+        slug, action = str(entry.get("slug")), entry.get("action")
+        given, shown = entry.get("before"), entry.get("sent")
+        before: dict[str, Any] = given if isinstance(given, dict) else {}
+        sent: dict[str, Any] = shown if isinstance(shown, dict) else {}
+        if action == "create":
+            notes.append(f"metric {slug} was created by that apply; restore does not delete it")
+            continue
+        if action == "delete":
+            if slug in by_slug:
+                notes.append(f"metric {slug} exists again (id {by_slug[slug].get('id')}); not created again")
+                continue
+            fields = {k: copy.deepcopy(v) for k, v in before.items() if k in writable and v is not None}
+            fields.pop("slug", None)
+            stand_in = -(sum(1 for c in changes if c.action == "create") + 1)
+            changes.append(
+                MetricChange(slug, "create", None, stand_in, before.get("name"), {}, {"slug": slug, **fields})
+            )
+            managed += [slug, *(f"{slug}.{k}" for k in fields)]
+            continue
+        metric = by_id.get(entry.get("id")) or by_slug.get(slug)
+        if metric is None:
+            notes.append(f"metric {slug} ({entry.get('id')}) no longer exists; its values are not restored")
+            continue
+        slug = str(metric.get("slug") or slug)
+        differing = {k: copy.deepcopy(v) for k, v in before.items() if field_differs(k, metric.get(k), v)}
+        moved = [k for k in sent if k in differing and field_differs(k, metric.get(k), sent[k])]
+        if moved:
+            notes.append(
+                f"metric {slug}: {', '.join(moved)} changed again since that apply; restoring overwrites "
+                "that later change too"
+            )
+        managed += [slug, *(f"{slug}.{k}" for k in before)]
+        if differing:
+            changes.append(
+                MetricChange(
+                    slug,
+                    "update",
+                    metric.get("id"),
+                    None,
+                    metric.get("name"),
+                    {k: copy.deepcopy(metric.get(k)) for k in differing},
+                    differing,
+                )
+            )
+    return replace(
+        plan,
+        metric_changes=tuple(changes),
+        metrics_live=len(listed),
+        managed_kinds={**plan.managed_kinds, "metrics": tuple(dict.fromkeys(managed))},
+        warnings=(*plan.warnings, *notes),
+        metric_names={
+            **plan.metric_names,
+            **{m["id"]: str(m.get("name") or "") for m in listed if isinstance(m.get("id"), int)},
+        },
+    )
+
+
+def _writable_fields() -> frozenset[str]:
+    from reconciler.validate import load_schema
+
+    return frozenset(load_schema()["$defs"]["metricDefinition"]["properties"])
+
+
+def pullable_reason(name: str, value: Any) -> str | None:
+    """Why a live value of a metric field cannot be written into a definition (None: it can)."""
+    import jsonschema
+
+    from reconciler.validate import load_schema
+
+    schema = load_schema()["$defs"]["metricDefinition"]["properties"].get(name)
+    if schema is None:
+        return "the file format has no such field"
+    if not jsonschema.Draft202012Validator(schema).is_valid(value):
+        return "not a value the file format accepts"
+    return None
 
 
 # -- offline checks -------------------------------------------------------------------------------
@@ -202,19 +412,44 @@ class MetricsKind(Kind):
     name: ClassVar[str] = "metrics"
     key: ClassVar[str] = "metrics"
 
-    def merge(self, base: Any, child: Any) -> Any:
+    def merge(self, base: DesiredProject, child: DesiredProject) -> tuple[Any, Positions]:
         """A child over its base by slug: a definition of both is the base's fields with the
-        child's over them; ``prune`` is the child's when it gives one."""
-        if base is None or child is None:
-            return child if child is not None else base
-        mine = {d["slug"]: d for d in definitions(child)}
-        merged = [{**d, **mine.pop(d["slug"], {})} for d in definitions(base)]
-        merged += list(mine.values())
+        child's over them (in the base's place), the child's others after the base's; ``prune`` is
+        the child's when it gives one. Each merged definition keeps the positions of the file each
+        of its fields comes from."""
+        mine, theirs = self.desired(child), self.desired(base)
+        if not isinstance(mine, dict) or not isinstance(theirs, dict):
+            return (mine if mine is not None else theirs), {}
+        child_defs, base_defs = definitions(mine), definitions(theirs)
+        child_at = {d["slug"]: i for i, d in enumerate(child_defs)}
+        merged: list[dict[str, Any]] = []
+        positions: Positions = {
+            path: where
+            for path, where in {**base.positions, **child.positions}.items()
+            if path[:1] == ("metrics",) and (path[:2] != ("metrics", "definitions") or len(path) < 3)
+        }
+
+        def place(source: DesiredProject, index: int, target: int) -> None:
+            prefix = _index_path(index)
+            for path, where in source.positions.items():
+                if path[:3] == prefix:
+                    positions[(*_index_path(target), *path[3:])] = where
+
+        for index, definition in enumerate(base_defs):
+            target = len(merged)
+            place(base, index, target)
+            overriding = child_at.pop(definition["slug"], None)
+            if overriding is not None:
+                place(child, overriding, target)
+            merged.append({**definition, **(child_defs[overriding] if overriding is not None else {})})
+        for index in child_at.values():  # the child's own definitions, after the base's
+            place(child, index, len(merged))
+            merged.append(dict(child_defs[index]))
         out: dict[str, Any] = {"definitions": merged}
-        prune = child.get("prune", base.get("prune"))
+        prune = mine.get("prune", theirs.get("prune"))
         if prune is not None:
             out["prune"] = prune
-        return out
+        return out, positions
 
     def problems(self, doc: Document) -> list[Problem]:
         return definition_problems(doc)
@@ -223,7 +458,10 @@ class MetricsKind(Kind):
         """One list request (the v2 list filtered by project); the agents list only when a
         definition names an agent by name."""
         assert project.project_id is not None
-        listed = tuple(m for m in client.list_metrics(project_id=project.project_id) if isinstance(m, dict))
+        # Apply's fresh read (a re-plan) listed them already, right after the project's GET.
+        source = live[LISTED] if isinstance(live.get(LISTED), list) else None
+        if source is None:
+            source = client.list_metrics(project_id=project.project_id)
         defs = definitions(self.desired(project))
         agents: dict[str, int] = {}
         if any(isinstance(a, str) for d in defs for a in d.get("agents") or ()):
@@ -231,17 +469,7 @@ class MetricsKind(Kind):
                 name = agent.get("name", agent.get("agent_name"))
                 if isinstance(name, str) and isinstance(agent.get("id"), int):
                     agents.setdefault(name, agent["id"])
-        by_slug = {m.get("slug"): m for m in listed if m.get("slug")}
-        new: dict[str, int] = {}
-        defined: list[Metric] = []
-        for d in defs:
-            slug = d["slug"]
-            if slug in by_slug and isinstance(by_slug[slug].get("id"), int):
-                defined.append(_as_metric(by_slug[slug]["id"], d, by_slug[slug]))
-            else:
-                new[slug] = -(len(new) + 1)
-                defined.append(_as_metric(new[slug], d))
-        return MetricsRead(listed, agents, new, tuple(defined))
+        return metrics_read(source, project, agents)
 
     def plan(self, plan: ProjectPlan, inputs: PlanInputs) -> ProjectPlan:
         desired = inputs.desired
@@ -324,7 +552,7 @@ class MetricsKind(Kind):
             plan,
             metric_changes=(*plan.metric_changes, *changes),
             metrics_live=len(read.metrics),
-            managed_kinds={**plan.managed_kinds, self.name: tuple(d["slug"] for d in defs)},
+            managed_kinds={**plan.managed_kinds, self.name: _managed_entries(part, defs)},
             metric_names={
                 **plan.metric_names,
                 **{m["id"]: str(m.get("name") or "") for m in read.metrics if isinstance(m.get("id"), int)},
@@ -351,8 +579,79 @@ class MetricsKind(Kind):
             if metric_id in named
         ]
 
+    def beside(self, read: Any) -> dict[str, Any]:
+        if not isinstance(read, MetricsRead):
+            return {}
+        return {LISTED: [copy.deepcopy(m) for m in read.metrics]}
+
+    def read_fresh(self, client: CekuraClient, plan: ProjectPlan) -> dict[str, Any]:
+        if self.name not in plan.managed_kinds:
+            return {}
+        listed = client.list_metrics(project_id=plan.project_id)
+        return {LISTED: [m for m in listed if isinstance(m, dict)]}
+
     def watched(self, live: Mapping[str, Any], managed: Sequence[str]) -> dict[str, Any]:
-        return {}  # the project GET holds no metric; their staleness is not watched yet
+        """Per defined slug, the live values of the fields its definition writes (a slug not live:
+        missing); with prune, every project metric the file does not define, whole (what prune
+        deletes). A metric's id and the fields the file does not write are not watched."""
+        slugs, fields = _split_managed(managed)
+        by_slug = _by_slug(live)
+        watched: dict[str, Any] = {}
+        for slug in slugs:
+            metric = by_slug.get(slug)
+            watched[f"{WATCH_PREFIX}{slug}"] = (
+                copy.deepcopy(MISSING_MARK)
+                if metric is None
+                else {name: copy.deepcopy(metric.get(name)) for name in fields.get(slug, ())}
+            )
+        if PRUNE_MARK in managed:
+            watched[PRUNE_KEY] = {"named": sorted(slugs), "metrics": _unnamed(live, slugs)}
+        return watched
+
+    def watches(self, key: str) -> bool:
+        return key.startswith(WATCH_PREFIX) or key == PRUNE_KEY
+
+    def moved(
+        self, key: str, before: Any, live: Mapping[str, Any], metric_names: Mapping[int, str]
+    ) -> list[str]:
+        if key == PRUNE_KEY:
+            named = before.get("named") if isinstance(before, dict) else None
+            now = _unnamed(live, named if isinstance(named, list) else [])
+            before = before.get("metrics") if isinstance(before, dict) else None
+            before = before if isinstance(before, dict) else {}
+            told = [
+                f"metric {_label(now.get(i) or before.get(i), i)} "
+                + ("(added since the plan)" if i not in before else "(deleted since the plan)")
+                for i in sorted(set(now) ^ set(before))
+            ]
+            told += [
+                f"metric {_label(now[i], i)}: {', '.join(sorted(_fields_moved(before[i], now[i])))}"
+                for i in sorted(set(now) & set(before))
+                if _fields_moved(before[i], now[i])
+            ]
+            return told
+        slug = key.removeprefix(WATCH_PREFIX)
+        metric = _by_slug(live).get(slug)
+        if before == MISSING_MARK:
+            return [] if metric is None else [f"metric {slug} (created since the plan)"]
+        if metric is None:
+            return [f"metric {slug} (deleted since the plan)"]
+        fields = _fields_moved(before, metric) if isinstance(before, dict) else []
+        return [f"metric {slug}: {', '.join(fields)}"] if fields else []
+
+    def expected(self, live: Mapping[str, Any], plan: ProjectPlan) -> dict[str, Any]:
+        """``live`` with the project's metrics as they list once the plan's requests are written."""
+        if self.name not in plan.managed_kinds or not isinstance(live.get(LISTED), list):
+            return dict(live)
+        listed = [copy.deepcopy(m) for m in live[LISTED] if isinstance(m, dict)]
+        for change in plan.metric_changes:
+            if change.action == "create":
+                listed.append({"project": plan.project_id, **copy.deepcopy(change.after)})
+            elif change.action == "update":
+                listed = [{**m, **change.after} if m.get("id") == change.metric_id else m for m in listed]
+            else:
+                listed = [m for m in listed if m.get("id") != change.metric_id]
+        return {**live, LISTED: listed}
 
     def patch_keys(self, plan: ProjectPlan) -> tuple[str, ...]:
         return ()
@@ -420,11 +719,57 @@ class MetricsKind(Kind):
     def from_plan(
         self, plan: ProjectPlan, live: Mapping[str, Any], refs: Mapping[str, SecretRef]
     ) -> SavedPart:
-        if self.name in plan.managed_kinds or plan.metric_changes:
-            raise Edited(
-                "saved plans of metric definitions are not supported yet; apply the project file itself"
+        """The ``metrics:`` part that the plan's metric changes describe against ``live`` (which holds
+        the project's metrics as listed, ``apply.read_watched``): a created metric's fields as its
+        change shows them, an updated one's changed fields as shown and its other managed fields as
+        they are live, ``prune`` as the plan manages it. Agents are ids here (resolved when planned)."""
+        entries = plan.managed_kinds.get(self.name)
+        if entries is None:
+            if plan.metric_changes:
+                raise Edited("it changes metric definitions but manages none")
+            return SavedPart(None)
+        slugs, fields = _split_managed(entries)
+        if len(set(slugs)) != len(slugs) or set(fields) - set(slugs):
+            raise Edited("its managed metrics are not a list of definitions by slug")
+        if not isinstance(live.get(LISTED), list):
+            raise Edited("the project's metrics were not read")
+        by_slug = _by_slug(live)
+        changes: dict[str, MetricChange | None] = {}
+        for shown in plan.metric_changes:
+            if shown.slug in changes:
+                raise Edited(f"it changes metric {shown.slug} twice")
+            changes[shown.slug] = shown
+        defs: list[dict[str, Any]] = []
+        for slug in slugs:
+            change = changes.pop(slug, None)
+            names = fields.get(slug, [])
+            if change is not None and change.action == "create":
+                after = dict(change.after)
+                if after.pop("slug", None) != slug or sorted(after) != sorted(names):
+                    raise Edited(f"the creation of metric {slug} is not one its definition makes")
+                defs.append({"slug": slug, **copy.deepcopy(after)})
+                continue
+            metric = by_slug.get(slug)
+            if metric is None:
+                raise Edited(
+                    f"it manages metric {slug}, which the project does not have, without creating it"
+                )
+            after = dict(change.after) if change is not None and change.action == "update" else {}
+            if (change is not None and change.action != "update") or not set(after) <= set(names):
+                raise Edited(f"its change of metric {slug} is not one its definition makes")
+            defs.append(
+                {"slug": slug, **{n: copy.deepcopy(after[n] if n in after else metric.get(n)) for n in names}}
             )
-        return SavedPart(None)
+        if any(c is None or c.action != "delete" for c in changes.values()):
+            raise Edited("it changes a metric it does not manage")
+        if changes and PRUNE_MARK not in entries:
+            raise Edited("it deletes metrics without prune")
+        part: dict[str, Any] = {"definitions": defs}
+        if PRUNE_MARK in entries:
+            part["prune"] = True
+        return SavedPart(part, _read_of(live[LISTED], part, {}))
 
-    def export(self, live: Mapping[str, Any], context: Any) -> list[str]:
-        return []
+    def export(self, live: Mapping[str, Any], context: ExportContext) -> list[str]:
+        from reconciler.export import metrics_lines
+
+        return metrics_lines(context.project_id, context.listed)

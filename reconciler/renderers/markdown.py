@@ -424,6 +424,15 @@ def render_impact_markdown(reports: Sequence[ImpactReport], metric_names: Mappin
         ]
         if examples:
             out += ["", "Example call log ids: " + "; ".join(examples) + "."]
+    for r in reports:
+        for metric_id in r.skipped_no_results:
+            name = metric_names.get(metric_id)
+            label = ("(new) " if metric_id < 0 else f"{metric_id} ") + (_text(name) if name else "")
+            out += [
+                "",
+                f"_Project {r.project_id}, metric {label.strip()}: skipped: no results yet "
+                "(its rules decide no call)._",
+            ]
     if any(r.recorded_mismatches for r in reports):
         out += [
             "",

@@ -258,6 +258,8 @@ def render_text(
 
 def _metric_label(metric_id: int, metric_names: Mapping[int, str]) -> str:
     name = metric_names.get(metric_id)
+    if metric_id < 0:  # the stand-in id of a metric the plan creates
+        return f"metric (new) {name or ''}".rstrip()
     return f"metric {metric_id} ({name})" if name else f"metric {metric_id}"
 
 
@@ -305,6 +307,11 @@ def render_impact_text(reports: Sequence[ImpactReport], metric_names: Mapping[in
                 )
         if not report.flips:
             lines.append("  No call changes outcome.")
+        for metric_id in report.skipped_no_results:
+            lines.append(
+                f"  skipped: no results yet: {_metric_label(metric_id, metric_names)} "
+                "(its rules decide no call)"
+            )
         if report.recorded_mismatches:
             lines.append(
                 f"  Note: on {plural(report.recorded_mismatches, 'call')} the recorded outcome differs "
