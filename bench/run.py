@@ -1566,18 +1566,18 @@ SCALE_CHANGES = [
     "used 88 connections). `plan` no longer imports the impact and saved-plan modules, and a project "
     "without secrets to read resolves no path.",
     "Not reached: CPU per planned project (goal 1.3x the floor). Wall time at P=32 and P=64 (goal "
-    "1.15x) is at its edge: met in a quiet run, 1.21-1.28x in the runs made while the machine was "
-    "loaded. The floor makes the requests and nothing else; the tool also loads and validates the "
-    "files and renders the plan. Where a `plan` of the 2,000 settings-only files spends its CPU "
-    "(cProfile, P=1): the requests 56% (httpx, the floor's own cost), loading and validating the "
-    "files 22% (`loader.py`, `validate.py`), rendering the text plan 11% (`renderers/text.py`), "
-    "planning the projects 8%. So the ratio stays above 1.3x unless loading and rendering become "
-    "nearly free; with a rubric, deepdiff's diff of the rules (`kinds/rubric.py`) adds more. At P=32 and 64 "
-    "the run is CPU-bound (CPU close to wall time), so the same CPU sets the wall-time ratio; at "
-    "P=64 the floor and the tool both spend about twice their P=32 CPU on the same requests (64 "
-    "threads contending for the GIL). Overlapping the loading with the first requests was not done: "
-    "`plan` and `apply` report every bad file before any request, and it would hide the loading "
-    "(~0.3 s here) only where the run is not CPU-bound.",
+    "1.15x) is at its edge: 1.15x and 1.14x in the quietest of the runs made for this section, "
+    "1.16x-1.28x in the others (the machine shared and loaded). The floor makes the requests and "
+    "nothing else; the tool also loads and validates the files and renders the plan. Where a `plan` "
+    "of the 2,000 settings-only files spends its CPU (cProfile, P=1): the requests 56% (httpx, the "
+    "floor's own cost), loading and validating the files 22% (`loader.py`, `validate.py`), rendering "
+    "the text plan 11% (`renderers/text.py`), planning the projects 8%. So the ratio stays above 1.3x"
+    " unless loading and rendering become nearly free; with a rubric, deepdiff's diff of the rules "
+    "(`kinds/rubric.py`) adds more. At P=32 and 64 the run is CPU-bound (CPU close to wall time), so "
+    "the same CPU sets the wall-time ratio; at P=64 the floor and the tool both spend about twice "
+    "their P=32 CPU on the same requests (64 threads contending for the GIL). Overlapping the loading"
+    " with the first requests was not done: `plan` and `apply` report every bad file before any "
+    "request, and it would hide the loading (~0.3 s here) only where the run is not CPU-bound.",
 ]
 
 

@@ -692,12 +692,13 @@ def apply(
         in_parallel(write_one, ready, options.parallelism)
     except KeyboardInterrupt as exc:
         signal = "SIGTERM" if isinstance(exc, Terminated) else "SIGINT"
-    with gate.lock:  # from here on no project starts its fresh read, journal entry or PATCH
-        gate.closed = True
-        stood = {
-            index: (attempts[index].stage, attempts[index].journal_entry, attempts[index].plan)
-            for index in ready
-        }
+    finally:  # whatever ended the writes (a bug's exception too), no other project starts one
+        with gate.lock:
+            gate.closed = True
+            stood = {
+                index: (attempts[index].stage, attempts[index].journal_entry, attempts[index].plan)
+                for index in ready
+            }
     if signal is None:
         return report("applied")
     for index in ready:
