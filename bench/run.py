@@ -1566,8 +1566,8 @@ SCALE_CHANGES = [
     "used 88 connections). `plan` no longer imports the impact and saved-plan modules, and a project "
     "without secrets to read resolves no path.",
     "Not reached: CPU per planned project (goal 1.3x the floor). Wall time at P=32 and P=64 (goal "
-    "1.15x) is at its edge: 1.15x and 1.14x in the quietest of the runs made for this section, "
-    "1.16x-1.28x in the others (the machine shared and loaded). The floor makes the requests and "
+    "1.15x) is at its edge: met in the quieter runs made for this section (1.14x-1.15x), 1.16x-1.28x "
+    "in the others (the machine shared and loaded). The floor makes the requests and "
     "nothing else; the tool also loads and validates the files and renders the plan. Where a `plan` "
     "of the 2,000 settings-only files spends its CPU (cProfile, P=1): the requests 56% (httpx, the "
     "floor's own cost), loading and validating the files 22% (`loader.py`, `validate.py`), rendering "
