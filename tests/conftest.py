@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import pty
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,45 @@ def validate_offline(path: str) -> subprocess.CompletedProcess[str]:
         timeout=60,
         check=False,
     )
+
+
+def answer_on_a_terminal(
+    args: list[str],
+    env: dict[str, str],
+    answer: str,
+    while_asking: Callable[[], None] = lambda: None,
+) -> tuple[int, str]:
+    """Run the CLI in a subprocess on a pseudo-terminal; once it asks for confirmation, call
+    ``while_asking()`` (a colleague's edit while the prompt waits, say), then type ``answer``."""
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+        cwd=ROOT,
+    )
+    os.close(secondary)
+    seen = b""
+    while b"Only 'yes' will be accepted" not in seen:
+        chunk = os.read(primary, 65536)
+        if not chunk:
+            break
+        seen += chunk
+    while_asking()
+    os.write(primary, answer.encode() + b"\n")
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    code = proc.wait(timeout=60)
+    os.close(primary)
+    return code, seen.decode()
 
 
 def validate_in_process(path: str) -> subprocess.CompletedProcess[str]:

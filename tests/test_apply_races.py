@@ -8,16 +8,15 @@ Ctrl-C and SIGTERM in the middle of an apply still say what became of every proj
 from __future__ import annotations
 
 import json
-import os
-import pty
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import ROOT, Cli
+from conftest import ROOT, Cli, answer_on_a_terminal
 
 from reconciler.emulator import Fault, RunningEmulator
 
@@ -73,38 +72,9 @@ def test_auto_approve_replans_from_the_fresh_read_and_keeps_the_colleagues_rule(
 
 
 def _apply_on_a_terminal(
-    args: list[str], env: dict[str, str], while_asking: Any, answer: str = "yes"
+    args: list[str], env: dict[str, str], while_asking: Callable[[], None], answer: str = "yes"
 ) -> tuple[int, str]:
-    """Run the CLI on a pseudo-terminal; call ``while_asking()`` while the prompt waits, then answer."""
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        env={k: v for k, v in env.items()},
-        cwd=ROOT,
-    )
-    os.close(secondary)
-    seen = b""
-    while b"Only 'yes' will be accepted" not in seen:
-        chunk = os.read(primary, 65536)
-        if not chunk:
-            break
-        seen += chunk
-    while_asking()
-    os.write(primary, answer.encode() + b"\n")
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    code = proc.wait(timeout=60)
-    os.close(primary)
-    return code, seen.decode()
+    return answer_on_a_terminal(args, env, answer, while_asking)
 
 
 def test_a_rule_added_while_the_prompt_waits_refuses_the_shown_plan(

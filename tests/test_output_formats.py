@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import ROOT, Cli
+from conftest import ROOT, Cli, answer_on_a_terminal
 
 from reconciler import __version__
 from reconciler.emulator import RunningEmulator
@@ -84,47 +84,16 @@ def test_colour_only_on_a_terminal_and_never_with_no_color(
     assert "\x1b[" not in piped.out
 
 
-def _answer_on_a_terminal(args: list[str], env: dict[str, str], answer: str) -> tuple[int, str]:
-    primary, secondary = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-        env=env,
-        cwd=ROOT,
-    )
-    os.close(secondary)
-    seen = b""
-    while b"Only 'yes' will be accepted" not in seen:
-        chunk = os.read(primary, 65536)
-        if not chunk:
-            break
-        seen += chunk
-    os.write(primary, answer.encode() + b"\n")
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    code = proc.wait(timeout=60)
-    os.close(primary)
-    return code, seen.decode()
-
-
 def test_interactive_apply_asks_and_only_yes_applies(
     cli: Cli, emulator: RunningEmulator, tmp_path: Path
 ) -> None:
     path = tmp_path / "project.yaml"
     path.write_text("version: 1\nproject: 124\nsettings:\n  sample_rate: 0.9\n")
-    code, out = _answer_on_a_terminal(["apply", str(path)], cli.env, "y")
+    code, out = answer_on_a_terminal(["apply", str(path)], cli.env, "y")
     assert code == 1
     assert "Apply cancelled; nothing was changed." in out
     assert emulator.state.patches() == []
-    code, out = _answer_on_a_terminal(["apply", str(path)], cli.env, "yes")
+    code, out = answer_on_a_terminal(["apply", str(path)], cli.env, "yes")
     assert code == 0, out
     assert "Do you want to apply these changes to 1 project?" in out
     assert emulator.state.project(124)["sample_rate"] == 0.9
