@@ -191,27 +191,39 @@ def validate(paths: tuple[str, ...], fmt: str) -> int:
 # -- shared options for commands that talk to the API --------------------------------------------
 
 
+_CONNECTION_OPTIONS = [
+    click.option(
+        "--base-url",
+        envvar="CEKURA_BASE_URL",
+        default="https://api.cekura.ai",
+        show_default=True,
+        help="Cekura API base URL (env CEKURA_BASE_URL). Plain http only for loopback hosts.",
+    ),
+    click.option(
+        "--api-key-file",
+        type=click.Path(dir_okay=False),
+        help="Read the API key from this file instead of the CEKURA_API_KEY environment variable.",
+    ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=1.0),
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for each API request.",
+    ),
+]
+
+
+def _connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--base-url, --api-key-file and --timeout: every command that talks to the API."""
+    for option in reversed(_CONNECTION_OPTIONS):
+        func = option(func)
+    return func
+
+
 def _api_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option(
-            "--base-url",
-            envvar="CEKURA_BASE_URL",
-            default="https://api.cekura.ai",
-            show_default=True,
-            help="Cekura API base URL (env CEKURA_BASE_URL). Plain http only for loopback hosts.",
-        ),
-        click.option(
-            "--api-key-file",
-            type=click.Path(dir_okay=False),
-            help="Read the API key from this file instead of the CEKURA_API_KEY environment variable.",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=1.0),
-            default=30.0,
-            show_default=True,
-            help="Seconds to wait for each API request.",
-        ),
+        _connection_options,
         click.option(
             "--parallelism",
             type=click.IntRange(min=1, max=64),
@@ -861,25 +873,7 @@ def restore(
     show_default=True,
     help="With --all: projects read at the same time.",
 )
-@click.option(
-    "--base-url",
-    envvar="CEKURA_BASE_URL",
-    default="https://api.cekura.ai",
-    show_default=True,
-    help="Cekura API base URL (env CEKURA_BASE_URL). Plain http only for loopback hosts.",
-)
-@click.option(
-    "--api-key-file",
-    type=click.Path(dir_okay=False),
-    help="Read the API key from this file instead of the CEKURA_API_KEY environment variable.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1.0),
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait for each API request.",
-)
+@_connection_options
 @_retry_budget_option
 def export(
     project_id: int | None,
