@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, note
 from hypothesis import strategies as st
 
 from reconciler.diff import diff_project, unconverged
@@ -428,3 +428,123 @@ def test_rules_compare_by_deepdiff_with_the_binary_operator() -> None:
     a, b = {1: [{"metric_id": 1, "conditions": both}]}, {1: [{"metric_id": 1, "conditions": other}]}
     assert differing_metrics(a, b, {1}) == set()
     assert differing_metrics(a, b, set()) == {1}
+
+
+# -- the rule comparison's fast paths against deepdiff itself ---------------------------------------
+
+_RULE_VALUES = st.sampled_from(
+    [
+        *(True, False, 0, 5, 1, 1.0, 3, 3.0, 3.0000000001, 3.001, 0.3, 0.1 + 0.2, -0.0, 0.0, 4.5, 1e20),
+        *(10**30, float("inf"), float("nan"), "a", "b", "5", "true", None),
+    ]
+)
+_CONDITION = st.fixed_dictionaries(
+    {
+        "field": st.sampled_from(["score", "enum", "explanation"]),
+        "op": st.sampled_from(["eq", "gte", "in"]),
+        "value": st.one_of(_RULE_VALUES, st.lists(_RULE_VALUES, max_size=3)),
+    }
+)
+_GROUP = st.fixed_dictionaries(
+    {
+        "operator": st.sampled_from(["and", "or"]),
+        "conditions": st.lists(
+            st.one_of(
+                _CONDITION,
+                st.fixed_dictionaries(
+                    {
+                        "operator": st.sampled_from(["and", "or"]),
+                        "conditions": st.lists(_CONDITION, max_size=2),
+                    }
+                ),
+            ),
+            max_size=3,
+        ),
+    }
+)
+
+
+def _tweak(value: Any, data: st.DataObject) -> Any:
+    """``value`` with changes that deepdiff may or may not see: reorders, repeats, true/5, 3/3.0,
+    differences below and above the tolerance, a dropped key."""
+    if isinstance(value, dict):
+        out = {k: _tweak(v, data) for k, v in value.items()}
+        if out and data.draw(st.integers(0, 9)) == 0:
+            out.pop(data.draw(st.sampled_from(sorted(out))))
+        return out
+    if isinstance(value, list):
+        shuffled: list[Any] = data.draw(st.permutations(value))
+        items = [_tweak(v, data) for v in shuffled]
+        repeat: bool = data.draw(st.booleans())
+        if items and repeat:
+            items.append(items[0])
+        return items
+    choice = data.draw(st.integers(0, 5))
+    if choice == 0 and isinstance(value, bool):
+        return 5 if value else 0
+    if choice == 0 and value in (0, 1, 5) and not isinstance(value, bool):
+        return value != 0
+    if choice == 1 and isinstance(value, int | float) and not isinstance(value, bool):
+        return value + data.draw(st.sampled_from([1e-12, 1e-8, 0.5]))
+    if choice == 2 and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+@given(
+    rules=st.lists(st.tuples(st.sampled_from([1, 2, 3]), _GROUP), max_size=5),
+    binary=st.sets(st.sampled_from([1, 2, 3])),
+    data=st.data(),
+)
+def test_rule_comparison_agrees_with_deepdiff(
+    rules: list[tuple[int, dict[str, Any]]], binary: set[int], data: st.DataObject
+) -> None:
+    # The canonical sort and the hash forms settle most metrics without deepdiff (a plan of 2,000
+    # rubrics spent a third of its CPU in it); whatever they settle, deepdiff must say the same.
+    from reconciler.kinds.rubric import deepdiff_differing, differing_metrics, rules_by_metric
+
+    before = rules_by_metric([{"metric_id": m, "conditions": group} for m, group in rules])
+    after = {m: _tweak(list(side), data) for m, side in before.items()}
+    if data.draw(st.booleans()):
+        after[data.draw(st.sampled_from([1, 2, 3]))] = []
+    everything = set(before) | set(after)
+    note(f"before={before!r} after={after!r}")
+    expected = deepdiff_differing(before, after, binary, everything)
+    assert differing_metrics(before, after, binary) == expected
+    assert differing_metrics(after, before, binary) == expected
+
+
+def test_rule_comparison_needs_no_deepdiff_for_plain_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An added rule, a changed threshold, another operator: the hash forms differ, so no DeepDiff is
+    # built (it is what made a plan of many rubrics slow); equal within tolerance still asks it.
+    import deepdiff
+
+    from reconciler.kinds import rubric
+
+    built = []
+    real = deepdiff.DeepDiff
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(deepdiff, "DeepDiff", Counting)  # the library's class, to count its uses
+    live = {1: [rule(1, "score", "gte", 3)], 2: [rule(2, "score", "eq", True)]}
+    assert rubric.differing_metrics(live, {1: [rule(1, "score", "gte", 4)], 2: []}, {2}) == {1, 2}
+    assert rubric.differing_metrics(live, {1: [rule(1, "score", "lte", 3)]}, {2}) == {1, 2}
+    assert built == []
+    assert rubric.differing_metrics(live, {1: [rule(1, "score", "gte", 3.0000000001)]}, {2}) == {2}
+    assert built == [1]
+
+
+def test_false_is_not_zero_for_a_metric_that_is_not_binary() -> None:
+    # As Python values false == 0 and true == 1, and the canonical sort compared values: a rule
+    # changed from 0 to false on a scored metric was planned as no change. deepdiff tells them apart.
+    from reconciler.kinds.rubric import differing_metrics
+
+    zero, false = {1: [rule(1, "score", "eq", 0)]}, {1: [rule(1, "score", "eq", False)]}
+    one, true = {1: [rule(1, "score", "eq", 1)]}, {1: [rule(1, "score", "eq", True)]}
+    assert differing_metrics(zero, false, set()) == {1}
+    assert differing_metrics(one, true, set()) == {1}
+    assert differing_metrics(zero, false, {1}) == set()  # binary: false is 0
