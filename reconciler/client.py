@@ -212,6 +212,30 @@ class RateLimiter:
             self._sleep(at - now)
 
 
+class _NoCookies(httpx.Cookies):
+    """A cookie store that never stores one."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+
+class _Http(httpx.Client):
+    """httpx's client without a cookie store. The API authenticates by key, never by cookie, yet
+    httpx passed every answer through urllib's cookie machinery (9% of the CPU of a plan of 2,000
+    projects, in profiles), and a server or proxy could have set cookies that every later request
+    sent back."""
+
+    _no_cookies = _NoCookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._no_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        raise TypeError("the Cekura client keeps no cookies")
+
+
 class CekuraClient:
     """A small typed client for the endpoints the reconciler needs."""
 
@@ -243,7 +267,7 @@ class CekuraClient:
         self._clock, self._sleep = clock, sleep
         self.limiter = RateLimiter(max_rps, clock=clock, sleep=sleep, max_pause=self.retry.budget)
         self._legacy_only: set[str] = set()  # current lists this server answered 404 for
-        self._http = httpx.Client(
+        self._http = _Http(
             base_url=self.base_url,
             headers={
                 "X-CEKURA-API-KEY": api_key,

@@ -582,3 +582,25 @@ def test_answers_are_freed_when_read_not_left_to_the_cycle_collector() -> None:
     finally:
         gc.enable()
     assert left == 0
+
+
+def test_cookies_a_server_sets_are_never_sent_back() -> None:
+    # The API authenticates by key. A cookie set by a server or a proxy on the way is not kept, so no
+    # later request (another project, another page) carries it; nor does reading answers pay for
+    # urllib's cookie parsing.
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            200,
+            json={"id": 7},
+            headers=[("Set-Cookie", "sessionid=planted; Path=/"), ("Set-Cookie", "csrftoken=x; Path=/")],
+        )
+
+    client, _ = make(handler)
+    client.get_project(7)
+    client.get_project(8)
+    assert [r.headers.get("cookie") for r in seen] == [None, None]
+    with pytest.raises(TypeError, match="keeps no cookies"):
+        client._http.cookies = {"sessionid": "given"}
