@@ -23,6 +23,7 @@ from typing import Any
 
 from reconciler.changes import FieldChange, ProjectPlan, RuleChange
 from reconciler.kinds import MISSING, MISSING_MARK, PlanInputs, get_kind, kind_of_key, kinds
+from reconciler.kinds.base import json_copy
 from reconciler.kinds.rubric import (
     RubricRead,
     canonical_rule,
@@ -76,7 +77,7 @@ def plan_kinds(inputs: PlanInputs, *, warnings: tuple[str, ...] = ()) -> Project
     after: Mapping[str, Any] = watching
     for kind in kinds():
         after = kind.expected(after, plan)
-    previous = {k: copy.deepcopy(live[k]) for kind in kinds() for k in kind.journaled(plan) if k in live}
+    previous = {k: json_copy(live[k]) for kind in kinds() for k in kind.journaled(plan) if k in live}
     return replace(
         plan,
         fingerprint=digest(baseline),

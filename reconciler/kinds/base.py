@@ -184,7 +184,7 @@ class Kind(ABC):
     def watched(self, live: Mapping[str, Any], managed: Sequence[str]) -> dict[str, Any]:
         """Its part of a plan's baseline: the live values of what it manages, keyed so that they
         cannot collide with another kind's (a digest of all of them is the plan's fingerprint)."""
-        return {name: copy.deepcopy(live.get(name, MISSING_MARK)) for name in managed}
+        return {name: json_copy(live.get(name, MISSING_MARK)) for name in managed}
 
     def expected(self, live: Mapping[str, Any], plan: ProjectPlan) -> dict[str, Any]:
         """``live`` as the project will read once its part of ``plan`` is written."""
@@ -262,6 +262,18 @@ class ExportContext:
     project_id: int
     metrics: MetricCatalog
     listed: tuple[Mapping[str, Any], ...] = ()
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars), several times faster than
+    ``copy.deepcopy`` (no memo); anything else is deep-copied as usual."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    if value is None or isinstance(value, str | int | float):  # immutable (bool is an int)
+        return value
+    return copy.deepcopy(value)
 
 
 def json_text(value: Any) -> str:

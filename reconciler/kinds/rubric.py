@@ -13,15 +13,15 @@ condition order, ``in`` values, a repeated rule), ``ignore_numeric_type_changes`
 Before deepdiff, two cheaper steps settle most metrics, because deepdiff is measurably slow:
 timeit, equal rubrics of 10 / 200 / 5,000 metrics of two rules each (one ``true`` against 5, one 3.0
 against 3): 0.4 / 33 / 540 ms by the canonical sort against 15 / 390 / 7,900 ms by ``DeepDiff``
-with the options and operator below. A canonical sort of each metric's rules (``canonical_rules``,
-compared as JSON text) settles the rules that are plainly equal; the hash form (``_hash_form``: what
-deepdiff's hashes tell apart, built directly) settles the rules that differ, which is every metric
-a plan changes (a plan of 2,000 projects that each add two rules spent 27% of its CPU in DeepDiff,
-6.2 s -> 4.5 s without it). deepdiff decides only where the canonical forms differ and the hash
-forms agree (equal within the tolerance, a repeated rule); a property test holds both steps to
-deepdiff's own answer. It finds equal rules by their hashes and does not pair the others
-(``cutoff_intersection_for_pairs=0``: with pairing, the diff of the 5,000-rule benchmark plan took
-twice as long).
+with the options and operator below. First the hash form (``_hash_form``: what deepdiff's hashes
+tell apart, built directly) settles the rules that differ, which is every metric a plan changes: a
+plan of 2,000 projects that each add two rules spent 27% of its CPU in DeepDiff (6.2 s -> 4.5 s
+without it). Then a canonical sort of each metric's rules (``canonical_rules``, compared as JSON
+text) settles the rules that are plainly equal. deepdiff decides only where the hash forms agree
+and the canonical forms do not (equal within the tolerance, a repeated rule); a property test holds
+both steps to deepdiff's own answer. deepdiff finds equal rules by their hashes and does not pair
+the others (``cutoff_intersection_for_pairs=0``: with pairing, the diff of the 5,000-rule benchmark
+plan took twice as long).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from reconciler.changes import FieldChange, ProjectPlan, RuleAction, RuleChange
 from reconciler.conditions import BINARY_FALSE, BINARY_TRUE, BINARY_TYPES
 from reconciler.errors import InputError, Position, Problem
-from reconciler.kinds.base import Edited, ExportContext, Kind, PlanInputs, SavedPart, json_text
+from reconciler.kinds.base import Edited, ExportContext, Kind, PlanInputs, SavedPart, json_copy, json_text
 from reconciler.model import DesiredProject, Metric, RubricSpec, RuleSpec
 
 if TYPE_CHECKING:
@@ -188,16 +188,11 @@ def differing_metrics(
 ) -> set[int]:
     """The metrics (keys of either side) whose rules decide calls differently.
 
-    Three steps, cheapest first: equal canonical sorts are equal; different hash forms
-    (``_hash_form``: what deepdiff hashes, built directly) differ; deepdiff decides the rest."""
-    maybe = [
-        m
-        for m in before.keys() | after.keys()
-        if canonical_rules(before.get(m, []), m in binary) != canonical_rules(after.get(m, []), m in binary)
-    ]
+    Three steps, cheapest first: different hash forms (``_hash_form``: what deepdiff's hashes
+    tell apart, built directly) differ; equal canonical sorts are equal; deepdiff decides the rest."""
     differing: set[int] = set()
     undecided: list[int] = []
-    for m in maybe:
+    for m in before.keys() | after.keys():
         old, new = before.get(m, []), after.get(m, [])
         try:
             if _rules_form(old, m in binary) != _rules_form(new, m in binary):
@@ -205,7 +200,8 @@ def differing_metrics(
                 continue
         except _Undecided:
             pass
-        undecided.append(m)
+        if canonical_rules(old, m in binary) != canonical_rules(new, m in binary):
+            undecided.append(m)
     if undecided:
         differing |= deepdiff_differing(before, after, binary, undecided)
     return differing
@@ -551,7 +547,7 @@ class RubricKind(Kind):
         return ("rubric_config",) if plan.manages_rubric else ()
 
     def watched(self, live: Mapping[str, Any], managed: Sequence[str]) -> dict[str, Any]:
-        return {"rubric_config": copy.deepcopy(live.get("rubric_config"))} if managed else {}
+        return {"rubric_config": json_copy(live.get("rubric_config"))} if managed else {}
 
     def watches(self, key: str) -> bool:
         return key == "rubric_config"

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from reconciler.changes import FieldChange, ProjectPlan
-from reconciler.kinds.base import MISSING, ExportContext, Kind, PlanInputs, SavedPart
+from reconciler.kinds.base import MISSING, ExportContext, Kind, PlanInputs, SavedPart, json_copy
 from reconciler.kinds.base import Edited as _Edited
 from reconciler.model import OBJECT_FIELDS, DesiredProject, SecretRef, is_number
 
@@ -185,7 +185,7 @@ class SettingsKind(Kind):
     def watched(self, live: Mapping[str, Any], managed: Sequence[str]) -> dict[str, Any]:
         from reconciler.kinds.base import MISSING_MARK
 
-        return {k: copy.deepcopy(live.get(k, MISSING_MARK)) for k in sorted(managed)}
+        return {k: json_copy(live.get(k, MISSING_MARK)) for k in sorted(managed)}
 
     def from_plan(
         self, plan: ProjectPlan, live: Mapping[str, Any], refs: Mapping[str, SecretRef]
