@@ -78,6 +78,9 @@ class Document:
     # What YAML silently turned into something else (times, phone numbers, yes/no, duplicate keys):
     # reported by validate_document together with the schema's problems, all at once.
     problems: list[Problem] = field(default_factory=list)
+    # Whether a float with no fraction (`300.0`) was read: validate turns those into ints where the
+    # schema wants an integer, walking the whole document; None (not known) walks it too.
+    whole_floats: bool | None = None
 
     def position_of(self, path: JsonPath, *, key: bool = False) -> Position:
         """Where ``path`` is written; falls back to the nearest enclosing value."""
@@ -284,10 +287,11 @@ class _Builder:
 
     def __init__(self, file: str) -> None:
         self.file = file
-        self.doc = Document(path=file, data=None)
+        self.doc = Document(path=file, data=None, whole_floats=False)
         self.problems: list[Problem] = []
         self.count = 0
         self.constructor = yaml.constructor.SafeConstructor()
+        self._constructors = yaml.constructor.SafeConstructor.yaml_constructors
 
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
         self.count += 1
@@ -319,7 +323,9 @@ class _Builder:
             self._unsupported_tag(node)
             return False, None
         try:
-            value = self.constructor.construct_object(node, deep=True)
+            # The tag's constructor itself: construct_object adds only bookkeeping a scalar does not
+            # need, and keeps every node it saw alive until the file is built.
+            value = self._constructors[node.tag](self.constructor, node)
         except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError):
             # An explicit tag over text it cannot read: `!!int abc`, `!!bool maybe`.
             shown = "the value" if _in_secrets(path) else f"`{node.value}`"
@@ -357,6 +363,8 @@ class _Builder:
                 self.problems.append(Problem(_position(self.file, node), message))
         if isinstance(value, datetime.date):
             return node.value
+        if isinstance(value, float) and value.is_integer():
+            self.doc.whole_floats = True
         return value
 
     def _mapping(self, node: yaml.MappingNode, path: JsonPath) -> dict[str, Any]:
@@ -549,10 +557,28 @@ def _compose(file: str, text: str) -> yaml.Node | None:
     return _compose_counted(file, text)[0]
 
 
+# Up to this many characters, libyaml's own composer builds the tree: the file cannot hold more
+# than MAX_NODES values (a value takes at least two characters, `1,`, or yields at most three nodes
+# for two, `:,` in a flow sequence), and libyaml refuses nesting past 1,000 levels, so neither limit
+# needs checking while it composes; the builder checks MAX_DEPTH and the expansion as for any file,
+# and a file libyaml cannot compose is read again by the counting composer, which words the error.
+# A project file is a few kilobytes: composing in C took 20 us of 33 for a small one, 101 of 169
+# for a rubric of two rules.
+_C_COMPOSE_MAX_CHARS = MAX_NODES // 4
+
+
 def _compose_counted(file: str, text: str) -> tuple[yaml.Node | None, bool]:
-    """The root node, and whether the document has aliases (``*name``)."""
+    """The root node, and whether the document may have aliases (``*name``)."""
     loader = _SafeLoader(text)
     try:
+        if _SafeLoader is not yaml.SafeLoader and len(text) <= _C_COMPOSE_MAX_CHARS:
+            try:
+                return loader.get_single_node(), "*" in text
+            except yaml.YAMLError:
+                # Read again as any file is, so that the error is the one found first while reading
+                # (`[[[[...` without its end is too deep before it is unclosed).
+                loader.dispose()
+                loader = _SafeLoader(text)
         composer = _Composer(file, loader)
         return composer.single_node(), composer.aliases > 0
     except yaml.MarkedYAMLError as exc:

@@ -506,7 +506,7 @@ _FILE_KEYS = frozenset({"version", "project", "extends", "settings", "secrets", 
 
 def _desired(doc: Document) -> DesiredProject:
     schema = _document_schema()[0]
-    data = _integers(doc.data, schema, schema)
+    data = doc.data if doc.whole_floats is False else _integers(doc.data, schema, schema)
     rubric: RubricSpec | None = None
     if "rubric" in data:
         raw = data["rubric"] or {}

@@ -35,3 +35,20 @@ def test_problems_of_many_files_are_reported_once_each_in_file_order(tmp_path: P
         f"{tmp_path / 'f-second.yaml'}:2:10: project 4 is also managed by {tmp_path / 'e-first.yaml'}; "
         "one file per project",
     ]
+
+
+def test_whole_numbers_written_with_a_point_are_ints_and_others_are_left_alone(tmp_path: Path) -> None:
+    # The loader notes whether a file has any `300.0`; validate turns those into ints where the
+    # schema wants an integer, and skips that walk for a file without one.
+    (tmp_path / "a.yaml").write_text(
+        "version: 1\nproject: 7.0\nsettings:\n  outbound_timeout: 300.0\n  sample_rate: 1.0\n"
+        "rubric:\n  rules:\n    - metric_id: 12.0\n"
+        "      conditions: {operator: and, conditions: [{field: score, op: gte, value: 4.0}]}\n"
+    )
+    (tmp_path / "b.yaml").write_text("version: 1\nproject: 8\nsettings:\n  outbound_timeout: 300\n")
+    a, b = load_projects([str(tmp_path)])
+    assert a.project_id == 7 and type(a.project_id) is int
+    assert type(a.settings["outbound_timeout"]) is int
+    assert type(a.settings["sample_rate"]) is float  # a number, not an integer, in the schema
+    assert a.rubric is not None and type(a.rubric.rules[0].metric_id) is int
+    assert (b.project_id, b.settings) == (8, {"outbound_timeout": 300})

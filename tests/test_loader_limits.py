@@ -356,3 +356,57 @@ def test_reading_a_small_file_does_not_allocate_the_size_limit(tmp_path: Path) -
     finally:
         tracemalloc.stop()
     assert peak < 1024 * 1024
+
+
+_SHAPES = [
+    *(f"a: {'[' * n}1{']' * n}\n" for n in (63, 64, 65, 100, 999, 1000, 1001)),
+    *(f"{'- ' * n}1\n" for n in (63, 64, 65, 300)),
+    *(f"a: {'[' * n}\n" for n in (10, 65, 1001)),  # unclosed: too deep before it is unclosed
+    "a: &x [1, 2]\nb: *x\n",
+    "a: &x 1\nb: &x 2\n",
+    "a: *nope\n",
+    "--- 1\n--- 2\n",
+    "a: &r [*r]\n",
+    "base: &b {x: 1, y: [1, 2]}\nc:\n  <<: *b\n  x: 2\n",
+    "a: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+    + "".join(
+        f"a{i + 1}: &a{i + 1} [*a{i}, *a{i}, *a{i}, *a{i}, *a{i}, *a{i}, *a{i}, *a{i}]\n" for i in range(8)
+    ),
+    "version: 1\nproject: 5\nsettings: {a: yes, b: 9:00, c: +155, d: 0755, e: 2024-01-01}\n",
+    "a: !!binary aGVsbG8=\nb: !custom 1\nc: !!int abc\n? [a]\n: 1\nd: 1\nd: 2\n",
+    "x: &x {a: 1}\n<<: [*x, *x]\n",
+    "a: &a\n  <<: *a\n",
+    "a:\n\t- 1\n",
+]
+
+
+def _outcome(text: str) -> tuple[Any, ...]:
+    try:
+        doc = load_text("f.yaml", text)
+    except InputError as exc:
+        return ("refused", [str(p) for p in exc.problems])
+    return ("read", doc.data, [str(p) for p in doc.problems], doc.value_positions, doc.key_positions)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        *(
+            p.read_text(encoding="utf-8", errors="replace")
+            for p in sorted((ROOT / "tests" / "data").rglob("*.yaml"))
+        ),
+        *_SHAPES,
+    ],
+)
+def test_small_files_composed_by_libyaml_read_as_large_ones_do(text: str) -> None:
+    # A file of up to MAX_NODES // 4 characters is composed by libyaml's composer (faster), a larger
+    # one by the loader's own, which counts as it reads. The same text with a long comment after it
+    # takes the other path and must give the same values, positions and problems; only an error
+    # found at the end of the text moves (the comment moves the end).
+    padded = _outcome(text + "\n#" + "-" * (MAX_NODES // 4) + "\n")
+    small = _outcome(text)
+    at_end = text.count("\n") + 1
+    if small[0] == padded[0] == "refused" and all(int(p.split(":")[1]) >= at_end for p in small[1]):
+        assert [p.split(": ", 1)[1] for p in small[1]] == [p.split(": ", 1)[1] for p in padded[1]]
+        return
+    assert small == padded

@@ -182,6 +182,8 @@ def guard_lines(project: ProjectPlan, given: Collection[str] = ()) -> list[str]:
 
 def clean(text: str) -> str:
     """Text from the API or the file system, safe for a terminal: control characters escaped."""
+    if text.isprintable():  # nearly every line: no character to escape (a space is printable)
+        return text
     return "".join(ch if ch.isprintable() or ch == " " else ascii(ch)[1:-1] for ch in text)
 
 
