@@ -212,6 +212,11 @@ class RateLimiter:
             self._sleep(at - now)
 
 
+def _shown(url: str) -> str:
+    """A request's path?query, as the log shows it (made only when something is logged)."""
+    return urlsplit(url)._replace(scheme="", netloc="").geturl()
+
+
 class _NoCookies(httpx.Cookies):
     """A cookie store that never stores one."""
 
@@ -485,7 +490,6 @@ class CekuraClient:
 
     def _retrying(self, method: str, url: str, *, what: str, params: dict[str, str] | None, json: Any) -> Any:
         full = url if url.startswith("http") else f"{self.base_url}{url}"
-        shown = urlsplit(full)._replace(scheme="", netloc="").geturl()  # path?query, for the log
         budget = self.retry.budget
         started = self._clock()
         attempt = waits = 0
@@ -500,10 +504,10 @@ class CekuraClient:
                 response = self._read_bounded(method, url, params=params, json=json, what=what)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 # Nothing reached the server: safe to retry for any method.
-                self._log_request(method, shown, "not sent", sent_at)
+                self._log_request(method, full, "not sent", sent_at)
                 failure = TransportError(f"cannot reach {full} for {what}: {_reason(exc)}{self._hint(exc)}")
             except httpx.HTTPError as exc:
-                self._log_request(method, shown, "no answer", sent_at)
+                self._log_request(method, full, "no answer", sent_at)
                 sent = method != "GET"
                 failure = TransportError(
                     f"{method} {full} for {what} did not complete: {_reason(exc)}{self._hint(exc)}",
@@ -512,7 +516,7 @@ class CekuraClient:
                 if sent:
                     raise failure from None
             else:
-                self._log_request(method, shown, str(response.status_code), sent_at)
+                self._log_request(method, full, str(response.status_code), sent_at)
                 if response.status_code not in _RETRY_STATUSES or (
                     method != "GET" and response.status_code != 429
                 ):
@@ -540,7 +544,7 @@ class CekuraClient:
             log.debug(
                 "%s",
                 self.redactor(
-                    f"retrying {method} {shown} in {wait:.2f} s (attempt {attempt + 1}): {failure}"
+                    f"retrying {method} {_shown(full)} in {wait:.2f} s (attempt {attempt + 1}): {failure}"
                 ),
             )
             self._sleep(wait)
@@ -607,11 +611,11 @@ class CekuraClient:
             extensions=response.extensions,
         )
 
-    def _log_request(self, method: str, shown: str, outcome: str, sent_at: float) -> None:
+    def _log_request(self, method: str, full: str, outcome: str, sent_at: float) -> None:
         """One line per request: never its headers or body (httpx's and httpcore's logs are off)."""
         if log.isEnabledFor(logging.DEBUG):
             elapsed = 1000 * (self._clock() - sent_at)
-            log.debug("%s", self.redactor(f"{method} {shown} -> {outcome} ({elapsed:.0f} ms)"))
+            log.debug("%s", self.redactor(f"{method} {_shown(full)} -> {outcome} ({elapsed:.0f} ms)"))
 
     def _redacted(self, error: ApiError) -> ApiError:
         """``error`` with its message masked (same type, same ``maybe_sent``)."""
