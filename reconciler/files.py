@@ -125,8 +125,10 @@ def unextended_bases(paths: Iterable[str], projects: Iterable[DesiredProject]) -
     """Base files (no `project:`) found by scanning a directory that no loaded file extends: in a
     directory of project files, most likely a project file that lost its `project:` line. A base
     named on the command line is there on purpose and is not listed."""
-    scanned = {os.path.realpath(f) for f in collect_files(p for p in paths if Path(p).is_dir())}
     loaded = list(projects)
+    if all(p.project_id is not None for p in loaded):
+        return []  # nothing to look for: no scan of the directories again
+    scanned = {os.path.realpath(f) for f in collect_files(p for p in paths if Path(p).is_dir())}
     used = {base for project in loaded for base in project.bases}
     return [
         p.file

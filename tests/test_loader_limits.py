@@ -410,3 +410,94 @@ def test_small_files_composed_by_libyaml_read_as_large_ones_do(text: str) -> Non
         assert [p.split(": ", 1)[1] for p in small[1]] == [p.split(": ", 1)[1] for p in padded[1]]
         return
     assert small == padded
+
+
+_KEYS = ["version", "project", "settings", "secrets", "rules", "a", "b", "<<", "1", "yes", '"q"', "!!str k"]
+_SCALARS = [
+    "x",
+    "1",
+    "1.0",
+    "300.0",
+    "-0.5",
+    "yes",
+    "no",
+    "true",
+    "null",
+    "~",
+    "9:00",
+    "+155",
+    "0755",
+    "0x1F",
+]
+_SCALARS += [
+    ".inf",
+    ".nan",
+    "2024-01-01",
+    '"quoted"',
+    "'single'",
+    "!!int 7",
+    "!!int abc",
+    "!!binary aGk=",
+    "!x 1",
+]
+
+
+def _yaml_text(draw: Any, depth: int = 0) -> str:
+    """Block YAML of a few levels: keys and scalars from small sets, so that duplicates, merges,
+    misread values and tags come up often beside plain ones."""
+    from hypothesis import strategies as st
+
+    lines: list[str] = []
+    indent = "  " * depth
+    for _ in range(draw(st.integers(1, 4))):
+        key = draw(st.sampled_from(_KEYS))
+        kind = draw(st.sampled_from(["scalar", "scalar", "map", "list", "flow"] if depth < 3 else ["scalar"]))
+        if kind == "scalar":
+            lines.append(f"{indent}{key}: {draw(st.sampled_from(_SCALARS))}")
+        elif kind == "flow":
+            items = draw(st.lists(st.sampled_from(_SCALARS), max_size=3))
+            lines.append(f"{indent}{key}: [{', '.join(items)}]")
+        elif kind == "list":
+            lines.append(f"{indent}{key}:")
+            lines += [
+                f"{indent}  - {draw(st.sampled_from(_SCALARS))}" for _ in range(draw(st.integers(1, 3)))
+            ]
+        else:
+            lines.append(f"{indent}{key}:")
+            lines.append(_yaml_text(draw, depth + 1))
+    return "\n".join(lines)
+
+
+def test_the_plain_builder_builds_what_the_full_one_does() -> None:
+    # Plain files (nearly all) are built by a shorter path than the one that words problems; when it
+    # builds a file at all, it must give exactly what the full builder gives, in the same order.
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from reconciler.loader import _build_plain, _Builder
+
+    built = []
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.composite(lambda draw: _yaml_text(draw))())
+    def check(text: str) -> None:
+        try:
+            root = yaml.compose(text, Loader=_SafeLoader)
+        except yaml.YAMLError:
+            return
+        if root is None:
+            return
+        plain = _build_plain("f.yaml", root)
+        full = _Builder("f.yaml")
+        data = full.build(root, ())
+        if plain is None:
+            return
+        built.append(text)
+        assert full.problems == [] and plain.problems == []
+        assert plain.data == data and repr(plain.data) == repr(data)
+        assert list(plain.value_positions.items()) == list(full.doc.value_positions.items())
+        assert list(plain.key_positions.items()) == list(full.doc.key_positions.items())
+        assert plain.whole_floats == full.doc.whole_floats
+
+    check()
+    assert len(built) > 20  # the property was not vacuous: many files took the plain path
