@@ -604,3 +604,32 @@ def test_cookies_a_server_sets_are_never_sent_back() -> None:
     assert [r.headers.get("cookie") for r in seen] == [None, None]
     with pytest.raises(TypeError, match="keeps no cookies"):
         client._http.cookies = {"sessionid": "given"}
+
+
+@pytest.mark.parametrize("base", ["https://api.example.test", "https://api.example.test/cekura/"])
+def test_requests_are_the_ones_httpx_build_request_makes(base: str) -> None:
+    # The client builds each request from the full URL itself (build_request's URL merging was half
+    # of a request's CPU); what goes out must not change: URL, query, headers, timeout.
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=[] if "metrics" in request.url.path else {"id": 7})
+
+    client = CekuraClient(base, KEY, transport=httpx.MockTransport(handler), timeout=12.5)
+    client.get_project(7)
+    client.list_metrics(project_id=5)
+    client.patch_project(7, {"sample_rate": 0.5})
+    reference = httpx.Client(
+        base_url=base.rstrip("/"), headers=client._http.headers, timeout=client._http.timeout
+    )
+    expected = [
+        reference.build_request("GET", "/user/v1/projects/7/"),
+        reference.build_request("GET", "/test_framework/v2/metrics/", params={"project_id": "5"}),
+        reference.build_request("PATCH", "/user/v1/projects/7/", json={"sample_rate": 0.5}),
+    ]
+    assert [(r.method, str(r.url), r.headers.raw, r.extensions, r.content) for r in seen] == [
+        (r.method, str(r.url), r.headers.raw, r.extensions, r.read()) for r in expected
+    ]
+    assert str(seen[0].url) == f"{base.rstrip('/')}/user/v1/projects/7/"
+    assert seen[0].extensions["timeout"]["read"] == 12.5
