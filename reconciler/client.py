@@ -87,7 +87,9 @@ def check_base_url(base_url: str) -> str:
         parts.port  # noqa: B018 - raises ValueError for a port out of range
     except ValueError:
         raise ApiError(f"--base-url {base_url!r} has an invalid port") from None
-    if parts.username or parts.password or parts.query or parts.fragment:
+    # "?" and "#" themselves, not only a non-empty query or fragment: paths are appended to the base
+    # URL, and after a bare `#` they would never be sent.
+    if parts.username or parts.password or "?" in base_url or "#" in base_url:
         raise ApiError(
             "--base-url must be scheme://host[:port][/path] only: no user name or password (the key "
             "goes in CEKURA_API_KEY), no ?query and no #fragment"

@@ -633,3 +633,20 @@ def test_requests_are_the_ones_httpx_build_request_makes(base: str) -> None:
     ]
     assert str(seen[0].url) == f"{base.rstrip('/')}/user/v1/projects/7/"
     assert seen[0].extensions["timeout"]["read"] == 12.5
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.test/api#",
+        "https://api.example.test/api?",
+        "https://api.example.test/api#top",
+        "https://api.example.test/?page=1",
+        "https://user@api.example.test",
+    ],
+)
+def test_a_base_url_with_a_query_or_fragment_even_empty_is_refused(url: str) -> None:
+    # Paths are appended to the base URL: after a bare `#` they would never be sent, so every
+    # request would read the base URL itself.
+    with pytest.raises(ApiError, match="no \\?query and no #fragment"):
+        CekuraClient(url, KEY)

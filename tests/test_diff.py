@@ -548,3 +548,19 @@ def test_false_is_not_zero_for_a_metric_that_is_not_binary() -> None:
     assert differing_metrics(zero, false, set()) == {1}
     assert differing_metrics(one, true, set()) == {1}
     assert differing_metrics(zero, false, {1}) == set()  # binary: false is 0
+
+
+def test_rules_that_are_not_plain_json_are_left_to_deepdiff() -> None:
+    # A caller of the library may pass Python values the API never returns. The canonical text would
+    # take the key 1 for "1" and a date for its text; deepdiff tells them apart.
+    import datetime
+
+    from reconciler.kinds.rubric import differing_metrics
+
+    def one(value: Any) -> dict[int, list[dict[str, Any]]]:
+        return {1: [rule(1, "enum", "eq", value)]}
+
+    assert differing_metrics(one({1: "a"}), one({"1": "a"}), set()) == {1}
+    assert differing_metrics(one(datetime.date(2024, 1, 1)), one("2024-01-01"), set()) == {1}
+    assert differing_metrics(one(b"ab"), one("b'ab'"), set()) == {1}
+    assert differing_metrics(one(datetime.date(2024, 1, 1)), one(datetime.date(2024, 1, 1)), set()) == set()

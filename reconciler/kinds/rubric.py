@@ -199,7 +199,10 @@ def differing_metrics(
                 differing.add(m)
                 continue
         except _Undecided:
-            pass
+            # Not plain JSON (a number key, a date, bytes; a caller of the library may pass them):
+            # the canonical text would take 1 for "1" and a date for its text, so deepdiff decides.
+            undecided.append(m)
+            continue
         if canonical_rules(old, m in binary) != canonical_rules(new, m in binary):
             undecided.append(m)
     if undecided:
