@@ -85,6 +85,7 @@ class _Cli(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _on_sigterm)
+        collector = gc.get_threshold()  # `main` sets the run's own; a caller's process gets its back
         try:
             return super().invoke(ctx)
         except InputError as exc:
@@ -100,6 +101,8 @@ class _Cli(click.Group):
             terminated = isinstance(exc, Terminated)
             sys.stderr.write("Terminated.\n" if terminated else "Interrupted.\n")
             return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        finally:
+            gc.set_threshold(*collector)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False

@@ -11,7 +11,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
-from conftest import API_KEY
+from conftest import API_KEY, ROOT
 
 from reconciler import operations
 from reconciler.changes import ProjectPlan
@@ -185,3 +185,22 @@ def test_failure_text_names_its_file_once() -> None:
     assert Failure("a.yaml", "boom").text() == "a.yaml: boom"
     assert Failure("a.yaml", "a.yaml:1:1: boom").text() == "a.yaml:1:1: boom"
     assert Failure("", "boom").text() == "boom"
+
+
+def test_a_cli_run_in_a_callers_process_gives_the_collector_its_thresholds_back() -> None:
+    # The CLI makes the garbage collector run less often for its own run (objects that live until it
+    # ends); a program that runs it in its own process (click's CliRunner, a notebook) keeps its own.
+    import gc
+
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        for args in (["validate", str(ROOT / "examples" / "project.yaml")], ["validate", "no-such.yaml"]):
+            CliRunner().invoke(main, args)
+            assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
