@@ -11,6 +11,7 @@ deepdiff, jsonschema) are imported inside the commands that need them, so ``--he
 
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import os
@@ -18,7 +19,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
@@ -224,7 +225,44 @@ def _connection_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+@dataclass(frozen=True)
+class _Api:
+    """The API options of a command (--base-url, --api-key-file, --timeout, and where the command
+    has them --parallelism, --max-rps, --retry-budget): one value instead of six parameters."""
+
+    base_url: str
+    api_key_file: str | None
+    timeout: float
+    parallelism: int = 1
+    max_rps: float | None = None
+    retry_budget: float = 60.0
+
+    def client(self) -> CekuraClient:
+        from reconciler.client import CekuraClient, RetryPolicy
+        from reconciler.credentials import read_api_key
+
+        return CekuraClient(
+            self.base_url,
+            read_api_key(self.api_key_file),
+            timeout=self.timeout,
+            max_rps=self.max_rps,
+            retry=RetryPolicy(budget=self.retry_budget),
+            redactor=_REDACTOR,
+            parallelism=self.parallelism,
+        )
+
+
+_API_FIELDS = tuple(f.name for f in fields(_Api))
+
+
 def _api_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The API options; the command receives them as ``api: _Api``."""
+
+    @functools.wraps(func)
+    def with_api(**kwargs: Any) -> Any:
+        api = _Api(**{name: kwargs.pop(name) for name in _API_FIELDS})
+        return func(api=api, **kwargs)
+
     options = [
         _connection_options,
         click.option(
@@ -243,9 +281,10 @@ def _api_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         _retry_budget_option,
     ]
+    command: Callable[..., Any] = with_api
     for option in reversed(options):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
 
 
 _retry_budget_option = click.option(
@@ -298,28 +337,6 @@ def _secrets_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
         "CEKURA_SECRETS_DIRS, folders separated by the OS path separator). Relative paths need no "
         "folder allowed: they stay inside the project file's repository.",
     )(func)
-
-
-def _client(
-    base_url: str,
-    api_key_file: str | None,
-    timeout: float,
-    max_rps: float | None = None,
-    retry_budget: float = 60.0,
-    parallelism: int = 1,
-) -> CekuraClient:
-    from reconciler.client import CekuraClient, RetryPolicy
-    from reconciler.credentials import read_api_key
-
-    return CekuraClient(
-        base_url,
-        read_api_key(api_key_file),
-        timeout=timeout,
-        max_rps=max_rps,
-        retry=RetryPolicy(budget=retry_budget),
-        redactor=_REDACTOR,
-        parallelism=parallelism,
-    )
 
 
 PROGRESS_MIN = 10  # projects: fewer finish too fast for progress to help
@@ -449,12 +466,7 @@ def _load_for(
 )
 def plan(
     paths: tuple[str, ...],
-    base_url: str,
-    api_key_file: str | None,
-    timeout: float,
-    parallelism: int,
-    max_rps: float | None,
-    retry_budget: float,
+    api: _Api,
     rotate: tuple[str, ...],
     rotate_all: bool,
     secrets_dir: tuple[str, ...],
@@ -490,12 +502,12 @@ def plan(
         sys.stderr.write("Note: --since only applies with --impact; ignored.\n")
     projects = _load_for(paths, only, fmt)
     options = operations.PlanOptions(
-        rotate=rotate, rotate_all=rotate_all, parallelism=parallelism, secrets_dirs=secrets_dir
+        rotate=rotate, rotate_all=rotate_all, parallelism=api.parallelism, secrets_dirs=secrets_dir
     )
-    with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
+    with api.client() as client:
         run = operations.plan(client, projects, options=options, progress=_ProgressLine("Reading projects"))
         if impact:
-            run = operations.with_impact(client, run, since=since_text, parallelism=parallelism)
+            run = operations.with_impact(client, run, since=since_text, parallelism=api.parallelism)
     _renderer(fmt).plan(run)
     if out_file and run.failures:
         sys.stderr.write(
@@ -503,7 +515,7 @@ def plan(
             "plan must cover everything that was asked for.\n"
         )
     elif out_file:
-        operations.save_plan(out_file, run, base_url=base_url)
+        operations.save_plan(out_file, run, base_url=api.base_url)
         sys.stderr.write(f"Saved the plan to {out_file}; apply it with: cekura-reconciler apply {out_file}\n")
     _report_failures(run.failures)
     if run.failures:
@@ -521,12 +533,7 @@ def plan(
 @_project_option
 def drift(
     paths: tuple[str, ...],
-    base_url: str,
-    api_key_file: str | None,
-    timeout: float,
-    parallelism: int,
-    max_rps: float | None,
-    retry_budget: float,
+    api: _Api,
     fmt: str,
     only: tuple[int, ...],
 ) -> int:
@@ -544,9 +551,9 @@ def drift(
     from reconciler import operations
 
     projects = _load_for(paths, only, fmt, kind="drift")
-    with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
+    with api.client() as client:
         run = operations.drift(
-            client, projects, parallelism=parallelism, progress=_ProgressLine("Reading projects")
+            client, projects, parallelism=api.parallelism, progress=_ProgressLine("Reading projects")
         )
     _renderer(fmt).drift(run)
     _report_failures(run.failures)
@@ -700,12 +707,7 @@ def _reported(report: ApplyReport, render: Callable[[ApplyReport], None], consol
 @_format_option(asks=True)
 def apply(
     paths: tuple[str, ...],
-    base_url: str,
-    api_key_file: str | None,
-    timeout: float,
-    parallelism: int,
-    max_rps: float | None,
-    retry_budget: float,
+    api: _Api,
     rotate: tuple[str, ...],
     rotate_all: bool,
     secrets_dir: tuple[str, ...],
@@ -753,22 +755,22 @@ def apply(
     renderer = _renderer(fmt)
     options = operations.ApplyOptions(
         journal_dir=journal_dir,
-        base_url=base_url,
+        base_url=api.base_url,
         allow_delete=allow_delete,
         force=force,
         replan=auto_approve and not saved_plans,
-        parallelism=parallelism,
+        parallelism=api.parallelism,
     )
     # Files are checked before the API key is read: a bad file is reported as such.
     projects = [] if saved_plans else _load_for(paths, only, "text")
-    with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
+    with api.client() as client:
         if saved_plans:
             run = operations.load_saved_plan(
-                paths[0], client, base_url=base_url, parallelism=parallelism, secrets_dirs=secrets_dir
+                paths[0], client, base_url=api.base_url, parallelism=api.parallelism, secrets_dirs=secrets_dir
             )
         else:
             plan_options = operations.PlanOptions(
-                rotate=rotate, rotate_all=rotate_all, parallelism=parallelism, secrets_dirs=secrets_dir
+                rotate=rotate, rotate_all=rotate_all, parallelism=api.parallelism, secrets_dirs=secrets_dir
             )
             run = operations.plan(
                 client, projects, options=plan_options, progress=_ProgressLine("Reading projects")
@@ -792,12 +794,7 @@ def apply(
 @_format_option(asks=True)
 def restore(
     entry: str,
-    base_url: str,
-    api_key_file: str | None,
-    timeout: float,
-    parallelism: int,
-    max_rps: float | None,
-    retry_budget: float,
+    api: _Api,
     auto_approve: bool,
     allow_delete: bool,
     force: bool,
@@ -821,15 +818,15 @@ def restore(
 
     _asks_no_question(fmt, asks=not auto_approve, command="restore")
     renderer = _renderer(fmt)
-    record = operations.read_restore_entry(entry, base_url=base_url)
+    record = operations.read_restore_entry(entry, base_url=api.base_url)
     options = operations.ApplyOptions(
         journal_dir=journal_dir,
-        base_url=base_url,
+        base_url=api.base_url,
         allow_delete=allow_delete,
         force=force,
         replan=auto_approve,
     )
-    with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
+    with api.client() as client:
         planned = operations.plan_restore(record, client)
         renderer.preview(planned.run, given=_given(force, allow_delete))
         if planned.secrets_not_restored:
@@ -907,9 +904,8 @@ def export(
 
     if all_projects or only:
         directory = operations.export_directory(output)
-        with _client(
-            base_url, api_key_file, timeout, retry_budget=retry_budget, parallelism=parallelism
-        ) as client:
+        api = _Api(base_url, api_key_file, timeout, parallelism=parallelism, retry_budget=retry_budget)
+        with api.client() as client:
             selection = operations.select_exports(client, directory, only, label=output)
             if selection.skipped_deleted:
                 skipped = ", ".join(map(str, selection.skipped_deleted))
@@ -936,7 +932,7 @@ def export(
     destination = None if output == "-" else output
     if destination and Path(destination).is_file():
         raise ReconcilerError(f"{destination} already exists; refusing to overwrite it (remove it first)")
-    with _client(base_url, api_key_file, timeout, retry_budget=retry_budget) as client:
+    with _Api(base_url, api_key_file, timeout, retry_budget=retry_budget).client() as client:
         text = operations.export(client, project_id, base_url=base_url)
     if not destination:
         click.echo(text, nl=False)
@@ -960,12 +956,7 @@ def export(
 @_project_option
 def pull(
     paths: tuple[str, ...],
-    base_url: str,
-    api_key_file: str | None,
-    timeout: float,
-    parallelism: int,
-    max_rps: float | None,
-    retry_budget: float,
+    api: _Api,
     check: bool,
     only: tuple[int, ...],
 ) -> int:
@@ -989,9 +980,9 @@ def pull(
     from reconciler.pull import render_pull_text, write_pull
 
     projects = operations.select_projects(load_projects(paths), only)
-    with _client(base_url, api_key_file, timeout, max_rps, retry_budget, parallelism) as client:
+    with api.client() as client:
         run = operations.pull(
-            client, projects, parallelism=parallelism, progress=_ProgressLine("Reading projects")
+            client, projects, parallelism=api.parallelism, progress=_ProgressLine("Reading projects")
         )
     written = [] if check else write_pull(run.result)  # a failed write says which files were written
     render_pull_text(run.result, sys.stdout, check=check)
