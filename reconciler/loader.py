@@ -140,6 +140,9 @@ def _trap(node: yaml.ScalarNode, value: Any) -> str | None:
     return None
 
 
+# Each core tag's constructor, called directly: construct_object adds only bookkeeping a scalar does
+# not need, and keeps every node it saw alive until the file is built.
+_CONSTRUCTORS = yaml.constructor.SafeConstructor.yaml_constructors
 _CORE_SCALAR_TAGS = frozenset(
     f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "timestamp")
 )
@@ -292,7 +295,6 @@ class _Builder:
         self.problems: list[Problem] = []
         self.count = 0
         self.constructor = yaml.constructor.SafeConstructor()
-        self._constructors = yaml.constructor.SafeConstructor.yaml_constructors
 
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
         self.count += 1
@@ -324,9 +326,7 @@ class _Builder:
             self._unsupported_tag(node)
             return False, None
         try:
-            # The tag's constructor itself: construct_object adds only bookkeeping a scalar does not
-            # need, and keeps every node it saw alive until the file is built.
-            value = self._constructors[node.tag](self.constructor, node)
+            value = _CONSTRUCTORS[node.tag](self.constructor, node)
         except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError):
             # An explicit tag over text it cannot read: `!!int abc`, `!!bool maybe`.
             shown = "the value" if _in_secrets(path) else f"`{node.value}`"
@@ -467,11 +467,9 @@ def _build_plain(file: str, root: yaml.Node) -> Document | None:
     doc = Document(path=file, data=None, whole_floats=False)
     values, keys = doc.value_positions, doc.key_positions
     constructor = yaml.constructor.SafeConstructor()
-    constructors = yaml.constructor.SafeConstructor.yaml_constructors
 
     def build(node: yaml.Node, path: JsonPath) -> Any:
-        mark = node.start_mark
-        values[path] = Position(file, mark.line + 1, mark.column + 1)
+        values[path] = _position(file, node)
         if isinstance(node, yaml.ScalarNode):
             tag = node.tag
             if tag == _STR_TAG:
@@ -479,7 +477,7 @@ def _build_plain(file: str, root: yaml.Node) -> Document | None:
             if tag not in _PLAIN_SCALAR_TAGS:
                 raise _Unusual
             try:
-                value = constructors[tag](constructor, node)
+                value = _CONSTRUCTORS[tag](constructor, node)
             except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError):
                 raise _Unusual from None
             if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
@@ -504,8 +502,7 @@ def _build_plain(file: str, root: yaml.Node) -> Document | None:
             pairs[key_node.value] = (key_node, value_node)
         out: dict[str, Any] = {}
         for key, (key_node, value_node) in pairs.items():
-            key_mark = key_node.start_mark
-            keys[(*path, key)] = Position(file, key_mark.line + 1, key_mark.column + 1)
+            keys[(*path, key)] = _position(file, key_node)
             out[key] = build(value_node, (*path, key))
         return out
 

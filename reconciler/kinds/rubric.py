@@ -221,15 +221,17 @@ def deepdiff_differing(
     from deepdiff import DeepDiff
 
     def tree(side: Mapping[int, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-        return {
-            str(m): [{k: v for k, v in r.items() if k != "metric_id"} for r in side.get(m, [])]
-            for m in metrics
-        }
+        return {str(m): [_without_metric_id(r) for r in side.get(m, [])] for m in metrics}
 
     diff = DeepDiff(
         tree(before), tree(after), custom_operators=[BinaryScore(binary)], view="tree", **_RULE_OPTIONS
     )
     return {int(level.path(output_format="list")[0]) for report in diff.values() for level in report}
+
+
+def _without_metric_id(rule: Mapping[str, Any]) -> dict[str, Any]:
+    """A rule as it is compared: its metric is the key it is compared under."""
+    return {k: v for k, v in rule.items() if k != "metric_id"}
 
 
 class _Undecided(Exception):
@@ -279,7 +281,7 @@ def _hash_form(value: Any, binary: bool) -> Any:
 def _rules_form(rules: list[dict[str, Any]], binary: bool) -> frozenset[Any]:
     """One metric's rules as deepdiff compares them: the set of their hash forms, without metric_id."""
     try:
-        return frozenset(_hash_form({k: v for k, v in r.items() if k != "metric_id"}, binary) for r in rules)
+        return frozenset(_hash_form(_without_metric_id(r), binary) for r in rules)
     except RecursionError:
         raise _Undecided from None
 
